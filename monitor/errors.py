@@ -1,0 +1,72 @@
+"""Errors of the monitor. Each says whether trying again later can help.
+
+Third-party exceptions never leave the module that called the library: they are wrapped
+in one of these with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class MonitorError(Exception):
+    """Root of the monitor's errors."""
+
+    retryable: bool = False
+
+
+class ConfigError(MonitorError):
+    """The configuration is invalid. ``problems`` lists each one with its location."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source}: invalid configuration\n{lines}")
+
+
+class FetchError(MonitorError):
+    """A feed could not be fetched. ``retry_after`` is set when the server asked us to wait."""
+
+    def __init__(
+        self,
+        url: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool = True,
+        retry_after: datetime | None = None,
+    ) -> None:
+        self.url = url
+        self.message = message
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+        super().__init__(f"{url}: {message}")
+
+
+class ParseError(MonitorError):
+    """The body is not a feed we can read."""
+
+    retryable = True
+
+    def __init__(self, url: str, message: str) -> None:
+        self.url = url
+        self.message = message
+        super().__init__(f"{url}: {message}")
+
+
+class QueryError(MonitorError):
+    """A watchlist query is malformed. ``position`` is the 0-based offset in the query."""
+
+    def __init__(self, query: str, position: int, reason: str) -> None:
+        self.query = query
+        self.position = position
+        self.reason = reason
+        super().__init__(f"at position {position}: {reason}")
+
+
+class StorageError(MonitorError):
+    """The database refused or failed an operation."""
+
+    retryable = True

@@ -1,0 +1,114 @@
+"""Values handed between the stages: fetch -> parse -> store -> match -> alerts.
+
+Frozen, slotted, keyword-only dataclasses: a stage can neither mutate what it received nor
+confuse two fields of the same type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+frozen = dataclass(frozen=True, slots=True, kw_only=True)
+
+
+@frozen
+class FetchRequest:
+    """What the fetcher needs to poll one feed: the URL in use and the stored validators."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@frozen
+class FetchResult:
+    """A completed HTTP exchange. "Not modified" and "gone" are results, not errors.
+
+    ``permanent_url`` is set only when every redirect hop was permanent (301/308): the
+    caller then uses that URL from now on (RFC 9110 section 15.4).
+    """
+
+    url: str
+    final_url: str
+    status: int
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    etag: str | None = None
+    last_modified: str | None = None
+    permanent_url: str | None = None
+    max_age_seconds: float | None = None  # from Cache-Control max-age or Expires
+    elapsed_ms: float = 0.0
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def gone(self) -> bool:
+        return self.status == 410
+
+
+@frozen
+class Item:
+    """One feed entry, normalised. Text fields are plain text: HTML stripped, entities decoded.
+
+    ``key`` is the item's identity within its feed: the guid, else the link, else a hash of
+    title and content. ``content_hash`` changes when the item is edited.
+    """
+
+    key: str
+    guid: str | None
+    link: str | None
+    title: str
+    summary: str
+    content: str
+    author: str
+    categories: tuple[str, ...]
+    published: datetime | None
+    updated: datetime | None
+    content_hash: str
+
+    @property
+    def date(self) -> datetime | None:
+        """The date used for the backlog window: published, else updated."""
+        return self.published or self.updated
+
+
+@frozen
+class ParsedFeed:
+    """A parsed feed document. ``warning`` is set for malformed XML that still yielded items."""
+
+    title: str
+    link: str | None
+    items: tuple[Item, ...]
+    ttl_seconds: float | None = None  # RSS <ttl> or sy:updatePeriod/updateFrequency
+    warning: str | None = None
+
+
+@frozen
+class MatchDetail:
+    """Why an item matched: the term as written in the query, the field, and a snippet."""
+
+    term: str
+    field: str
+    snippet: str
+
+
+@frozen
+class WatchlistMatch:
+    """An item matched one watchlist."""
+
+    watchlist: str
+    matches: tuple[MatchDetail, ...]
+
+
+@frozen
+class MatchContext:
+    """What the matcher knows about where an item comes from (for ``feed:`` and scoping)."""
+
+    feed_name: str
+    feed_url: str
+    feed_tags: frozenset[str] = frozenset()
