@@ -112,3 +112,60 @@ class MatchContext:
     feed_name: str
     feed_url: str
     feed_tags: frozenset[str] = frozenset()
+
+
+@frozen
+class FeedState:
+    """A claimed feed, as the pipeline needs it to poll once."""
+
+    id: int
+    url: str  # the configured URL: the feed's identity
+    current_url: str  # after permanent redirects
+    name: str | None
+    title: str | None
+    etag: str | None
+    last_modified: str | None
+    error_count: int
+    first_poll: bool  # no successful poll yet: the backlog window applies
+
+    @property
+    def label(self) -> str:
+        return self.name or self.title or self.url
+
+
+@frozen
+class PollUpdate:
+    """The outcome of one poll, written to the feed's row (and its lease released)."""
+
+    polled_at: datetime
+    state: str  # ok, error, gone
+    status: int | None
+    error: str | None = None
+    warning: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    current_url: str | None = None
+    title: str | None = None
+    next_poll_at: datetime
+    retry_after: datetime | None = None
+    error_count: int = 0
+
+
+@frozen
+class NewAlert:
+    """An alert to write with its item (the outbox): one per (item, watchlist)."""
+
+    id: str
+    item_key: str
+    watchlist: str
+    matches: tuple[MatchDetail, ...]
+    channels: tuple[str, ...]
+
+
+@frozen
+class StoredItems:
+    """What ``add_items`` did: the items that were new and the ones edited in place."""
+
+    new: int
+    changed: int
+    alerts: int

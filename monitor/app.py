@@ -1,0 +1,96 @@
+"""Builds the running parts from the settings and closes them again.
+
+Opening an ``App`` connects to the database and brings its schema up to date (Alembic),
+makes the feeds table follow the configuration, and builds the HTTP client, the matcher,
+the channels and the parse workers. It does not poll or send anything by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor
+from types import TracebackType
+
+from alerts.registry import build_channel
+
+from alerts.base import Channel
+from alerts.retry import DEFAULT_SCHEDULE, RetryPolicy
+from monitor.config import Settings
+from monitor.db import create_db_engine, migrate
+from monitor.fetch import Fetcher, FetchSettings
+from monitor.match import Matcher
+from monitor.pipeline import Pipeline, utcnow
+from monitor.store import FeedSpec, Store
+
+
+def fetch_settings(settings: Settings) -> FetchSettings:
+    p = settings.polling
+    return FetchSettings(
+        timeout=p.timeout,
+        deadline=p.deadline,
+        max_bytes=p.max_body,
+        max_redirects=p.max_redirects,
+        per_host=p.per_host,
+        max_concurrency=p.max_concurrency,
+        allow_private_networks=p.allow_private_networks,
+    )
+
+
+def parse_executor(workers: int | None) -> Executor | None:
+    """Parse workers in separate processes, so that parsing uses every core and never
+    holds the event loop's GIL. ``forkserver`` avoids forking a process that runs threads."""
+    if workers == 0:
+        return None
+    count = workers or os.cpu_count() or 1
+    return ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("forkserver"))
+
+
+class App:
+    """The store, the HTTP client, the channels and the pipeline over them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = create_db_engine(settings.database)
+        migrate(self.engine)
+        self.store = Store(self.engine)
+        if self.engine.dialect.name == "sqlite":
+            # SQLite is single-instance by design: leases left by a killed process can only
+            # be our own, so pending work resumes at once instead of after the lease.
+            self.store.release_leases()
+        self.store.sync_feeds([FeedSpec(url=f.url, name=f.name) for f in settings.feeds], utcnow())
+        self.channels: dict[str, Channel] = {c.name: build_channel(c) for c in settings.channels}
+        self.retry = {
+            c.name: RetryPolicy(tuple(c.retry) if c.retry else DEFAULT_SCHEDULE)
+            for c in settings.channels
+        }
+        self.fetcher = Fetcher(fetch_settings(settings))
+        self.executor = parse_executor(settings.polling.parse_workers)
+        self.pipeline = Pipeline(
+            settings=settings,
+            store=self.store,
+            fetcher=self.fetcher,
+            matcher=Matcher(settings.watchlists_for()),
+            channels=self.channels,
+            retry=self.retry,
+            executor=self.executor,
+        )
+
+    async def aclose(self) -> None:
+        await self.fetcher.aclose()
+        await asyncio.gather(*(c.aclose() for c in self.channels.values()))
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+        self.engine.dispose()
+
+    async def __aenter__(self) -> App:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

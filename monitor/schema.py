@@ -1,0 +1,149 @@
+"""The database tables, as SQLAlchemy 2 typed ORM classes.
+
+Migrations that create and change these tables live in ``monitor/migrations`` (Alembic) and
+are applied at start; this module is what ``store.py`` queries against. Rows never leave
+``store.py``: other stages get the dataclasses of ``monitor.types``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend.
+
+    SQLite has no time zone type and hands back naive values; storing naive UTC and tagging
+    it on the way out makes both backends compare and return the same thing.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use UTC-aware values")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # SQLite when a raw SQL expression produced the value
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC)
+
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), str: Text()}
+
+
+class FeedRow(Base):
+    """A feed and its polling state. ``url`` is the configured URL (its identity);
+    ``current_url`` follows permanent redirects."""
+
+    __tablename__ = "feeds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048), unique=True)
+    current_url: Mapped[str]
+    name: Mapped[str | None]
+    title: Mapped[str | None]
+    active: Mapped[bool] = mapped_column(default=True)
+    state: Mapped[str] = mapped_column(String(16), default="new")
+    etag: Mapped[str | None]
+    last_modified: Mapped[str | None]
+    last_polled_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_status: Mapped[int | None]
+    last_error: Mapped[str | None]
+    warning: Mapped[str | None]
+    error_count: Mapped[int] = mapped_column(default=0)
+    next_poll_at: Mapped[datetime] = mapped_column(index=True)
+    retry_after: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class ItemRow(Base):
+    """A stored feed item. ``key_hash`` (sha256 of the identity) keeps the unique index
+    small whatever the length of a guid."""
+
+    __tablename__ = "items"
+    __table_args__ = (UniqueConstraint("feed_id", "key_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"))
+    key: Mapped[str]
+    key_hash: Mapped[str] = mapped_column(String(64))
+    guid: Mapped[str | None]
+    link: Mapped[str | None]
+    title: Mapped[str]
+    summary: Mapped[str]
+    content: Mapped[str]
+    author: Mapped[str]
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    published: Mapped[datetime | None]
+    updated: Mapped[datetime | None]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    first_seen_at: Mapped[datetime] = mapped_column(index=True)
+    changed_at: Mapped[datetime]
+
+
+class AlertRow(Base):
+    """One alert per (item, watchlist): the outbox entry, written with the item."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("item_id", "watchlist"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    watchlist: Mapped[str] = mapped_column(String(200))
+    matches: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class DeliveryRow(Base):
+    """An alert's delivery to one channel and its retry state."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "channel"),
+        Index("ix_deliveries_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None]
+    next_attempt_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]

@@ -1,0 +1,466 @@
+"""Storage: the only module that speaks SQL.
+
+Claims due feeds and due deliveries (with a lease, and ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL so several instances can share one database), stores items once by identity,
+writes alerts and their deliveries in the same transaction as the items (the outbox), and
+answers the listings of the command line.
+
+It does not fetch, parse, match or send: it is called with values and returns values.
+Methods are synchronous; the async pipeline runs them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from alerts.base import Alert, AlertFeed, AlertItem, AlertMatch
+from monitor.errors import StorageError
+from monitor.schema import AlertRow, DeliveryRow, FeedRow, ItemRow
+from monitor.types import FeedState, Item, NewAlert, PollUpdate, StoredItems
+
+frozen = dataclass(frozen=True, slots=True, kw_only=True)
+CLAIMABLE = ("pending", "failed")
+
+
+@frozen
+class FeedSpec:
+    """A configured feed as the store needs it."""
+
+    url: str
+    name: str | None
+
+
+@frozen
+class FeedStatus:
+    """One row of ``monitor feeds``."""
+
+    url: str
+    configured_url: str
+    name: str
+    state: str
+    active: bool
+    last_polled_at: datetime | None
+    last_status: int | None
+    last_error: str | None
+    warning: str | None
+    error_count: int
+    items: int
+    next_poll_at: datetime | None
+
+
+@frozen
+class ClaimedDelivery:
+    id: int
+    channel: str
+    attempts: int
+    alert: Alert
+
+
+@frozen
+class DeliveryStatus:
+    channel: str
+    state: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+
+
+@frozen
+class AlertRecord:
+    """One row of ``monitor alerts``."""
+
+    alert: Alert
+    deliveries: tuple[DeliveryStatus, ...]
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        dialect = engine.dialect.name
+        self._insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # -- feeds -----------------------------------------------------------------------------
+
+    def sync_feeds(self, feeds: Sequence[FeedSpec], now: datetime) -> None:
+        """Make the feeds table follow the configuration: add new feeds (due now), update
+        names, deactivate feeds no longer configured (their items stay)."""
+        wanted = {f.url: f for f in feeds}
+        with _errors("sync feeds"), self._session() as s, s.begin():
+            rows = {r.url: r for r in s.scalars(select(FeedRow))}
+            for url, spec in wanted.items():
+                row = rows.get(url)
+                if row is None:
+                    s.add(
+                        FeedRow(
+                            url=url,
+                            current_url=url,
+                            name=spec.name,
+                            active=True,
+                            state="new",
+                            error_count=0,
+                            next_poll_at=now,
+                            created_at=now,
+                        )
+                    )
+                else:
+                    row.name, row.active = spec.name, True
+            for url, row in rows.items():
+                if url not in wanted:
+                    row.active = False
+
+    def release_leases(self) -> None:
+        """Drop every lease (only safe when no other instance shares the database)."""
+        with _errors("release leases"), self._session() as s, s.begin():
+            s.execute(update(FeedRow).values(lease_until=None))
+            s.execute(update(DeliveryRow).values(lease_until=None))
+
+    def claim_due_feeds(
+        self, now: datetime, lease: float, *, only_due: bool = True, limit: int = 1000
+    ) -> list[FeedState]:
+        """Lease the feeds that may be polled now. Without ``only_due`` every active feed is
+        taken, except one that is gone, leased by another poller, or under Retry-After."""
+        cond = [
+            FeedRow.active.is_(True),
+            FeedRow.state != "gone",
+            or_(FeedRow.lease_until.is_(None), FeedRow.lease_until < now),
+            or_(FeedRow.retry_after.is_(None), FeedRow.retry_after <= now),
+        ]
+        if only_due:
+            cond.append(FeedRow.next_poll_at <= now)
+        query = (
+            select(FeedRow)
+            .where(*cond)
+            .order_by(FeedRow.next_poll_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with _errors("claim feeds"), self._session() as s, s.begin():
+            rows = list(s.scalars(query))
+            for row in rows:
+                row.lease_until = now + timedelta(seconds=lease)
+            return [_feed_state(r) for r in rows]
+
+    def record_poll(self, feed_id: int, update_: PollUpdate) -> None:
+        """Write a poll's outcome without items (304, errors, gone)."""
+        with _errors("record poll"), self._session() as s, s.begin():
+            _apply_poll(s, feed_id, update_)
+
+    def existing_items(self, feed_id: int, keys: Iterable[str]) -> dict[str, str]:
+        """Content hashes of the stored items among ``keys``: one indexed query per feed."""
+        by_hash = {key_hash(k): k for k in keys}
+        if not by_hash:
+            return {}
+        query = select(ItemRow.key_hash, ItemRow.content_hash).where(
+            ItemRow.feed_id == feed_id, ItemRow.key_hash.in_(list(by_hash))
+        )
+        with _errors("look up items"), self._session() as s:
+            return {by_hash[h]: content for h, content in s.execute(query)}
+
+    def add_items(
+        self,
+        feed_id: int,
+        *,
+        new: Sequence[Item],
+        changed: Sequence[Item],
+        alerts: Sequence[NewAlert],
+        poll: PollUpdate,
+    ) -> StoredItems:
+        """Store new items, update edited ones, write alerts and their pending deliveries,
+        and record the poll: all in one transaction, so a crash loses nothing half-done."""
+        now = poll.polled_at
+        with _errors("store items"), self._session() as s, s.begin():
+            ids: dict[str, int] = {}
+            if new:
+                stmt = (
+                    self._insert(ItemRow)
+                    .on_conflict_do_nothing(index_elements=["feed_id", "key_hash"])
+                    .returning(ItemRow.id, ItemRow.key)
+                )
+                rows = [_item_values(feed_id, item, now) for item in new]
+                ids = {key: id_ for id_, key in s.execute(stmt, rows)}
+            for item in changed:
+                values = _item_values(feed_id, item, now)
+                del values["first_seen_at"]
+                s.execute(
+                    update(ItemRow)
+                    .where(ItemRow.feed_id == feed_id, ItemRow.key_hash == values["key_hash"])
+                    .values(**values)
+                )
+            written = 0
+            for alert in alerts:
+                if alert.item_key not in ids:  # stored by a concurrent poll: not ours to alert
+                    continue
+                written += self._add_alert(s, ids[alert.item_key], alert, now)
+            _apply_poll(s, feed_id, poll)
+            return StoredItems(new=len(ids), changed=len(changed), alerts=written)
+
+    def _add_alert(self, s: Session, item_id: int, alert: NewAlert, now: datetime) -> int:
+        matches = [{"term": m.term, "field": m.field, "snippet": m.snippet} for m in alert.matches]
+        stmt = (
+            self._insert(AlertRow)
+            .values(
+                id=alert.id,
+                item_id=item_id,
+                watchlist=alert.watchlist,
+                matches=matches,
+                created_at=now,
+            )
+            .on_conflict_do_nothing()
+        )
+        if s.execute(stmt).rowcount == 0:
+            return 0
+        for channel in alert.channels:
+            s.add(
+                DeliveryRow(
+                    alert_id=alert.id,
+                    channel=channel,
+                    state="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                )
+            )
+        return 1
+
+    def list_feeds(self) -> list[FeedStatus]:
+        counts = (
+            select(ItemRow.feed_id, func.count().label("n")).group_by(ItemRow.feed_id).subquery()
+        )
+        query = (
+            select(FeedRow, func.coalesce(counts.c.n, 0))
+            .outerjoin(counts, counts.c.feed_id == FeedRow.id)
+            .order_by(FeedRow.active.desc(), FeedRow.id)
+        )
+        with _errors("list feeds"), self._session() as s:
+            return [_feed_status(row, n) for row, n in s.execute(query)]
+
+    # -- deliveries ------------------------------------------------------------------------
+
+    def claim_due_deliveries(
+        self, now: datetime, lease: float, channels: Sequence[str], limit: int = 100
+    ) -> list[ClaimedDelivery]:
+        """Lease deliveries whose time has come, for the channels this instance has."""
+        if not channels:
+            return []
+        ids_query = (
+            select(DeliveryRow.id)
+            .where(
+                DeliveryRow.state.in_(CLAIMABLE),
+                DeliveryRow.channel.in_(list(channels)),
+                DeliveryRow.next_attempt_at <= now,
+                or_(DeliveryRow.lease_until.is_(None), DeliveryRow.lease_until < now),
+            )
+            .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with _errors("claim deliveries"), self._session() as s, s.begin():
+            ids = list(s.scalars(ids_query))
+            if not ids:
+                return []
+            s.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id.in_(ids))
+                .values(lease_until=now + timedelta(seconds=lease))
+            )
+            rows = s.execute(_alert_query().where(DeliveryRow.id.in_(ids)))
+            return [
+                ClaimedDelivery(
+                    id=d.id, channel=d.channel, attempts=d.attempts, alert=_alert(a, i, f)
+                )
+                for d, a, i, f in rows
+            ]
+
+    def record_delivery(
+        self,
+        delivery_id: int,
+        *,
+        state: str,
+        now: datetime,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> None:
+        """Write one attempt's outcome and release the lease."""
+        values: dict[str, object] = {
+            "state": state,
+            "attempts": DeliveryRow.attempts + 1,
+            "last_error": error,
+            "next_attempt_at": next_attempt_at,
+            "lease_until": None,
+        }
+        if state == "sent":
+            values["sent_at"] = now
+        with _errors("record delivery"), self._session() as s, s.begin():
+            s.execute(update(DeliveryRow).where(DeliveryRow.id == delivery_id).values(**values))
+
+    def next_delivery_due(self, channels: Sequence[str]) -> datetime | None:
+        """When the earliest waiting delivery is due (for ``monitor poll`` to report)."""
+        query = select(func.min(DeliveryRow.next_attempt_at)).where(
+            DeliveryRow.state.in_(CLAIMABLE), DeliveryRow.channel.in_(list(channels))
+        )
+        with _errors("look up deliveries"), self._session() as s:
+            return s.scalar(query)
+
+    def list_alerts(self, limit: int = 50, state: str | None = None) -> list[AlertRecord]:
+        query = (
+            select(AlertRow, ItemRow, FeedRow)
+            .join(ItemRow, ItemRow.id == AlertRow.item_id)
+            .join(FeedRow, FeedRow.id == ItemRow.feed_id)
+            .order_by(AlertRow.created_at.desc(), AlertRow.id)
+            .limit(limit)
+        )
+        if state:
+            query = query.where(
+                AlertRow.id.in_(select(DeliveryRow.alert_id).where(DeliveryRow.state == state))
+            )
+        with _errors("list alerts"), self._session() as s:
+            found = list(s.execute(query))
+            ids = [a.id for a, _, _ in found]
+            deliveries: dict[str, list[DeliveryStatus]] = {}
+            rows = s.scalars(
+                select(DeliveryRow)
+                .where(DeliveryRow.alert_id.in_(ids))
+                .order_by(DeliveryRow.channel)
+            )
+            for d in rows:
+                deliveries.setdefault(d.alert_id, []).append(
+                    DeliveryStatus(
+                        channel=d.channel,
+                        state=d.state,
+                        attempts=d.attempts,
+                        last_error=d.last_error,
+                        next_attempt_at=d.next_attempt_at,
+                        sent_at=d.sent_at,
+                    )
+                )
+            return [
+                AlertRecord(alert=_alert(a, i, f), deliveries=tuple(deliveries.get(a.id, ())))
+                for a, i, f in found
+            ]
+
+
+def _alert_query():  # type: ignore[no-untyped-def]
+    return (
+        select(DeliveryRow, AlertRow, ItemRow, FeedRow)
+        .join(AlertRow, AlertRow.id == DeliveryRow.alert_id)
+        .join(ItemRow, ItemRow.id == AlertRow.item_id)
+        .join(FeedRow, FeedRow.id == ItemRow.feed_id)
+    )
+
+
+def _alert(a: AlertRow, i: ItemRow, f: FeedRow) -> Alert:
+    return Alert(
+        id=a.id,
+        watchlist=a.watchlist,
+        item=AlertItem(
+            title=i.title,
+            link=i.link,
+            published=i.published or i.updated,
+            summary=i.summary or i.content,
+            guid=i.guid,
+        ),
+        feed=AlertFeed(name=f.name or f.title or f.url, url=f.current_url),
+        matches=tuple(AlertMatch(**m) for m in a.matches),
+        created_at=a.created_at,
+    )
+
+
+def _item_values(feed_id: int, item: Item, now: datetime) -> dict[str, object]:
+    return {
+        "feed_id": feed_id,
+        "key": item.key,
+        "key_hash": key_hash(item.key),
+        "guid": item.guid,
+        "link": item.link,
+        "title": item.title,
+        "summary": item.summary,
+        "content": item.content,
+        "author": item.author,
+        "categories": list(item.categories),
+        "published": item.published,
+        "updated": item.updated,
+        "content_hash": item.content_hash,
+        "first_seen_at": now,
+        "changed_at": now,
+    }
+
+
+def _apply_poll(s: Session, feed_id: int, p: PollUpdate) -> None:
+    values: dict[str, object] = {
+        "state": p.state,
+        "last_polled_at": p.polled_at,
+        "last_status": p.status,
+        "last_error": p.error,
+        "warning": p.warning,
+        "error_count": p.error_count,
+        "next_poll_at": p.next_poll_at,
+        "retry_after": p.retry_after,
+        "lease_until": None,
+    }
+    if p.state == "ok":
+        values.update(last_success_at=p.polled_at, etag=p.etag, last_modified=p.last_modified)
+    if p.current_url:
+        values["current_url"] = p.current_url
+    if p.title:
+        values["title"] = p.title
+    s.execute(update(FeedRow).where(FeedRow.id == feed_id).values(**values))
+
+
+def _feed_state(r: FeedRow) -> FeedState:
+    return FeedState(
+        id=r.id,
+        url=r.url,
+        current_url=r.current_url,
+        name=r.name,
+        title=r.title,
+        etag=r.etag,
+        last_modified=r.last_modified,
+        error_count=r.error_count,
+        first_poll=r.last_success_at is None,
+    )
+
+
+def _feed_status(r: FeedRow, items: int) -> FeedStatus:
+    return FeedStatus(
+        url=r.current_url,
+        configured_url=r.url,
+        name=r.name or r.title or r.url,
+        state=r.state,
+        active=r.active,
+        last_polled_at=r.last_polled_at,
+        last_status=r.last_status,
+        last_error=r.last_error,
+        warning=r.warning,
+        error_count=r.error_count,
+        items=items,
+        next_poll_at=None if r.state == "gone" else r.next_poll_at,
+    )
+
+
+class _errors:
+    """Turn a database failure into a ``StorageError`` naming the operation."""
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, SQLAlchemyError):
+            raise StorageError(f"database error while trying to {self.operation}: {exc}") from exc
