@@ -1,0 +1,435 @@
+"""FETCH stage: one HTTP GET of a feed URL, done politely and defensively.
+
+Input: a ``FetchRequest`` (URL, stored validators, extra headers).
+Output: a ``FetchResult`` for 2xx, 304 (not modified) and 410 (gone), all values; every
+other outcome is a ``FetchError`` with a one-line message and ``retryable``/``retry_after``.
+
+What it does: conditional GET with the stored validators sent verbatim; redirects followed
+by hand so each hop is vetted and ``permanent_url`` is set only when every hop was 301/308;
+a total deadline covering all hops and the body; a cap on the decoded body (bomb-proof, see
+``netguard``); per-host and global concurrency limits; Retry-After and cache lifetime read
+from the response.
+
+Does not: parse the body, retry, schedule, store anything, read configuration or the
+environment (no proxies from env: ``trust_env=False``), or keep cookies between fetches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import http.cookiejar
+import re
+import socket
+import ssl
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+import monitor
+from monitor.errors import FetchError
+from monitor.netguard import AddressGuard, BodyDecoder, check_destination, refuse_private
+from monitor.types import FetchRequest, FetchResult, frozen
+
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, "
+    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
+)
+ACCEPT_ENCODING = "gzip, deflate, br"  # each one is decoded by netguard.BodyDecoder
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+PERMANENT_REDIRECTS = frozenset({301, 308})
+# Sent to the feed's own origin only, never to another host it redirects to.
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+# The body is decoded here, so these no longer describe it.
+DROPPED_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+MiB = 1024 * 1024
+
+
+@frozen
+class FetchSettings:
+    timeout: float = 10.0  # connect/read/write timeout of each network operation
+    deadline: float = 30.0  # wall clock for one fetch: all hops and the body, not queueing
+    max_bytes: int = 10 * MiB  # cap on the decoded body
+    max_redirects: int = 5
+    per_host: int = 2  # concurrent requests per host name (any port)
+    max_concurrency: int = 50  # concurrent requests overall
+    allow_private_networks: bool = True
+    user_agent: str = monitor.USER_AGENT
+
+
+class Fetcher:
+    """Fetches feeds over one shared connection pool; one instance per process.
+
+    ``guard`` replaces the address check (tests use it to vet redirect hops on loopback);
+    by default hosts are only vetted when ``allow_private_networks`` is false.
+    """
+
+    def __init__(self, settings: FetchSettings, *, guard: AddressGuard | None = None) -> None:
+        self._settings = settings
+        self._guard = guard or (None if settings.allow_private_networks else refuse_private)
+        self._global_slots = asyncio.Semaphore(settings.max_concurrency)
+        self._host_slots: dict[str, asyncio.Semaphore] = {}
+        self._client = httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=httpx.Timeout(settings.timeout),
+            limits=httpx.Limits(max_connections=settings.max_concurrency),
+            trust_env=False,
+            cookies=_no_cookies(),
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def fetch(self, request: FetchRequest) -> FetchResult:
+        """GET the feed; raises ``FetchError`` for everything that is not a result."""
+        budget = _Budget(self._settings.deadline)
+        try:
+            async with budget.timeout:
+                result = await self._follow(request, budget)
+        except TimeoutError as exc:
+            if budget.timeout.expired():
+                message = f"timed out after {self._settings.deadline:g}s (total deadline)"
+                raise FetchError(request.url, message) from exc
+            raise FetchError(request.url, "timed out") from exc
+        return replace(result, elapsed_ms=budget.elapsed_ms())
+
+    async def _follow(self, request: FetchRequest, budget: _Budget) -> FetchResult:
+        url = _check_url(request.url, request.url)
+        origin = _origin(url)
+        visited = {str(url)}
+        redirected = False
+        all_permanent = True
+        for _ in range(self._settings.max_redirects + 1):
+            if self._guard is not None:
+                await check_destination(request.url, url.host, _port(url), self._guard)
+            headers = self._headers(request, same_origin=_origin(url) == origin)
+            async with self._slot(url.host, budget):
+                step = await self._exchange(request, url, headers)
+            if isinstance(step, FetchResult):
+                moved = redirected and all_permanent
+                return replace(step, permanent_url=step.final_url if moved else None)
+            status, target = step
+            redirected = True
+            all_permanent = all_permanent and status in PERMANENT_REDIRECTS
+            url = _check_url(request.url, str(target))
+            if str(url) in visited:
+                raise FetchError(request.url, f"redirect loop: {url} was already visited")
+            visited.add(str(url))
+        limit = self._settings.max_redirects
+        raise FetchError(request.url, f"too many redirects (limit {limit})")
+
+    def _headers(self, request: FetchRequest, *, same_origin: bool) -> httpx.Headers:
+        headers = httpx.Headers(
+            {
+                "User-Agent": self._settings.user_agent,
+                "Accept": ACCEPT,
+                "Accept-Encoding": ACCEPT_ENCODING,
+            }
+        )
+        extra = {
+            name: value
+            for name, value in request.headers.items()
+            if same_origin or name.lower() not in CREDENTIAL_HEADERS
+        }
+        try:
+            headers.update(extra)
+        except UnicodeEncodeError as exc:
+            raise FetchError(request.url, "extra header is not ASCII", retryable=False) from exc
+        # Validators go back exactly as the server sent them (RFC 9110 section 13.1).
+        if request.etag is not None:
+            headers["If-None-Match"] = request.etag
+        if request.last_modified is not None:
+            headers["If-Modified-Since"] = request.last_modified
+        return headers
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, host: str, budget: _Budget) -> AsyncIterator[None]:
+        """Hold a per-host then a global slot. The host slot is taken first so that
+        requests queued for a slow host never sit on global slots other hosts need."""
+        host_slots = self._host_slots.get(host)
+        if host_slots is None:
+            host_slots = self._host_slots[host] = asyncio.Semaphore(self._settings.per_host)
+        with budget.paused():
+            await host_slots.acquire()
+            try:
+                await self._global_slots.acquire()
+            except BaseException:
+                host_slots.release()
+                raise
+        try:
+            yield
+        finally:
+            self._global_slots.release()
+            host_slots.release()
+
+    async def _exchange(
+        self, request: FetchRequest, url: httpx.URL, headers: httpx.Headers
+    ) -> FetchResult | tuple[int, httpx.URL]:
+        """One request/response: a result, a redirect (status, target), or FetchError."""
+        try:
+            response = await self._client.send(
+                self._client.build_request("GET", url, headers=headers), stream=True
+            )
+            try:
+                return await self._interpret(request, response)
+            finally:
+                await response.aclose()
+        except httpx.HTTPError as exc:
+            message, retryable = describe_error(exc, url.host, self._settings.timeout)
+            raise FetchError(request.url, message, retryable=retryable) from exc
+
+    async def _interpret(
+        self, request: FetchRequest, response: httpx.Response
+    ) -> FetchResult | tuple[int, httpx.URL]:
+        status = response.status_code
+        if status in REDIRECTS:
+            return status, _redirect_target(request.url, response)
+        if status == 304:
+            return self._result(request, response, b"", keep_validators=True)
+        if status == 410:
+            return self._result(request, response, b"")
+        if 200 <= status < 300:
+            body = await self._read_body(request.url, response)
+            return self._result(request, response, body)
+        retry_after = response.headers.get("retry-after")
+        raise FetchError(
+            request.url,
+            _status_line(status),
+            status=status,
+            retryable=True,  # feeds recover: even a 404 is worth another try later
+            retry_after=parse_retry_after(retry_after, _now()) if retry_after else None,
+        )
+
+    def _result(
+        self,
+        request: FetchRequest,
+        response: httpx.Response,
+        body: bytes,
+        *,
+        keep_validators: bool = False,
+    ) -> FetchResult:
+        headers = response.headers
+        etag = headers.get("etag")
+        last_modified = headers.get("last-modified")
+        if keep_validators:  # a 304 may omit the validators it matched
+            etag = etag or request.etag
+            last_modified = last_modified or request.last_modified
+        return FetchResult(
+            url=request.url,
+            final_url=str(response.url),
+            status=response.status_code,
+            body=body,
+            headers={k: v for k, v in headers.items() if k not in DROPPED_HEADERS},
+            etag=etag,
+            last_modified=last_modified,
+            max_age_seconds=parse_max_age(headers, _now()),
+        )
+
+    async def _read_body(self, url: str, response: httpx.Response) -> bytes:
+        """Stream and decode the body, refusing it the moment it passes the cap."""
+        cap = self._settings.max_bytes
+        too_large = f"response larger than {_format_size(cap)}"
+        encoding = response.headers.get("content-encoding", "")
+        length = response.headers.get("content-length", "")
+        if not encoding and length.isdigit() and int(length) > cap:
+            raise FetchError(url, too_large)
+        decoder = BodyDecoder(url, encoding)
+        body = bytearray()
+        async for chunk in response.aiter_raw():
+            for piece in decoder.feed(chunk):
+                body += piece
+                if len(body) > cap:
+                    raise FetchError(url, too_large)
+        return bytes(body)
+
+
+class _Budget:
+    """The time budget of one fetch: a deadline that stops while waiting for a slot.
+
+    Waiting in the per-host queue is not the server's fault: counting it would time out
+    feeds queued behind a slow host before they ever sent a request.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.timeout = asyncio.timeout(seconds)
+        self._started = time.monotonic()
+        self._queued = 0.0
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        when = self.timeout.when()
+        loop = asyncio.get_running_loop()
+        remaining = None if when is None else when - loop.time()
+        began = time.monotonic()
+        self.timeout.reschedule(None)
+        try:
+            yield
+        finally:
+            self._queued += time.monotonic() - began
+            if remaining is not None:
+                self.timeout.reschedule(loop.time() + remaining)
+
+    def elapsed_ms(self) -> float:
+        return (time.monotonic() - self._started - self._queued) * 1000
+
+
+def describe_error(exc: httpx.HTTPError, host: str, timeout: float) -> tuple[str, bool]:
+    """A one-line message and retryability for an httpx failure (no reprs, no tracebacks)."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"connect timed out after {timeout:g}s", True
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out after {timeout:g}s waiting for the server", True
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol | httpx.LocalProtocolError):
+        return f"invalid request: {exc}", False
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"protocol error: {exc}", True
+    cause = _root_cause(exc)
+    if isinstance(cause, socket.gaierror):
+        return f"cannot resolve host {host}", True
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused", True
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"TLS certificate verification failed: {cause.verify_message}", True
+    if isinstance(cause, ssl.SSLError):
+        return f"TLS error: {cause.reason or cause}", True
+    if isinstance(cause, OSError) and cause.strerror:
+        return f"connection failed: {cause.strerror.lower()}", True
+    return f"connection failed: {exc}", True
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception: httpx wraps httpcore, which wraps the OS error."""
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        exc = inner
+    return exc
+
+
+def _check_url(feed_url: str, url: str) -> httpx.URL:
+    """Parse a URL of the feed or of a redirect hop; only http and https are fetched."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise FetchError(feed_url, f"invalid URL {url!r}: {exc}", retryable=False) from exc
+    if not parsed.scheme:
+        raise FetchError(feed_url, f"invalid URL {url!r}: no scheme", retryable=False)
+    if parsed.scheme not in ("http", "https"):
+        message = f"unsupported URL scheme {parsed.scheme!r}"
+        raise FetchError(feed_url, message, retryable=False)
+    if not parsed.host:
+        raise FetchError(feed_url, f"invalid URL {url!r}: no host", retryable=False)
+    return parsed
+
+
+def _redirect_target(feed_url: str, response: httpx.Response) -> httpx.URL:
+    status = response.status_code
+    location = response.headers.get("location")
+    if not location:
+        raise FetchError(feed_url, f"{_status_line(status)} without a Location header")
+    try:
+        return response.url.join(location)
+    except httpx.InvalidURL as exc:
+        raise FetchError(feed_url, f"invalid redirect Location {location!r}") from exc
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int]:
+    return url.scheme, url.host, _port(url)
+
+
+def _port(url: httpx.URL) -> int:
+    return url.port or (443 if url.scheme == "https" else 80)
+
+
+def _no_cookies() -> http.cookiejar.CookieJar:
+    """A jar that accepts nothing: polls must not depend on, or leak, state between feeds."""
+    return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+
+
+def _status_line(status: int) -> str:
+    reason = httpx.codes.get_reason_phrase(status)
+    return f"HTTP {status} {reason}" if reason else f"HTTP {status}"
+
+
+def _format_size(size: int) -> str:
+    if size % MiB == 0:
+        return f"{size // MiB} MiB"
+    if size % 1024 == 0:
+        return f"{size // 1024} KiB"
+    return f"{size} bytes"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_retry_after(value: str, now: datetime) -> datetime | None:
+    """Retry-After as an aware UTC datetime: delay-seconds or an HTTP-date (RFC 9110
+    section 10.2.3). None when unreadable. ``now`` must be aware."""
+    value = value.strip()
+    if re.fullmatch(r"[0-9]+", value):
+        try:
+            return now.astimezone(UTC) + timedelta(seconds=int(value))
+        except OverflowError:
+            return None
+    return _parse_http_date(value)
+
+
+def parse_max_age(headers: Mapping[str, str], now: datetime) -> float | None:
+    """How long the response stays fresh, as a hint for the next poll (RFC 9111 section 4.2.1).
+
+    ``max-age`` wins over ``Expires``. ``no-cache``/``no-store`` give no hint (None): they
+    ask for revalidation, which a conditional GET on every poll already does. ``s-maxage``
+    is for shared caches, which we are not. An unreadable ``Expires`` means "already
+    expired" (RFC 9111 section 5.3), hence 0.
+    """
+    directives = _cache_control(headers.get("cache-control", ""))
+    if "no-cache" in directives or "no-store" in directives:
+        return None
+    max_age = directives.get("max-age")
+    if max_age is not None and re.fullmatch(r"[0-9]+", max_age):
+        return float(max_age)
+    expires = headers.get("expires")
+    if expires is None:
+        return None
+    expires_at = _parse_http_date(expires)
+    if expires_at is None:
+        return 0.0
+    date = _parse_http_date(headers.get("date", "")) or now
+    return max(0.0, (expires_at - date).total_seconds())
+
+
+def _cache_control(value: str) -> dict[str, str]:
+    directives: dict[str, str] = {}
+    for part in value.split(","):
+        name, _, argument = part.partition("=")
+        if name.strip():
+            directives[name.strip().lower()] = argument.strip().strip('"')
+    return directives
+
+
+def _parse_http_date(value: str) -> datetime | None:
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:  # "-0000" parses as naive; HTTP dates are always GMT
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
