@@ -1,0 +1,41 @@
+# Two commands for a newcomer: `make run` and `make test`. Each creates the virtual
+# environment when it is missing (or older than pyproject.toml).
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+STAMP = $(VENV)/.installed
+CONFIG ?= examples/monitor.yaml
+
+.PHONY: run test postgres lint format bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/monitor run --config $(CONFIG)
+
+# The suite runs against SQLite and PostgreSQL; scripts/ensure-postgres.sh starts
+# (or installs, then starts) a local PostgreSQL when none answers on 127.0.0.1:5432.
+test: $(STAMP) postgres
+	$(BIN)/python -m pytest -q
+
+postgres:
+	@bash scripts/ensure-postgres.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)
+	$(BIN)/python bench/poll.py
+	$(BIN)/python bench/match.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,169 @@
+"""Storage on SQLite and PostgreSQL: claims, dedupe, the outbox, listings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitor.db import create_db_engine, migrate
+from monitor.store import FeedSpec, Store
+from monitor.types import Item, MatchDetail, NewAlert, PollUpdate
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(db_url: str) -> Store:
+    engine = create_db_engine(db_url)
+    migrate(engine)
+    return Store(engine)
+
+
+def item(key: str, title: str = "t", body: str = "b") -> Item:
+    return Item(
+        key=key,
+        guid=key,
+        link=f"https://example.org/{key}",
+        title=title,
+        summary=body,
+        content="",
+        author="",
+        categories=("x",),
+        published=NOW,
+        updated=None,
+        content_hash=f"{title}|{body}",
+    )
+
+
+def ok(now: datetime = NOW) -> PollUpdate:
+    return PollUpdate(polled_at=now, state="ok", status=200, next_poll_at=now + timedelta(hours=1))
+
+
+def new_alert(key: str, watchlist: str = "csto", channels: tuple[str, ...] = ("hook",)) -> NewAlert:
+    return NewAlert(
+        id=f"{key}-{watchlist}",
+        item_key=key,
+        watchlist=watchlist,
+        matches=(MatchDetail(term="CSTO", field="title", snippet="CSTO"),),
+        channels=channels,
+    )
+
+
+def test_migrate_is_idempotent(db_url: str) -> None:
+    engine = create_db_engine(db_url)
+    migrate(engine)
+    migrate(engine)
+
+
+def test_due_feed_is_claimed_once_until_its_lease_ends(store: Store) -> None:
+    store.sync_feeds([FeedSpec(url="https://a.example/feed", name="A")], NOW)
+    first = store.claim_due_feeds(NOW, lease=60)
+    assert [f.url for f in first] == ["https://a.example/feed"]
+    assert first[0].first_poll
+    assert store.claim_due_feeds(NOW, lease=60) == []
+    assert store.claim_due_feeds(NOW + timedelta(seconds=61), lease=60) != []
+
+
+def test_poll_result_moves_next_poll_and_releases_lease(store: Store) -> None:
+    store.sync_feeds([FeedSpec(url="https://a.example/feed", name=None)], NOW)
+    [feed] = store.claim_due_feeds(NOW, lease=60)
+    store.record_poll(feed.id, ok())
+    assert store.claim_due_feeds(NOW, lease=60) == []
+    assert store.claim_due_feeds(NOW, lease=60, only_due=False) != []
+
+
+def test_retry_after_blocks_even_a_forced_poll(store: Store) -> None:
+    store.sync_feeds([FeedSpec(url="https://a.example/feed", name=None)], NOW)
+    [feed] = store.claim_due_feeds(NOW, lease=60)
+    update = PollUpdate(
+        polled_at=NOW,
+        state="error",
+        status=429,
+        error="HTTP 429",
+        next_poll_at=NOW,
+        retry_after=NOW + timedelta(minutes=10),
+        error_count=1,
+    )
+    store.record_poll(feed.id, update)
+    assert store.claim_due_feeds(NOW + timedelta(minutes=5), lease=60, only_due=False) == []
+    assert store.claim_due_feeds(NOW + timedelta(minutes=11), lease=60, only_due=False) != []
+
+
+def test_gone_feed_is_never_claimed(store: Store) -> None:
+    store.sync_feeds([FeedSpec(url="https://a.example/feed", name=None)], NOW)
+    [feed] = store.claim_due_feeds(NOW, lease=60)
+    gone = PollUpdate(polled_at=NOW, state="gone", status=410, error="gone", next_poll_at=NOW)
+    store.record_poll(feed.id, gone)
+    assert store.claim_due_feeds(NOW + timedelta(days=9), lease=60, only_due=False) == []
+    [status] = store.list_feeds()
+    assert status.state == "gone" and status.next_poll_at is None
+
+
+def test_items_are_stored_once_and_alerts_written_with_them(store: Store) -> None:
+    store.sync_feeds([FeedSpec(url="https://a.example/feed", name="A")], NOW)
+    [feed] = store.claim_due_feeds(NOW, lease=60)
+    items = [item("1"), item("2")]
+    result = store.add_items(feed.id, new=items, changed=[], alerts=[new_alert("1")], poll=ok())
+    assert (result.new, result.alerts) == (2, 1)
+    assert store.existing_items(feed.id, ["1", "2", "3"]) == {"1": "t|b", "2": "t|b"}
+    again = store.add_items(feed.id, new=items, changed=[], alerts=[new_alert("1")], poll=ok())
+    assert (again.new, again.alerts) == (0, 0)
+    [status] = store.list_feeds()
+    assert status.items == 2 and status.state == "ok"
+
+
+def test_edited_item_is_updated_in_place(store: Store) -> None:
+    store.sync_feeds([FeedSpec(url="https://a.example/feed", name="A")], NOW)
+    [feed] = store.claim_due_feeds(NOW, lease=60)
+    store.add_items(feed.id, new=[item("1")], changed=[], alerts=[], poll=ok())
+    edited = item("1", title="t2")
+    store.add_items(feed.id, new=[], changed=[edited], alerts=[], poll=ok())
+    assert store.existing_items(feed.id, ["1"]) == {"1": "t2|b"}
+
+
+def test_delivery_claim_send_and_retry_states(store: Store) -> None:
+    store.sync_feeds([FeedSpec(url="https://a.example/feed", name="A")], NOW)
+    [feed] = store.claim_due_feeds(NOW, lease=60)
+    alert = new_alert("1", channels=("hook", "mail"))
+    store.add_items(feed.id, new=[item("1")], changed=[], alerts=[alert], poll=ok())
+    claimed = store.claim_due_deliveries(NOW, 60, ["hook", "mail"])
+    assert sorted(d.channel for d in claimed) == ["hook", "mail"]
+    assert claimed[0].alert.item.title == "t" and claimed[0].alert.matches[0].term == "CSTO"
+    assert store.claim_due_deliveries(NOW, 60, ["hook", "mail"]) == []  # leased
+    by_channel = {d.channel: d for d in claimed}
+    store.record_delivery(by_channel["hook"].id, state="sent", now=NOW)
+    later = NOW + timedelta(seconds=5)
+    store.record_delivery(
+        by_channel["mail"].id, state="failed", now=NOW, error="down", next_attempt_at=later
+    )
+    assert store.claim_due_deliveries(NOW, 60, ["hook", "mail"]) == []
+    [retry] = store.claim_due_deliveries(later, 60, ["hook", "mail"])
+    assert retry.channel == "mail" and retry.attempts == 1
+    [record] = store.list_alerts()
+    states = {d.channel: (d.state, d.attempts, d.last_error) for d in record.deliveries}
+    assert states == {"hook": ("sent", 1, None), "mail": ("failed", 1, "down")}
+    assert [r.alert.id for r in store.list_alerts(state="failed")] == [alert.id]
+    assert store.list_alerts(state="dead") == []
+
+
+def test_deliveries_of_unconfigured_channels_are_left_alone(store: Store) -> None:
+    store.sync_feeds([FeedSpec(url="https://a.example/feed", name="A")], NOW)
+    [feed] = store.claim_due_feeds(NOW, lease=60)
+    store.add_items(feed.id, new=[item("1")], changed=[], alerts=[new_alert("1")], poll=ok())
+    assert store.claim_due_deliveries(NOW, 60, ["other"]) == []
+
+
+def test_feed_removed_from_config_is_kept_but_not_polled(store: Store) -> None:
+    store.sync_feeds([FeedSpec(url="https://a.example/feed", name="A")], NOW)
+    store.sync_feeds([], NOW)
+    assert store.claim_due_feeds(NOW, lease=60) == []
+    [status] = store.list_feeds()
+    assert not status.active
+
+
+def test_release_leases_frees_claimed_work(store: Store) -> None:
+    store.sync_feeds([FeedSpec(url="https://a.example/feed", name="A")], NOW)
+    assert store.claim_due_feeds(NOW, lease=600)
+    store.release_leases()
+    assert store.claim_due_feeds(NOW, lease=600)
