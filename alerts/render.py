@@ -1,0 +1,260 @@
+"""Alert -> the text a channel sends: subject, plain text, HTML, JSON payload, Slack, Discord.
+
+Input: an ``Alert``; output: strings and JSON-ready dicts. Pure and shared by the channels:
+does not touch the network, the clock or the database, and never raises on odd feed text.
+
+Feed text is untrusted. Every format escapes it for its own markup (HTML entities, Slack's
+``& < >``, Discord's Markdown) and only http(s) links are ever made clickable, so a title
+such as ``<script>`` or a link such as ``javascript:`` stays inert.
+
+Snippets arrive from the matcher with each matched span wrapped between HIGHLIGHT_START and
+HIGHLIGHT_END (private-use characters that cannot occur in feed text after matching). Each
+format turns them into its own emphasis; the JSON payload removes them and gives the spans
+as ``highlights`` offsets instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import jinja2
+from markupsafe import Markup, escape
+
+from alerts.base import Alert
+
+HIGHLIGHT_START = "\ue000"
+HIGHLIGHT_END = "\ue001"
+
+PAYLOAD_TYPE = "feed.item.matched"
+PAYLOAD_VERSION = 1  # bump with a new alerts/schemas/alert-vN.json when a field changes meaning
+
+SUBJECT_MAX = 200  # long subjects are cut by mail clients anyway; keep the watchlist visible
+SUMMARY_MAX = 600
+# Discord's documented limits (Message resource, "Embed Limits"): content 2000, title 256,
+# description 4096, footer 2048, all embeds together 6000 (ours stay under 4700).
+DISCORD_CONTENT_MAX = 2000
+DISCORD_TITLE_MAX = 256
+DISCORD_DESCRIPTION_MAX = 4096
+DISCORD_FOOTER_MAX = 256
+CHAT_MATCHES_MAX = 10  # a chat message with 40 snippets is noise; the JSON payload has all
+
+_SPACE = re.compile(r"\s+")
+_DISCORD_SPECIAL = re.compile(r"([\\*_~`|>\[\]#])")
+
+
+def split_highlights(snippet: str) -> Iterator[tuple[str, bool]]:
+    """Yield (text, is_highlighted) segments. An unclosed start highlights to the end;
+    a stray end marker is dropped."""
+    highlighted = False
+    for piece in re.split(f"([{HIGHLIGHT_START}{HIGHLIGHT_END}])", snippet):
+        if piece == HIGHLIGHT_START:
+            highlighted = True
+        elif piece == HIGHLIGHT_END:
+            highlighted = False
+        elif piece:
+            yield piece, highlighted
+
+
+def plain_snippet(snippet: str) -> tuple[str, list[tuple[int, int]]]:
+    """The snippet without markers and its highlighted [start, end) spans (code points)."""
+    text: list[str] = []
+    spans: list[tuple[int, int]] = []
+    length = 0
+    for piece, highlighted in split_highlights(snippet):
+        if highlighted:
+            spans.append((length, length + len(piece)))
+        text.append(piece)
+        length += len(piece)
+    return "".join(text), spans
+
+
+def _emphasise(snippet: str, escape_piece: Any, before: str, after: str) -> str:
+    out = []
+    for piece, highlighted in split_highlights(snippet):
+        safe = escape_piece(piece)
+        out.append(f"{before}{safe}{after}" if highlighted else safe)
+    return "".join(out)
+
+
+def highlight_text(snippet: str) -> str:
+    """Plain text: the matched span as *term*."""
+    return _emphasise(_one_line(snippet), str, "*", "*")
+
+
+def highlight_html(snippet: str) -> Markup:
+    """HTML: each piece escaped first, then the matched span wrapped in <mark>."""
+    return Markup(_emphasise(_one_line(snippet), lambda p: str(escape(p)), "<mark>", "</mark>"))
+
+
+def item_link(alert: Alert) -> str | None:
+    """The item's link made absolute against the feed URL; None unless it is http(s)."""
+    if not alert.item.link:
+        return None
+    link = urljoin(alert.feed.url, alert.item.link.strip())
+    parts = urlsplit(link)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return link
+
+
+def _one_line(text: str) -> str:
+    return _SPACE.sub(" ", text).strip()
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """ISO 8601 with an offset; a naive time is taken to be UTC (how the store keeps them)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.isoformat()
+
+
+def _title(alert: Alert) -> str:
+    return _one_line(alert.item.title) or "(untitled)"
+
+
+def render_subject(alert: Alert) -> str:
+    """``[watchlist] item title`` on one line (a newline in a header would be an injection)."""
+    return _truncate(f"[{_one_line(alert.watchlist)}] {_title(alert)}", SUBJECT_MAX)
+
+
+@functools.cache
+def _templates() -> jinja2.Environment:
+    """Built on first use, not at import; autoescape is on for the .html templates only."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("alerts", "templates"),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["highlight_text"] = highlight_text
+    env.filters["highlight_html"] = highlight_html
+    return env
+
+
+def _email_context(alert: Alert) -> dict[str, Any]:
+    published = alert.item.published
+    if published is not None and published.tzinfo is not None:
+        published = published.astimezone(UTC)
+    return {
+        "id": alert.id,
+        "watchlist": _one_line(alert.watchlist),
+        "title": _title(alert),
+        "link": item_link(alert),
+        "feed_name": _one_line(alert.feed.name),
+        "feed_url": alert.feed.url,
+        "published": published.strftime("%Y-%m-%d %H:%M UTC") if published else None,
+        "summary": _truncate(_one_line(alert.item.summary), SUMMARY_MAX),
+        "matches": alert.matches,
+    }
+
+
+def render_text(alert: Alert) -> str:
+    """The plain-text body of an email (and of the log line's richer cousins)."""
+    return _templates().get_template("email.txt").render(_email_context(alert))
+
+
+def render_html(alert: Alert) -> str:
+    """The HTML body of an email: all feed text escaped, matched spans in <mark>."""
+    return _templates().get_template("email.html").render(_email_context(alert))
+
+
+def render_payload(alert: Alert) -> dict[str, Any]:
+    """The default webhook body, described by alerts/schemas/alert-v1.json."""
+    matches = []
+    for match in alert.matches:
+        snippet, spans = plain_snippet(match.snippet)
+        matches.append(
+            {
+                "term": match.term,
+                "field": match.field,
+                "snippet": snippet,
+                "highlights": [list(span) for span in spans],
+            }
+        )
+    return {
+        "type": PAYLOAD_TYPE,
+        "version": PAYLOAD_VERSION,
+        "id": alert.id,
+        "watchlist": alert.watchlist,
+        "created_at": _iso(alert.created_at),
+        "item": {
+            "title": alert.item.title,
+            "link": item_link(alert),
+            "published": _iso(alert.item.published),
+            "summary": alert.item.summary,
+            "guid": alert.item.guid,
+        },
+        "feed": {"name": alert.feed.name, "url": alert.feed.url},
+        "matches": matches,
+    }
+
+
+def _slack_escape(text: str) -> str:
+    # Slack's three control characters (api.slack.com, "Formatting text": escaping).
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_slack(alert: Alert) -> dict[str, Any]:
+    """Slack incoming-webhook body: ``{"text": ...}`` in mrkdwn.
+
+    Mattermost accepts the same body and translates ``<url|text>`` links (its "Slack
+    compatibility" page); it shows ``*term*`` as italic rather than bold.
+    """
+    title = _slack_escape(_title(alert))
+    link = item_link(alert)
+    # "|" would end the URL part of <url|text>; percent-encoding it keeps the same URL.
+    headline = f"<{_slack_escape(link.replace('|', '%7C'))}|{title}>" if link else title
+    lines = [
+        f"*{_slack_escape(_one_line(alert.watchlist))}*: {headline}",
+        f"_{_slack_escape(_one_line(alert.feed.name))}_",
+    ]
+    for match in alert.matches[:CHAT_MATCHES_MAX]:
+        snippet = _emphasise(_one_line(match.snippet), _slack_escape, "*", "*")
+        lines.append(f"• {_slack_escape(_one_line(match.term))}: {snippet}")
+    return {"text": "\n".join(lines)}
+
+
+def _discord_escape(text: str) -> str:
+    return _DISCORD_SPECIAL.sub(r"\\\1", text)
+
+
+def render_discord(alert: Alert) -> dict[str, Any]:
+    """Discord execute-webhook body: a short ``content`` and one embed, within the limits.
+
+    ``allowed_mentions`` is empty so an ``@everyone`` in a feed title pings no one.
+    """
+    watchlist = _discord_escape(_one_line(alert.watchlist))
+    lines = []
+    for match in alert.matches[:CHAT_MATCHES_MAX]:
+        snippet = _emphasise(_one_line(match.snippet), _discord_escape, "**", "**")
+        lines.append(f"• {_discord_escape(_one_line(match.term))}: {snippet}")
+    embed: dict[str, Any] = {
+        "title": _truncate(_title(alert), DISCORD_TITLE_MAX),
+        "footer": {"text": _truncate(_one_line(alert.feed.name) or "feed", DISCORD_FOOTER_MAX)},
+    }
+    if lines:  # Discord rejects an empty description
+        embed["description"] = _truncate("\n".join(lines), DISCORD_DESCRIPTION_MAX)
+    link = item_link(alert)
+    if link:
+        embed["url"] = link
+    published = _iso(alert.item.published)
+    if published:
+        embed["timestamp"] = published
+    return {
+        "content": _truncate(f"New match for **{watchlist}**", DISCORD_CONTENT_MAX),
+        "embeds": [embed],
+        "allowed_mentions": {"parse": []},
+    }

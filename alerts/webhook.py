@@ -1,0 +1,281 @@
+"""The webhook channel: POST one alert to a URL as JSON (ours, Slack's, Discord's or a template).
+
+Input: an ``Alert``; output: a ``DeliveryResult`` or a ``DeliveryError`` that says whether
+to retry, when (Retry-After) and whether the receiver asked us to stop (410). Signs the
+body per the Standard Webhooks spec when a secret is set. Does not retry, queue or
+record anything: the outbox does that with the error's verdict.
+
+Status codes (decided here, documented in the README's configuration reference):
+2xx delivered. 408, 425, 429 and 5xx retryable. 3xx retryable but never followed: a
+redirect may be a maintenance page, and following it would send the payload (and its
+signature) to a host the operator did not configure. Every other 4xx is permanent
+(the same request will be refused again); 410 also disables the channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import httpx
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from standardwebhooks.webhooks import Webhook
+
+from alerts.base import Alert, DeliveryResult
+from alerts.durations import Duration, format_duration
+from alerts.errors import ChannelConfigError, DeliveryError
+from alerts.render import (
+    render_discord,
+    render_payload,
+    render_slack,
+    render_subject,
+    render_text,
+)
+
+USER_AGENT = "feed-monitor (+https://github.com/feed-monitor/feed-monitor)"
+RETRYABLE_4XX = frozenset({408, 425, 429})
+ERROR_BODY_MAX = 200  # bytes of a refusal's body kept for the message ("invalid_payload")
+# Headers we set ourselves; letting the config override them would break signing or framing.
+_RESERVED_HEADERS = frozenset(
+    {"webhook-id", "webhook-timestamp", "webhook-signature", "content-type", "content-length"}
+    | {"host", "transfer-encoding"}
+)
+RenderedBody = tuple[str, str]  # (body, content type)
+
+
+def _sandbox() -> ImmutableSandboxedEnvironment:
+    """Templates come from the config file, so they are run sandboxed: no attribute walks
+    to ``__class__``/``__globals__``, no mutation of the data they are given."""
+    return ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+class WebhookConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["webhook"]
+    name: str = Field(min_length=1)
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    secret: SecretStr | None = None
+    format: Literal["json", "slack", "discord"] = "json"
+    template: str | None = None
+    content_type: str = "application/json"
+    timeout: Duration = Field(default=15.0, gt=0)
+    retry: list[Duration] | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"webhook url must be an absolute http(s) URL, got {url!r}")
+        return url
+
+    @field_validator("headers")
+    @classmethod
+    def _no_reserved_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        clash = sorted(name for name in headers if name.lower() in _RESERVED_HEADERS)
+        if clash:
+            raise ValueError(f"headers {clash} are set by the channel itself (see content_type)")
+        return headers
+
+    @field_validator("secret")
+    @classmethod
+    def _usable_secret(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None:
+            try:
+                Webhook(secret.get_secret_value())
+            except Exception as exc:
+                raise ValueError("secret must be 'whsec_' followed by base64") from exc
+        return secret
+
+    @field_validator("template")
+    @classmethod
+    def _template_compiles(cls, template: str | None) -> str | None:
+        if template is not None:
+            try:
+                _sandbox().from_string(template)
+            except jinja2.TemplateSyntaxError as exc:
+                raise ValueError(f"template line {exc.lineno}: {exc.message}") from exc
+        return template
+
+    @model_validator(mode="after")
+    def _template_or_format(self) -> WebhookConfig:
+        if self.template is not None and self.format != "json":
+            raise ValueError("set either 'template' or 'format', not both")
+        return self
+
+
+class WebhookChannel:
+    """One configured webhook; holds one HTTP client for its connection pool."""
+
+    def __init__(self, config: WebhookConfig, *, client: httpx.AsyncClient | None = None) -> None:
+        self.name = config.name
+        self._config = config
+        self._url_shown = display_url(config.url)
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(
+            follow_redirects=False, timeout=config.timeout, headers={"User-Agent": USER_AGENT}
+        )
+        self._signer = Webhook(config.secret.get_secret_value()) if config.secret else None
+        self._template: jinja2.Template | None = None
+        if config.template is not None:
+            try:
+                self._template = _sandbox().from_string(config.template)
+            except jinja2.TemplateError as exc:
+                raise ChannelConfigError(f"{config.name}: template: {exc}") from exc
+
+    async def send(self, alert: Alert) -> DeliveryResult:
+        body, content_type = self._render(alert)
+        headers = {**self._config.headers, "Content-Type": content_type}
+        if self._signer is not None:
+            headers.update(self._signature_headers(alert.id, body))
+        request = self._client.build_request(
+            "POST", self._config.url, content=body.encode("utf-8"), headers=headers
+        )
+        try:
+            async with asyncio.timeout(self._config.timeout):
+                response = await self._client.send(request, stream=True)
+                try:
+                    excerpt = await _read_excerpt(response)
+                finally:
+                    await response.aclose()
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            message = f"timed out after {format_duration(self._config.timeout)}"
+            raise DeliveryError(self.name, message) from exc
+        except (httpx.HTTPError, OSError) as exc:
+            raise DeliveryError(self.name, self._network_message(exc)) from exc
+        return self._outcome(response, excerpt)
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    def _render(self, alert: Alert) -> RenderedBody:
+        if self._template is not None:
+            try:
+                body = self._template.render(_template_context(alert))
+            except Exception as exc:  # a user's template can fail in any way; none heals
+                message = f"template failed: {type(exc).__name__}: {exc}"
+                raise DeliveryError(self.name, message, retryable=False) from exc
+            return body, self._config.content_type
+        renderers = {"json": render_payload, "slack": render_slack, "discord": render_discord}
+        payload = renderers[self._config.format](alert)
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")), "application/json"
+
+    def _signature_headers(self, message_id: str, body: str) -> dict[str, str]:
+        """Standard Webhooks: sign ``id.timestamp.body``; the id is the alert id, so a
+        receiver can drop a retry it already processed (the spec's idempotency key)."""
+        assert self._signer is not None
+        now = datetime.now(UTC)
+        return {
+            "webhook-id": message_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": self._signer.sign(message_id, now, body),
+        }
+
+    def _outcome(self, response: httpx.Response, excerpt: str) -> DeliveryResult:
+        status = response.status_code
+        if 200 <= status < 300:
+            return DeliveryResult(detail=f"HTTP {status}")
+        message = f"HTTP {status} from {self._url_shown}"
+        if 300 <= status < 400:
+            location = response.headers.get("location")
+            where = f" to {display_url(location)}" if location else ""
+            message += f" (redirect{where} not followed: update the url)"
+            raise DeliveryError(self.name, message)
+        if status == 410:
+            message += ": the receiver asked to stop sending (410 Gone); channel disabled"
+            raise DeliveryError(self.name, message, retryable=False, disable_channel=True)
+        if excerpt:
+            message += f": {excerpt}"
+        retryable = status >= 500 or status in RETRYABLE_4XX
+        retry_after = None
+        if retryable:
+            retry_after = parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
+        raise DeliveryError(self.name, message, retryable=retryable, retry_after=retry_after)
+
+    def _network_message(self, exc: BaseException) -> str:
+        where = self._url_shown
+        if _caused_by(exc, ConnectionRefusedError):
+            return f"connection refused by {where}"
+        if _caused_by(exc, ssl.SSLError):
+            return f"TLS error with {where}: {exc}"
+        if isinstance(exc, httpx.RemoteProtocolError):
+            return f"{where} closed the connection: {exc}"
+        return f"network error with {where}: {exc or type(exc).__name__}"
+
+
+def _template_context(alert: Alert) -> dict[str, Any]:
+    """What a template sees: the JSON payload's keys, the whole ``payload`` (use
+    ``{{ payload | tojson }}``), and ready-made ``subject`` and ``text``."""
+    payload = render_payload(alert)
+    extra = {"payload": payload, "subject": render_subject(alert), "text": render_text(alert)}
+    return {**payload, **extra}
+
+
+async def _read_excerpt(response: httpx.Response) -> str:
+    """The start of an error response's body, on one line; a success's body is not read."""
+    if response.is_success:
+        return ""
+    chunks = b""
+    async for chunk in response.aiter_raw():
+        chunks += chunk
+        if len(chunks) >= ERROR_BODY_MAX:
+            break
+    text = chunks[:ERROR_BODY_MAX].decode("utf-8", "replace")
+    return " ".join(text.split())
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds: delta-seconds or an HTTP-date (RFC 9110 section 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def display_url(url: str) -> str:
+    """The URL for messages and logs: no credentials, query or deep path. Slack and Discord
+    webhook URLs carry their token in the path, and messages end up in logs and the DB."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    segments = [s for s in parts.path.split("/") if s]
+    path = f"/{segments[0]}" if segments else ""
+    if len(segments) > 1 or parts.query:
+        path += "/…"
+    return f"{parts.scheme}://{host}{path}"
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``kind`` is anywhere in the cause chain (httpx wraps anyio wraps OSError)."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return True
+        if isinstance(current, BaseExceptionGroup):
+            stack.extend(current.exceptions)
+        stack.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return False
