@@ -21,7 +21,7 @@ from monitor.config import Settings
 from monitor.db import create_db_engine, migrate
 from monitor.fetch import Fetcher, FetchSettings
 from monitor.match import Matcher
-from monitor.pipeline import Pipeline, utcnow
+from monitor.pipeline import Pipeline, PollReport, utcnow
 from monitor.store import FeedSpec, Store
 
 
@@ -94,3 +94,14 @@ class App:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+async def poll_once(settings: Settings, *, only_due: bool = False) -> tuple[list[PollReport], int]:
+    """One pass: poll the feeds (all, or the due ones), then send what is due.
+
+    Returns the poll reports and the number of delivery attempts."""
+    async with await asyncio.to_thread(App, settings) as app:
+        feeds = await app.pipeline.claim_feeds(only_due=only_due)
+        reports = await app.pipeline.poll_feeds(feeds)
+        sent = await app.pipeline.deliver_due()
+        return reports, sent

@@ -114,7 +114,9 @@ def poll(
     """Poll every feed once (or only the due ones), deliver pending alerts, exit."""
     settings = _settings(config)
     _logging(log_level)
-    reports, sent = _run(_poll_once(settings, only_due=due))
+    from monitor.app import poll_once
+
+    reports, sent = _run(poll_once(settings, only_due=due))
     failed = [r for r in reports if r.state != "ok"]
     typer.echo(
         f"polled {len(reports)} feed(s): {sum(r.new for r in reports)} new item(s), "
@@ -123,16 +125,6 @@ def poll(
     )
     for r in failed:
         typer.echo(f"  {r.state}: {r.url}: {r.error}")
-
-
-async def _poll_once(settings: Settings, *, only_due: bool) -> tuple[list[Any], int]:
-    from monitor.app import App
-
-    async with await asyncio.to_thread(App, settings) as built:
-        feeds = await built.pipeline.claim_feeds(only_due=only_due)
-        reports = await built.pipeline.poll_feeds(feeds)
-        sent = await built.pipeline.deliver_due()
-        return reports, sent
 
 
 def _with_store(settings: Settings, query: Callable[[Any], T]) -> T:
