@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from monitor.db import create_db_engine, migrate
 
-pytest_plugins = ["feedserver"]
+pytest_plugins = ["feedserver", "receivers"]
 
 ADMIN_URL = os.environ.get(
     "MONITOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
