@@ -311,7 +311,9 @@ def describe_error(exc: httpx.HTTPError, host: str, timeout: float) -> tuple[str
         return f"TLS error: {cause.reason or cause}", True
     if isinstance(cause, OSError) and cause.strerror:
         return f"connection failed: {cause.strerror.lower()}", True
-    return f"connection failed: {exc}", True
+    if isinstance(exc, httpx.ReadError):
+        return "connection lost while reading the response", True
+    return f"connection failed: {exc or type(exc).__name__}", True
 
 
 def _root_cause(exc: BaseException) -> BaseException:

@@ -107,7 +107,7 @@ def encode(body: bytes, coding: str) -> bytes:
     if coding == "deflate":
         return zlib.compress(body)
     if coding == "br":
-        return brotli.compress(body)
+        return brotli.compress(body, quality=5)  # the default 11 is slow
     raise ValueError(f"unknown coding {coding!r}")
 
 
@@ -278,6 +278,9 @@ class FeedServer:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     feed_server: FeedServer
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Clients that hang up (timeouts, size caps) are normal here: stay quiet."""
 
     def finish_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
         if isinstance(request, ssl.SSLSocket):
