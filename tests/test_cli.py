@@ -1,0 +1,138 @@
+"""The ``monitor`` command as a user runs it: a real process, real servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from feedserver import FeedServer
+from receivers import WebhookReceiver
+from test_service import CSTO_ITEM, OTHER_ITEM, rss
+
+
+@pytest.fixture
+def config_file(
+    tmp_path: Path, db_url: str, feed_server: FeedServer, webhook_receiver: WebhookReceiver
+) -> Path:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(
+        f"""
+database: {db_url}
+defaults: {{interval: 1h}}
+service: {{tick: 0.2s}}
+polling: {{parse_workers: 1}}
+feeds:
+  - url: {feed_server.url("/feed.xml")}
+    name: Wire
+  - url: {feed_server.url("/down.xml")}
+watchlists:
+  - name: csto
+    terms: [CSTO]
+    notify: [hook, console]
+channels:
+  - name: hook
+    type: webhook
+    url: {webhook_receiver.url}
+  - name: console
+    type: log
+""",
+        encoding="utf-8",
+    )
+    feed_server.set_feed("/feed.xml", rss(CSTO_ITEM, OTHER_ITEM))
+    feed_server.set_response("/down.xml", 503, b"maintenance")
+    return path
+
+
+def monitor(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_poll_then_feeds_and_alerts_as_json(config_file: Path, feed_server: FeedServer) -> None:
+    polled = monitor("poll", "--config", str(config_file))
+    assert polled.returncode == 0, polled.stderr
+    assert "polled 2 feed(s): 2 new item(s), 1 alert(s)" in polled.stdout
+    assert f"error: {feed_server.url('/down.xml')}: HTTP 503" in polled.stdout
+    assert "status=200 new=2 matched=1" in polled.stderr  # the per-poll log line
+
+    feeds = json.loads(monitor("feeds", "--json", "--config", str(config_file)).stdout)
+    by_url = {f["url"]: f for f in feeds}
+    wire, down = by_url[feed_server.url("/feed.xml")], by_url[feed_server.url("/down.xml")]
+    assert (wire["name"], wire["state"], wire["items"], wire["last_status"]) == (
+        "Wire",
+        "ok",
+        2,
+        200,
+    )
+    assert (down["state"], down["error_count"], down["last_status"]) == ("error", 1, 503)
+    assert "503" in down["last_error"]
+    for key in ("last_polled_at", "next_poll_at"):
+        assert datetime.fromisoformat(wire[key]).tzinfo is not None
+
+    alerts = json.loads(monitor("alerts", "--json", "--config", str(config_file)).stdout)
+    [alert] = alerts
+    assert alert["watchlist"] == "csto" and alert["item"]["title"] == CSTO_ITEM[1]
+    assert alert["feed"]["name"] == "Wire"
+    states = {d["channel"]: (d["state"], d["attempts"]) for d in alert["deliveries"]}
+    assert states == {"console": ("sent", 1), "hook": ("sent", 1)}
+    assert alert["matches"][0]["term"] == "CSTO"
+
+    table = monitor("feeds", "--config", str(config_file)).stdout
+    assert "!" in table and "HTTP 503" in table  # the failing feed stands out
+
+
+def test_run_polls_delivers_and_stops_cleanly_on_sigterm(
+    config_file: Path, webhook_receiver: WebhookReceiver
+) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "--config", str(config_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        webhook_receiver.wait_for(1, timeout=60)
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "service stopped" in err
+    assert "Traceback" not in err
+
+    # A restart sends nothing again.
+    again = monitor("poll", "--config", str(config_file))
+    assert again.returncode == 0
+    assert len(webhook_receiver.requests) == 1
+
+
+def test_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "monitor.yaml"
+    path.write_text("database: nosuchdb://x\n", encoding="utf-8")
+    result = monitor("feeds", "--config", str(path))
+    assert result.returncode == 1
+    assert "database URL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_config_from_environment_variable(tmp_path: Path) -> None:
+    path = tmp_path / "elsewhere.yaml"
+    path.write_text("feeds: []\n", encoding="utf-8")
+    result = monitor("check", env={"MONITOR_CONFIG": str(path)})
+    assert result.returncode == 0 and str(path) in result.stdout
+
+
+def test_alerts_when_there_are_none(config_file: Path) -> None:
+    result = monitor("alerts", "--config", str(config_file))
+    assert result.returncode == 0 and "no alerts" in result.stdout
