@@ -21,8 +21,6 @@ import contextlib
 import email.utils
 import http.cookiejar
 import re
-import socket
-import ssl
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import replace
@@ -34,7 +32,15 @@ import httpx
 
 import monitor
 from monitor.errors import FetchError
-from monitor.netguard import AddressGuard, BodyDecoder, check_destination, refuse_private
+from monitor.netguard import (
+    AddressGuard,
+    BodyDecoder,
+    check_destination,
+    check_url,
+    describe_error,
+    port_of,
+    refuse_private,
+)
 from monitor.types import FetchRequest, FetchResult, frozen
 
 ACCEPT = (
@@ -111,14 +117,14 @@ class Fetcher:
         return replace(result, elapsed_ms=budget.elapsed_ms())
 
     async def _follow(self, request: FetchRequest, budget: _Budget) -> FetchResult:
-        url = _check_url(request.url, request.url)
+        url = check_url(request.url, request.url)
         origin = _origin(url)
         visited = {str(url)}
         redirected = False
         all_permanent = True
         for _ in range(self._settings.max_redirects + 1):
             if self._guard is not None:
-                await check_destination(request.url, url.host, _port(url), self._guard)
+                await check_destination(request.url, url.host, port_of(url), self._guard)
             headers = self._headers(request, same_origin=_origin(url) == origin)
             async with self._slot(url.host, budget):
                 step = await self._exchange(request, url, headers)
@@ -128,7 +134,7 @@ class Fetcher:
             status, target = step
             redirected = True
             all_permanent = all_permanent and status in PERMANENT_REDIRECTS
-            url = _check_url(request.url, str(target))
+            url = check_url(request.url, str(target))
             if str(url) in visited:
                 raise FetchError(request.url, f"redirect loop: {url} was already visited")
             visited.add(str(url))
@@ -290,57 +296,6 @@ class _Budget:
         return (time.monotonic() - self._started - self._queued) * 1000
 
 
-def describe_error(exc: httpx.HTTPError, host: str, timeout: float) -> tuple[str, bool]:
-    """A one-line message and retryability for an httpx failure (no reprs, no tracebacks)."""
-    if isinstance(exc, httpx.ConnectTimeout):
-        return f"connect timed out after {timeout:g}s", True
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timed out after {timeout:g}s waiting for the server", True
-    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol | httpx.LocalProtocolError):
-        return f"invalid request: {exc}", False
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return f"protocol error: {exc}", True
-    cause = _root_cause(exc)
-    if isinstance(cause, socket.gaierror):
-        return f"cannot resolve host {host}", True
-    if isinstance(cause, ConnectionRefusedError):
-        return "connection refused", True
-    if isinstance(cause, ssl.SSLCertVerificationError):
-        return f"TLS certificate verification failed: {cause.verify_message}", True
-    if isinstance(cause, ssl.SSLError):
-        return f"TLS error: {cause.reason or cause}", True
-    if isinstance(cause, OSError) and cause.strerror:
-        return f"connection failed: {cause.strerror.lower()}", True
-    if isinstance(exc, httpx.ReadError):
-        return "connection lost while reading the response", True
-    return f"connection failed: {exc or type(exc).__name__}", True
-
-
-def _root_cause(exc: BaseException) -> BaseException:
-    """The innermost exception: httpx wraps httpcore, which wraps the OS error."""
-    seen = {id(exc)}
-    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
-        seen.add(id(inner))
-        exc = inner
-    return exc
-
-
-def _check_url(feed_url: str, url: str) -> httpx.URL:
-    """Parse a URL of the feed or of a redirect hop; only http and https are fetched."""
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise FetchError(feed_url, f"invalid URL {url!r}: {exc}", retryable=False) from exc
-    if not parsed.scheme:
-        raise FetchError(feed_url, f"invalid URL {url!r}: no scheme", retryable=False)
-    if parsed.scheme not in ("http", "https"):
-        message = f"unsupported URL scheme {parsed.scheme!r}"
-        raise FetchError(feed_url, message, retryable=False)
-    if not parsed.host:
-        raise FetchError(feed_url, f"invalid URL {url!r}: no host", retryable=False)
-    return parsed
-
-
 def _redirect_target(feed_url: str, response: httpx.Response) -> httpx.URL:
     status = response.status_code
     location = response.headers.get("location")
@@ -353,11 +308,7 @@ def _redirect_target(feed_url: str, response: httpx.Response) -> httpx.URL:
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int]:
-    return url.scheme, url.host, _port(url)
-
-
-def _port(url: httpx.URL) -> int:
-    return url.port or (443 if url.scheme == "https" else 80)
+    return url.scheme, url.host, port_of(url)
 
 
 def _no_cookies() -> http.cookiejar.CookieJar:

@@ -1,16 +1,19 @@
 """Guards of the fetch stage against hostile or broken servers.
 
-Two checks that httpx does not make for us:
+Checks that httpx does not make for us:
 
-- where a feed URL may lead: the host is resolved and its addresses vetted by an
-  ``AddressGuard`` before each request, redirect hops included;
+- where a feed URL may lead: only http and https; the host is resolved and its addresses
+  vetted by an ``AddressGuard`` before each request, redirect hops included;
 - how far a body may expand: Content-Encoding is decoded here with bounded output per step,
   so a gzip or brotli bomb is cut after ``max_bytes`` of output instead of being inflated
   whole in memory (httpx inflates each 64 KiB network chunk in one go, which is ~64 MB for
-  gzip and unbounded for stacked encodings such as ``gzip, gzip``).
+  gzip and unbounded for stacked encodings such as ``gzip, gzip``);
+- what went wrong below HTTP: httpx errors (DNS, refused, TLS, resets) become one-line
+  messages, never reprs.
 
-Input: a host and port to vet; raw body chunks and the Content-Encoding header.
-Output: nothing or a ``FetchError``; decoded pieces of at most about ``PIECE`` bytes.
+Input: a URL, host and port to vet; raw body chunks and the Content-Encoding header.
+Output: nothing or a ``FetchError``; decoded pieces of at most about ``PIECE`` bytes;
+a message and retryability for an httpx error.
 Does not: send requests, follow redirects, count the body against the cap (fetch does that).
 
 Known gap: the guard resolves the name itself and httpx resolves it again to connect, so a
@@ -23,11 +26,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 import brotli
+import httpx
 
 from monitor.errors import FetchError
 
@@ -78,6 +83,61 @@ async def check_destination(url: str, host: str, port: int, guard: AddressGuard)
     reason = guard(host, port, addresses)
     if reason is not None:
         raise FetchError(url, reason, retryable=False)
+
+
+def check_url(feed_url: str, url: str) -> httpx.URL:
+    """Parse a URL of the feed or of a redirect hop; only http and https are fetched."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise FetchError(feed_url, f"invalid URL {url!r}: {exc}", retryable=False) from exc
+    if not parsed.scheme:
+        raise FetchError(feed_url, f"invalid URL {url!r}: no scheme", retryable=False)
+    if parsed.scheme not in ("http", "https"):
+        message = f"unsupported URL scheme {parsed.scheme!r}"
+        raise FetchError(feed_url, message, retryable=False)
+    if not parsed.host:
+        raise FetchError(feed_url, f"invalid URL {url!r}: no host", retryable=False)
+    return parsed
+
+
+def port_of(url: httpx.URL) -> int:
+    return url.port or (443 if url.scheme == "https" else 80)
+
+
+def describe_error(exc: httpx.HTTPError, host: str, timeout: float) -> tuple[str, bool]:
+    """A one-line message and retryability for an httpx failure (no reprs, no tracebacks)."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"connect timed out after {timeout:g}s", True
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out after {timeout:g}s waiting for the server", True
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol | httpx.LocalProtocolError):
+        return f"invalid request: {exc}", False
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"protocol error: {exc}", True
+    cause = _root_cause(exc)
+    if isinstance(cause, socket.gaierror):
+        return f"cannot resolve host {host}", True
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused", True
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"TLS certificate verification failed: {cause.verify_message}", True
+    if isinstance(cause, ssl.SSLError):
+        return f"TLS error: {cause.reason or cause}", True
+    if isinstance(cause, OSError) and cause.strerror:
+        return f"connection failed: {cause.strerror.lower()}", True
+    if isinstance(exc, httpx.ReadError):
+        return "connection lost while reading the response", True
+    return f"connection failed: {exc or type(exc).__name__}", True
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception: httpx wraps httpcore, which wraps the OS error."""
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        exc = inner
+    return exc
 
 
 class _Layer(Protocol):

@@ -21,6 +21,7 @@ import email.utils
 import gzip
 import socket
 import ssl
+import sys
 import threading
 import time
 import zlib
@@ -61,7 +62,8 @@ class RecordedRequest:
 @frozen
 class Response:
     """A response. A ``bytes`` body gets a Content-Length; any other iterable of bytes is
-    sent with chunked encoding, one flushed chunk per item (see ``drip``)."""
+    sent one flushed chunk per item (see ``drip``), with chunked encoding unless the
+    headers declare a Content-Length (to play a server that lies about it)."""
 
     status: int = 200
     body: bytes | Iterable[bytes] = b""
@@ -280,7 +282,9 @@ class _Server(ThreadingHTTPServer):
     feed_server: FeedServer
 
     def handle_error(self, request: object, client_address: object) -> None:
-        """Clients that hang up (timeouts, size caps) are normal here: stay quiet."""
+        """Clients that hang up (timeouts, size caps) are normal here: stay quiet about it."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
     def finish_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
         if isinstance(request, ssl.SSLSocket):
@@ -355,16 +359,20 @@ class _RequestHandler(BaseHTTPRequestHandler):
             if self.command != "HEAD":
                 self.wfile.write(response.body)
             return
-        self.send_header("Transfer-Encoding", "chunked")
+        # With a declared Content-Length (true or not) the chunks go out unframed.
+        chunked = "content-length" not in names
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         for chunk in response.body:
             if owner.stopping.is_set():
                 self.close_connection = True
                 return
             if chunk:
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
                 self.wfile.flush()
-        self.wfile.write(b"0\r\n\r\n")
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
 
 
 def _codings(accept_encoding: str) -> set[str]:
