@@ -122,13 +122,14 @@ def describe_error(exc: httpx.HTTPError, host: str, timeout: float) -> tuple[str
         return "connection refused", True
     if isinstance(cause, ssl.SSLCertVerificationError):
         return f"TLS certificate verification failed: {cause.verify_message}", True
-    if isinstance(cause, ssl.SSLError):
-        return f"TLS error: {cause.reason or cause}", True
+    if isinstance(cause, ssl.SSLError):  # reason is OpenSSL's code, e.g. WRONG_VERSION_NUMBER
+        return f"TLS error: {(cause.reason or 'handshake failed').lower().replace('_', ' ')}", True
     if isinstance(cause, OSError) and cause.strerror:
         return f"connection failed: {cause.strerror.lower()}", True
     if isinstance(exc, httpx.ReadError):
         return "connection lost while reading the response", True
-    return f"connection failed: {exc or type(exc).__name__}", True
+    detail = str(exc)
+    return (f"connection failed: {detail}" if detail else "connection failed"), True
 
 
 def _root_cause(exc: BaseException) -> BaseException:

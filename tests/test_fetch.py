@@ -373,6 +373,13 @@ async def test_untrusted_certificate_is_a_tls_error(fetcher: Fetcher) -> None:
     assert "Error(" not in error.message
 
 
+async def test_tls_to_a_plain_http_server_is_a_tls_error(
+    feed_server: FeedServer, fetcher: Fetcher
+) -> None:
+    error = await fetch_error(fetcher, feed_server.url("/feed").replace("http:", "https:"))
+    assert error.message == "TLS error: wrong version number"
+
+
 # Concurrency
 
 
