@@ -134,7 +134,10 @@ class EmailChannel:
         self._config = config
         self._smtp = config.smtp
         self._where = f"{config.smtp.host}:{config.smtp.port}"
+        # Envelope addresses are bare: a display name ("Аналитик <a@b.c>") belongs in the
+        # headers, and in the envelope it would make smtplib demand SMTPUTF8.
         self._envelope_from = parseaddr(config.from_)[1]
+        self._envelope_to = [parseaddr(address)[1] for address in config.to]
         self._tls_context: ssl.SSLContext | None = None
         if config.smtp.tls or config.smtp.starttls:
             self._tls_context = _tls_context(config)
@@ -187,7 +190,7 @@ class EmailChannel:
             client.ehlo()
         if self._smtp.username is not None and self._smtp.password is not None:
             client.login(self._smtp.username, self._smtp.password.get_secret_value())
-        return client.send_message(message, self._envelope_from, self._config.to)
+        return client.send_message(message, self._envelope_from, self._envelope_to)
 
     def _reply_error(self, code: int, text: bytes | str) -> DeliveryError:
         """RFC 5321: 4yz is a transient failure, 5yz a permanent one."""
@@ -200,7 +203,9 @@ class EmailChannel:
         return DeliveryError(self.name, message, retryable=retryable)
 
     def _network_message(self, exc: BaseException) -> str:
-        if isinstance(exc, TimeoutError):
+        # smtplib turns a socket timeout while reading a reply into SMTPServerDisconnected
+        # ("Connection unexpectedly closed: timed out"), keeping the timeout as context.
+        if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
             return f"timed out after {format_duration(self._smtp.timeout)} talking to {self._where}"
         if isinstance(exc, ConnectionRefusedError):
             return f"connection refused by {self._where}"

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,6 +29,9 @@ import pytest
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from alerts.base import Alert, AlertFeed, AlertItem, AlertMatch
+from alerts.render import HIGHLIGHT_END, HIGHLIGHT_START
 
 frozen = dataclass(frozen=True, slots=True, kw_only=True)
 HANG_LIMIT = 30.0  # a hung reply is released by stop(); this only bounds a forgotten one
@@ -99,7 +103,8 @@ class WebhookReceiver:
         server.daemon_threads = True
         self.port = server.server_address[1]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits for the serve loop to notice (default 0.5 s).
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -320,6 +325,36 @@ class _SinkHandler:
             )
         )
         return reply
+
+
+# ---------------------------------------------------------------------------------------
+# What the receivers receive
+
+
+def sample_alert(
+    *,
+    id: str = "a1b2c3d4",
+    title: str = "Саммит ОДКБ в Астане",
+    link: str | None = "https://example.org/news/1",
+    watchlist: str = "CSTO",
+    snippet: str = f"Лидеры стран {HIGHLIGHT_START}ОДКБ{HIGHLIGHT_END} встретились",
+    **item: Any,
+) -> Alert:
+    """An alert as the pipeline builds it; the snippet carries the matcher's markers."""
+    fields: dict[str, Any] = {
+        "published": datetime(2026, 11, 5, 14, 3, tzinfo=UTC),
+        "summary": "Лидеры стран ОДКБ встретились в Астане.",
+        "guid": "urn:example:1",
+        **item,
+    }
+    return Alert(
+        id=id,
+        watchlist=watchlist,
+        item=AlertItem(title=title, link=link, **fields),
+        feed=AlertFeed(name="Example News", url="https://example.org/feed.xml"),
+        matches=(AlertMatch(term="ОДКБ", field="title", snippet=snippet),),
+        created_at=datetime(2026, 11, 5, 14, 5, tzinfo=UTC),
+    )
 
 
 # ---------------------------------------------------------------------------------------
