@@ -20,7 +20,7 @@ import ssl
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import jinja2
@@ -136,7 +136,7 @@ class WebhookChannel:
         body, content_type = self._render(alert)
         headers = {**self._config.headers, "Content-Type": content_type}
         if self._signer is not None:
-            headers.update(self._signature_headers(alert.id, body))
+            headers.update(_signature_headers(self._signer, alert.id, body))
         request = self._client.build_request(
             "POST", self._config.url, content=body.encode("utf-8"), headers=headers
         )
@@ -170,17 +170,6 @@ class WebhookChannel:
         payload = renderers[self._config.format](alert)
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":")), "application/json"
 
-    def _signature_headers(self, message_id: str, body: str) -> dict[str, str]:
-        """Standard Webhooks: sign ``id.timestamp.body``; the id is the alert id, so a
-        receiver can drop a retry it already processed (the spec's idempotency key)."""
-        assert self._signer is not None
-        now = datetime.now(UTC)
-        return {
-            "webhook-id": message_id,
-            "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": self._signer.sign(message_id, now, body),
-        }
-
     def _outcome(self, response: httpx.Response, excerpt: str) -> DeliveryResult:
         status = response.status_code
         if 200 <= status < 300:
@@ -188,8 +177,9 @@ class WebhookChannel:
         message = f"HTTP {status} from {self._url_shown}"
         if 300 <= status < 400:
             location = response.headers.get("location")
-            where = f" to {display_url(location)}" if location else ""
-            message += f" (redirect{where} not followed: update the url)"
+            where = f" to {display_url(urljoin(self._config.url, location))}" if location else ""
+            advice = ": update the url" if status in (301, 308) else ""
+            message += f" (redirect{where} not followed{advice})"
             raise DeliveryError(self.name, message)
         if status == 410:
             message += ": the receiver asked to stop sending (410 Gone); channel disabled"
@@ -213,6 +203,17 @@ class WebhookChannel:
         return f"network error with {where}: {exc or type(exc).__name__}"
 
 
+def _signature_headers(signer: Webhook, message_id: str, body: str) -> dict[str, str]:
+    """Standard Webhooks: sign ``id.timestamp.body``; the id is the alert id, so a
+    receiver can drop a retry it already processed (the spec's idempotency key)."""
+    now = datetime.now(UTC)
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signer.sign(message_id, now, body),
+    }
+
+
 def _template_context(alert: Alert) -> dict[str, Any]:
     """What a template sees: the JSON payload's keys, the whole ``payload`` (use
     ``{{ payload | tojson }}``), and ready-made ``subject`` and ``text``."""
@@ -226,7 +227,7 @@ async def _read_excerpt(response: httpx.Response) -> str:
     if response.is_success:
         return ""
     chunks = b""
-    async for chunk in response.aiter_raw():
+    async for chunk in response.aiter_bytes():
         chunks += chunk
         if len(chunks) >= ERROR_BODY_MAX:
             break
