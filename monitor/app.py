@@ -13,10 +13,9 @@ import os
 from concurrent.futures import Executor, ProcessPoolExecutor
 from types import TracebackType
 
-from alerts.registry import build_channel
-
 from alerts.base import Channel
-from alerts.retry import DEFAULT_SCHEDULE, RetryPolicy
+from alerts.registry import build_channel
+from alerts.retry import RetryPolicy
 from monitor.config import Settings
 from monitor.db import create_db_engine, migrate
 from monitor.fetch import Fetcher, FetchSettings
@@ -61,10 +60,7 @@ class App:
             self.store.release_leases()
         self.store.sync_feeds([FeedSpec(url=f.url, name=f.name) for f in settings.feeds], utcnow())
         self.channels: dict[str, Channel] = {c.name: build_channel(c) for c in settings.channels}
-        self.retry = {
-            c.name: RetryPolicy(tuple(c.retry) if c.retry else DEFAULT_SCHEDULE)
-            for c in settings.channels
-        }
+        self.retry = {c.name: RetryPolicy.from_retries(c.retry) for c in settings.channels}
         self.fetcher = Fetcher(fetch_settings(settings))
         self.executor = parse_executor(settings.polling.parse_workers)
         self.pipeline = Pipeline(

@@ -307,12 +307,16 @@ class Pipeline:
     # -- delivery --------------------------------------------------------------------------
 
     async def deliver_due(self, *, batch: int = 100) -> int:
-        """Send every delivery due now, batch after batch; returns how many were tried."""
+        """Send every delivery due now, batch after batch; returns how many were tried.
+
+        Only deliveries due when the pass starts are taken: a retry scheduled during the
+        pass waits for the next one, so one pass never burns through a retry schedule."""
         tried = 0
+        started = self.clock()
         while True:
             claimed = await asyncio.to_thread(
                 self.store.claim_due_deliveries,
-                self.clock(),
+                started,
                 self.settings.service.lease,
                 list(self.channels),
                 batch,

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.pipeline import Pipeline
+from monitor.types import FeedState
 
 log = logging.getLogger("monitor.service")
 
@@ -28,13 +30,31 @@ class Service:
         self.pipeline = pipeline
         self.tick = tick
         self.max_inflight = max_inflight
-        self.polls: set[asyncio.Task[object]] = set()
-        self.delivering: asyncio.Task[int] | None = None
+        self.tasks: set[asyncio.Task[object]] = set()
+        self.polls = 0
+        self.claiming: asyncio.Task[object] | None = None
+        self.delivering: asyncio.Task[object] | None = None
         self.stopping = False
 
+    def _spawn(self, coro: Coroutine[object, object, object]) -> asyncio.Task[object]:
+        """Work runs in tasks we own, not in the scheduler's jobs: APScheduler cancels the
+        jobs still running when it shuts down, and a poll must finish its writes."""
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
     async def poll_tick(self) -> None:
-        room = self.max_inflight - len(self.polls)
-        if self.stopping or room <= 0:
+        if not self.stopping and (self.claiming is None or self.claiming.done()):
+            self.claiming = self._spawn(self._claim_and_poll())
+
+    async def deliver_tick(self) -> None:
+        if not self.stopping and (self.delivering is None or self.delivering.done()):
+            self.delivering = self._spawn(self._deliver())
+
+    async def _claim_and_poll(self) -> None:
+        room = self.max_inflight - self.polls
+        if room <= 0:
             return
         try:
             feeds = await self.pipeline.claim_feeds(only_due=True, limit=room)
@@ -42,16 +62,18 @@ class Service:
             log.exception("cannot claim due feeds; trying again next tick")
             return
         for feed in feeds:
-            task = asyncio.create_task(self.pipeline.poll_feed(feed))
-            self.polls.add(task)
-            task.add_done_callback(self.polls.discard)
+            self.polls += 1
+            self._spawn(self._poll(feed))
 
-    async def deliver_tick(self) -> None:
-        if self.stopping:
-            return
-        self.delivering = asyncio.create_task(self.pipeline.deliver_due())
+    async def _poll(self, feed: FeedState) -> None:
         try:
-            await self.delivering
+            await self.pipeline.poll_feed(feed)
+        finally:
+            self.polls -= 1
+
+    async def _deliver(self) -> None:
+        try:
+            await self.pipeline.deliver_due()
         except Exception:
             log.exception("delivery pass failed; trying again next tick")
 
@@ -78,7 +100,7 @@ class Service:
             log.info("service stopped")
 
     async def _drain(self) -> None:
-        pending = [*self.polls, *([self.delivering] if self.delivering else [])]
-        if pending:
-            log.info("finishing %d task(s) in flight", len(pending))
-            await asyncio.gather(*pending, return_exceptions=True)
+        if self.tasks:
+            log.info("finishing %d task(s) in flight", len(self.tasks))
+        while self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)

@@ -68,13 +68,13 @@ channels:
   - name: hook
     type: webhook
     url: {webhook_receiver.url}
-    retry: [0s, 0s, 0s]
+    retry: [0s, 0s]
   - name: mail
     type: email
     to: [analyst@example.org]
     from: monitor@example.org
     smtp: {{host: 127.0.0.1, port: {smtp_sink.port}}}
-    retry: [0s, 0s, 0s]
+    retry: [0s, 0s]
 """,
             encoding="utf-8",
         )
