@@ -1,0 +1,529 @@
+"""Polling throughput benchmark (issue 3): ``.venv/bin/python bench/poll.py``.
+
+Serves N feeds made from the corpus (``feedhost.py``, in its own process, on ``--hosts``
+loopback addresses) and polls them all with one ``App`` three times: cold (every item new),
+warm (every feed answers 304) and mixed (10% of the feeds gained one item). Then it parses
+the same N bodies with bare ``feedparser.parse`` in this process, one after the other: the
+baseline a cold pass has to beat by overlapping parsing with I/O on every core.
+
+Memory: the kernel's peak RSS (``VmHWM``, which ``getrusage`` reports as ``ru_maxrss``) of
+this process and of each child process (forkserver, resource tracker, parse workers), reset
+through ``/proc/<pid>/clear_refs`` before each phase, so each phase has its own exact peak;
+plus the largest simultaneous total seen by a 20 ms sampler. CPU: ``/proc/<pid>/stat`` times.
+Linux only. The feed host process is measured by nothing.
+
+It does not test correctness beyond a sanity check (the mixed pass must find exactly one new
+item per changed feed); the suite does that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import feedparser
+import yaml
+from feedhost import CONTENT_TYPE, REPO, corpus_files, default_corpus, injectable
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+# The checkout itself, not whatever ``monitor`` the environment resolves (an editable install
+# made before the package had an __init__.py resolves it as an empty namespace package).
+sys.path.insert(0, str(REPO))
+
+from monitor.app import App
+from monitor.config import load_settings
+from monitor.parse import parse_feed
+
+frozen = dataclass(frozen=True, slots=True, kw_only=True)
+MB = 1024.0  # /proc reports kB
+TICKS = os.sysconf("SC_CLK_TCK")
+WATCHLISTS = [
+    {"name": "csto", "terms": ["CSTO", "Collective Security Treaty Organization", "ОДКБ"]},
+    {"name": "kazakhstan", "terms": ["Kazakhstan", "Казахстан", "Tokayev", "Токаев"]},
+    {"name": "russia", "query": "Russia OR Россия OR Kremlin OR Кремль OR Putin OR Путин"},
+    {"name": "central-asia", "terms": ["Uzbekistan", "Kyrgyzstan", "Tajikistan", "Astana"]},
+]
+TARGET_WARM = 500.0  # feeds/s
+TARGET_RSS_MB = 300.0
+
+
+@frozen
+class Usage:
+    """What the processes used during one phase."""
+
+    main_peak_mb: float
+    children_peak_mb: float  # sum of each child's own peak: an upper bound
+    total_peak_mb: float  # largest sampled PSS of main + children at one moment
+    main_cpu: float  # seconds
+    children_cpu: float
+    host_cpu: float  # the feed host process
+    other_cpu: float  # every other process on the machine: noise in the figures
+    children: int
+
+
+@frozen
+class PassResult:
+    name: str
+    feeds: int
+    wall: float
+    statuses: Counter[str]
+    new: int
+    matched: int
+    errors: Counter[str]
+    usage: Usage
+
+    @property
+    def feeds_per_s(self) -> float:
+        return self.feeds / self.wall
+
+    @property
+    def items_per_s(self) -> float:
+        return self.new / self.wall
+
+
+@frozen
+class Baseline:
+    name: str
+    feeds: int
+    entries: int
+    wall: float
+    other_cpu: float  # seconds used by every other process on the machine meanwhile
+
+
+# -- processes ---------------------------------------------------------------------------
+
+
+def _status_kb(pid: int, field: str) -> float:
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field):
+                return float(line.split()[1])
+    return 0.0
+
+
+def _pss_kb(pid: int) -> float:
+    """Proportional set size: shared pages (the forkserver's, inherited by each worker)
+    counted once across processes, so the sum over processes is the memory really used."""
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return float(line.split()[1])
+    return 0.0
+
+
+def _cpu_seconds(pid: int) -> float:
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+    return 0.0
+
+
+def _machine_busy_seconds() -> float:
+    """CPU time every process on the machine has used since boot (``/proc/stat``)."""
+    with open("/proc/stat") as f:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+            int, f.readline().split()[1:9]
+        )
+    return (user + nice + system + irq + softirq + steal) / TICKS
+
+
+def descendants(root: int, exclude: int) -> list[int]:
+    """Every process below ``root`` except the ``exclude`` subtree (the feed host)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rpartition(")")[2].split()[1])
+                parents.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            if child != exclude:
+                found.append(child)
+                todo.append(child)
+    return found
+
+
+class ProcessWatch:
+    """Per-phase peak RSS and CPU of this process and its children (not the feed host)."""
+
+    def __init__(self, feed_host_pid: int) -> None:
+        self._host = feed_host_pid
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._sampled = 0.0
+        self._pids: list[int] = []
+        self._cpu0 = (0.0, 0.0, 0.0, 0.0)
+
+    def _all(self) -> list[int]:
+        return [os.getpid(), *self._pids]
+
+    def start(self) -> None:
+        self._pids = descendants(os.getpid(), self._host)
+        for pid in self._all():
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/clear_refs", "w") as f:
+                f.write("5")  # reset the peak RSS (VmHWM) to the current RSS
+        self._cpu0 = self._cpu()
+        self._sampled = 0.0
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _cpu(self) -> tuple[float, float, float, float]:
+        children = sum(_cpu_seconds(p) for p in self._pids)
+        return (
+            _cpu_seconds(os.getpid()),
+            children,
+            _cpu_seconds(self._host),
+            _machine_busy_seconds(),
+        )
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            total = sum(_pss_kb(p) for p in self._all())
+            self._sampled = max(self._sampled, total)
+
+    def stop(self) -> Usage:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        main, children, host, machine = (
+            b - a for a, b in zip(self._cpu0, self._cpu(), strict=True)
+        )
+        return Usage(
+            main_peak_mb=_status_kb(os.getpid(), "VmHWM") / MB,
+            children_peak_mb=sum(_status_kb(p, "VmHWM") for p in self._pids) / MB,
+            total_peak_mb=self._sampled / MB,
+            main_cpu=main,
+            children_cpu=children,
+            host_cpu=host,
+            other_cpu=max(0.0, machine - main - children - host),
+            children=len(self._pids),
+        )
+
+
+class FeedHostProcess:
+    """``feedhost.py`` in a child process, driven over its stdin/stdout."""
+
+    def __init__(self, feeds: int, hosts: int, corpus: Path) -> None:
+        script = Path(__file__).with_name("feedhost.py")
+        argv = [sys.executable, str(script), f"--feeds={feeds}", f"--hosts={hosts}"]
+        self.proc = subprocess.Popen(
+            [*argv, f"--corpus={corpus}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.addresses = [tuple(a) for a in self._read()["addresses"]]
+
+    def _read(self) -> dict:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"feed host exited with {self.proc.wait(5)}")
+        return json.loads(line)
+
+    def ask(self, command: dict) -> dict:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def url(self, index: int) -> str:
+        host, port = self.addresses[index % len(self.addresses)]
+        return f"http://{host}:{port}/feeds/{index}"
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()  # end of stdin stops it
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# -- the monitor -------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def database(url: str | None, directory: str) -> Iterator[str]:
+    """SQLite in ``directory``; for PostgreSQL a fresh database on that server, dropped after
+    (so the cold pass is really cold)."""
+    if url is None or make_url(url).get_backend_name() == "sqlite":
+        yield url or f"sqlite:///{directory}/bench.db"
+        return
+    name = f"bench_poll_{os.getpid()}"
+    admin = create_engine(make_url(url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as c:
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def write_config(path: Path, urls: list[str], db: str, workers: int | None) -> None:
+    polling: dict[str, object] = {} if workers is None else {"parse_workers": workers}
+    config = {
+        "database": db,
+        # every item of the cold pass is matched, not only the last 24 hours': the worst case
+        "defaults": {"backlog": "all"},
+        "polling": polling,
+        "feeds": [{"url": u, "name": f"feed {i}"} for i, u in enumerate(urls)],
+        "watchlists": WATCHLISTS,  # no channels: alerts are stored, nothing is sent
+    }
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+
+
+async def start_workers(app: App, count: int) -> None:
+    """Make the pool start every worker now, so no pass pays for process start-up."""
+    if app.executor is None:
+        return
+    job = partial(parse_feed, b"<rss><channel><item><guid>x</guid></item></channel></rss>")
+    loop = asyncio.get_running_loop()
+    run = partial(loop.run_in_executor, app.executor)
+    await asyncio.gather(
+        *(run(partial(job, url="http://127.0.0.1/", headers={})) for _ in range(count))
+    )
+
+
+async def run_pass(
+    app: App, name: str, host: FeedHostProcess, watch: ProcessWatch, n: int
+) -> PassResult:
+    before = Counter(host.ask({"stats": True})["responses"])
+    watch.start()
+    started = time.perf_counter()
+    feeds = await app.pipeline.claim_feeds(only_due=False, limit=n)
+    reports = await app.pipeline.poll_feeds(feeds)
+    wall = time.perf_counter() - started
+    usage = watch.stop()
+    served = Counter(host.ask({"stats": True})["responses"]) - before
+    return PassResult(
+        name=name,
+        feeds=len(reports),
+        wall=wall,
+        statuses=served,
+        new=sum(r.new for r in reports),
+        matched=sum(r.matched for r in reports),
+        errors=Counter((r.error or "")[:60] for r in reports if r.state != "ok"),
+        usage=usage,
+    )
+
+
+def changed_feeds(n: int, files: list[Path]) -> list[int]:
+    """10% of the feeds, spread evenly, among those whose document can take a new item."""
+    candidates = [i for i in range(n) if injectable(files[i % len(files)].read_bytes())]
+    want = min(len(candidates), max(1, n // 10))
+    return [candidates[j * len(candidates) // want] for j in range(want)]
+
+
+async def run_monitor(
+    args: argparse.Namespace, host: FeedHostProcess, files: list[Path]
+) -> tuple[dict[str, float], list[PassResult]]:
+    watch = ProcessWatch(host.proc.pid)
+    urls = [host.url(i) for i in range(args.feeds)]
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-poll-") as tmp,
+        database(args.database, tmp) as db,
+    ):
+        config = Path(tmp) / "bench.yaml"
+        write_config(config, urls, db, args.workers)
+        settings = load_settings(config, {})
+        watch.start()
+        started = time.perf_counter()
+        app = await asyncio.to_thread(App, settings)
+        startup = {"app": time.perf_counter() - started}
+        try:
+            started = time.perf_counter()
+            await start_workers(app, args.workers or os.cpu_count() or 1)
+            startup["workers"] = time.perf_counter() - started
+            startup["rss_mb"] = watch.stop().main_peak_mb
+            passes = [await run_pass(app, "cold", host, watch, args.feeds)]
+            passes.append(await run_pass(app, "warm", host, watch, args.feeds))
+            bumped = host.ask({"bump": changed_feeds(args.feeds, files)})["bumped"]
+            passes.append(await run_pass(app, "mixed", host, watch, args.feeds))
+            startup["bumped"] = bumped
+        finally:
+            await app.aclose()
+    return startup, passes
+
+
+# -- the baseline ------------------------------------------------------------------------
+
+
+def run_baseline(bodies: list[bytes], *, fast: bool) -> Baseline:
+    """Bare feedparser, sequential, one process: what one core does with no I/O at all."""
+    options = {"sanitize_html": False, "resolve_relative_uris": False} if fast else {}
+    headers = {"content-type": CONTENT_TYPE}
+    entries = 0
+    busy, cpu, started = _machine_busy_seconds(), time.process_time(), time.perf_counter()
+    for body in bodies:
+        entries += len(
+            feedparser.parse(io.BytesIO(body), response_headers=headers, **options).entries
+        )
+    name = "feedparser, sanitize/resolve off" if fast else "feedparser.parse (defaults)"
+    wall = time.perf_counter() - started
+    other = _machine_busy_seconds() - busy - (time.process_time() - cpu)
+    return Baseline(
+        name=name, feeds=len(bodies), entries=entries, wall=wall, other_cpu=max(0.0, other)
+    )
+
+
+# -- report ------------------------------------------------------------------------------
+
+
+def print_table(startup: dict[str, float], passes: list[PassResult], feeds: int) -> None:
+    print(
+        f"\nstart-up: App (migrate, {feeds} feeds synced) {startup['app']:.2f} s, "
+        f"parse workers {startup['workers']:.2f} s, peak RSS {startup['rss_mb']:.0f} MB"
+    )
+    head = (
+        f"{'pass':<6}{'feeds':>6}{'200':>6}{'304':>6}{'err':>5}{'new items':>10}{'alerts':>8}"
+        f"{'wall s':>8}{'feeds/s':>9}{'items/s':>9}{'CPU main':>9}{'wkrs':>6}{'host':>6}"
+        f"{'other':>6}{'RSS main':>9}{'chld':>6}{'PSS all':>8}"
+    )
+    print(head + "\n" + "-" * len(head))
+    for p in passes:
+        u = p.usage
+        cpu = "".join(
+            f"{c / p.wall:>{w}.0%}"
+            for c, w in ((u.main_cpu, 9), (u.children_cpu, 6), (u.host_cpu, 6), (u.other_cpu, 6))
+        )
+        print(
+            f"{p.name:<6}{p.feeds:>6}{p.statuses['200']:>6}{p.statuses['304']:>6}"
+            f"{sum(p.errors.values()):>5}{p.new:>10}{p.matched:>8}{p.wall:>8.2f}"
+            f"{p.feeds_per_s:>9.1f}{p.items_per_s:>9.0f}{cpu}"
+            f"{u.main_peak_mb:>9.0f}{u.children_peak_mb:>6.0f}{u.total_peak_mb:>8.0f}"
+        )
+        for error, count in p.errors.most_common(3):
+            print(f"{'':6}error x{count}: {error}")
+    print(
+        "CPU: CPU seconds / wall (100% = one core) of this process, its "
+        f"{passes[0].usage.children} child processes (parse workers, forkserver, resource "
+        "tracker), the feed host, and every other process on the machine.\n"
+        "RSS main: this process's peak; chld: the sum of each child's own peak; PSS all: the "
+        "largest proportional set size of all of them together, sampled every 20 ms. MB."
+    )
+
+
+def print_baselines(baselines: list[Baseline]) -> None:
+    for b in baselines:
+        print(
+            f"baseline {b.name:<34}{b.feeds:>6} feeds {b.entries:>7} entries {b.wall:>7.2f} s "
+            f"{b.feeds / b.wall:>7.1f} feeds/s {b.entries / b.wall:>7.0f} items/s "
+            f"(other processes: {b.other_cpu / b.wall:.0%} CPU)"
+        )
+
+
+def check_targets(
+    startup: dict[str, float], passes: list[PassResult], bare: Baseline, feeds: int
+) -> bool:
+    cold, warm, mixed = passes
+    bare_rate = bare.feeds / bare.wall
+    main_peak = max(startup["rss_mb"], *(p.usage.main_peak_mb for p in passes))
+    total_peak = max(p.usage.total_peak_mb for p in passes)
+    checks = [
+        (
+            f"cold feeds/s >= bare feedparser: {cold.feeds_per_s:.1f} vs {bare_rate:.1f}",
+            cold.feeds_per_s >= bare_rate,
+        ),
+        (
+            f"warm >= {TARGET_WARM:.0f} feeds/s: {warm.feeds_per_s:.1f}",
+            warm.feeds_per_s >= TARGET_WARM,
+        ),
+        (
+            f"peak RSS of the monitor process < {TARGET_RSS_MB:.0f} MB: {main_peak:.0f} MB",
+            main_peak < TARGET_RSS_MB,
+        ),
+        (
+            f"peak memory with its children (PSS) < {TARGET_RSS_MB:.0f} MB: {total_peak:.0f} MB",
+            total_peak < TARGET_RSS_MB,
+        ),
+        (
+            f"mixed: one new item per changed feed: {mixed.new} of {startup['bumped']:.0f}",
+            mixed.new == startup["bumped"],
+        ),
+        ("warm pass: every response a 304", warm.statuses["304"] == warm.feeds == feeds),
+    ]
+    print("\ntargets (issue 3, 2-core machine):")
+    for text, ok in checks:
+        print(f"  {'PASS' if ok else 'FAIL'}  {text}")
+    noisy = [p.name for p in passes if p.usage.other_cpu / p.wall > 0.1]
+    noisy += ["the baseline"] if bare.other_cpu / bare.wall > 0.1 else []
+    if noisy:
+        print(
+            f"WARNING: other processes used over 10% of a core during {', '.join(noisy)}: "
+            "those figures understate the monitor; rerun on an idle machine."
+        )
+    return all(ok for _, ok in checks)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--feeds", type=int, default=1000, help="number of feeds (default 1000)")
+    parser.add_argument(
+        "--hosts",
+        type=int,
+        default=50,
+        choices=range(1, 255),
+        metavar="1..254",
+        help="loopback addresses 127.0.0.1..N to spread feeds over (default 50)",
+    )
+    parser.add_argument(
+        "--database",
+        help="database URL (default: SQLite in a temp dir); for "
+        "PostgreSQL a fresh database is created on that server and dropped",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="parse_workers (default: the configuration default, one per core)",
+    )
+    parser.add_argument("--corpus", type=Path, default=None, help="directory of *.xml feeds")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    corpus = args.corpus or default_corpus()
+    files = corpus_files(corpus)
+    workers = args.workers if args.workers is not None else f"default ({os.cpu_count()} cores)"
+    db = args.database or "SQLite in a temp dir"
+    print(
+        f"poll benchmark: {args.feeds} feeds from {len(files)} files in {corpus}\n"
+        f"  {args.hosts} hosts (127.0.0.1-127.0.0.{args.hosts}), parse_workers={workers}, "
+        f"database={db}, cpu_count={os.cpu_count()}"
+    )
+    host = FeedHostProcess(args.feeds, args.hosts, corpus)
+    try:
+        startup, passes = asyncio.run(run_monitor(args, host, files))
+    finally:
+        host.close()
+    bodies = [files[i % len(files)].read_bytes() for i in range(args.feeds)]
+    baselines = [run_baseline(bodies, fast=False), run_baseline(bodies, fast=True)]
+    print_table(startup, passes, args.feeds)
+    print_baselines(baselines)
+    ok = check_targets(startup, passes, baselines[0], args.feeds)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
