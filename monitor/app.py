@@ -8,9 +8,6 @@ the channels and the parse workers. It does not poll or send anything by itself.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import os
-from concurrent.futures import Executor, ProcessPoolExecutor
 from types import TracebackType
 
 from alerts.base import Channel
@@ -22,6 +19,7 @@ from monitor.fetch import Fetcher, FetchSettings
 from monitor.match import Matcher
 from monitor.pipeline import Pipeline, PollReport, utcnow
 from monitor.store import FeedSpec, Store
+from monitor.workers import ParseWorkers
 
 
 def fetch_settings(settings: Settings) -> FetchSettings:
@@ -35,15 +33,6 @@ def fetch_settings(settings: Settings) -> FetchSettings:
         max_concurrency=p.max_concurrency,
         allow_private_networks=p.allow_private_networks,
     )
-
-
-def parse_executor(workers: int | None) -> Executor | None:
-    """Parse workers in separate processes, so that parsing uses every core and never
-    holds the event loop's GIL. ``forkserver`` avoids forking a process that runs threads."""
-    if workers == 0:
-        return None
-    count = workers or os.cpu_count() or 1
-    return ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("forkserver"))
 
 
 class App:
@@ -62,7 +51,7 @@ class App:
         self.channels: dict[str, Channel] = {c.name: build_channel(c) for c in settings.channels}
         self.retry = {c.name: RetryPolicy.from_retries(c.retry) for c in settings.channels}
         self.fetcher = Fetcher(fetch_settings(settings))
-        self.executor = parse_executor(settings.polling.parse_workers)
+        self.parser = ParseWorkers(settings.polling.parse_workers)
         self.pipeline = Pipeline(
             settings=settings,
             store=self.store,
@@ -70,14 +59,13 @@ class App:
             matcher=Matcher(settings.watchlists_for()),
             channels=self.channels,
             retry=self.retry,
-            executor=self.executor,
+            parser=self.parser,
         )
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()
         await asyncio.gather(*(c.aclose() for c in self.channels.values()))
-        if self.executor is not None:
-            self.executor.shutdown(wait=True, cancel_futures=True)
+        self.parser.close()
         self.engine.dispose()
 
     async def __aenter__(self) -> App:

@@ -55,6 +55,10 @@ class ParseError(MonitorError):
         self.message = message
         super().__init__(f"{url}: {message}")
 
+    def __reduce__(self) -> tuple[type[ParseError], tuple[str, str]]:
+        # Raised in parse worker processes: must survive pickling back to the service.
+        return (type(self), (self.url, self.message))
+
 
 class QueryError(MonitorError):
     """A watchlist query is malformed. ``position`` is the 0-based offset in the query."""

@@ -17,10 +17,8 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 from alerts.base import Channel
 from alerts.errors import DeliveryError
@@ -30,7 +28,6 @@ from monitor.config import FeedConfig, Settings
 from monitor.errors import FetchError, MonitorError, ParseError
 from monitor.fetch import Fetcher
 from monitor.match import Matcher
-from monitor.parse import parse_feed
 from monitor.store import ClaimedDelivery, Store
 from monitor.types import (
     FeedState,
@@ -42,6 +39,7 @@ from monitor.types import (
     ParsedFeed,
     PollUpdate,
 )
+from monitor.workers import ParseWorkers
 
 log = logging.getLogger("monitor.poll")
 delivery_log = logging.getLogger("monitor.delivery")
@@ -83,7 +81,7 @@ class Pipeline:
         matcher: Matcher,
         channels: Mapping[str, Channel],
         retry: Mapping[str, RetryPolicy],
-        executor: Executor | None = None,
+        parser: ParseWorkers,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
     ) -> None:
@@ -93,7 +91,7 @@ class Pipeline:
         self.matcher = matcher
         self.channels = channels
         self.retry = retry
-        self.executor = executor
+        self.parser = parser
         self.clock = clock
         self.rng = rng or random.Random()
         self.feeds: dict[str, FeedConfig] = {f.url: f for f in settings.feeds}
@@ -152,18 +150,10 @@ class Pipeline:
         if result.not_modified:
             return await self._unchanged(feed, config, result)
         try:
-            parsed = await self._parse(result)
+            parsed = await self.parser.parse(result)
         except ParseError as exc:
             return await self._failed(feed, config, result.status, exc.message, None)
         return await self._store(feed, config, result, parsed)
-
-    async def _parse(self, result: FetchResult) -> ParsedFeed:
-        """Parse off the event loop: in the process pool when there is one (parsing is
-        CPU-bound and would otherwise hold the GIL), else in a thread."""
-        job = partial(parse_feed, result.body, url=result.final_url, headers=dict(result.headers))
-        if self.executor is None:
-            return await asyncio.to_thread(job)
-        return await asyncio.get_running_loop().run_in_executor(self.executor, job)
 
     async def _store(
         self, feed: FeedState, config: FeedConfig, result: FetchResult, parsed: ParsedFeed
