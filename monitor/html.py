@@ -2,12 +2,13 @@
 
 Input: the strings a feed carries (HTML fragments, plain text, HTML pages served in place
 of a feed). Output: plain text with tags removed, ``<script>``/``<style>`` contents dropped,
-entities decoded and whitespace collapsed, each block element on its own line; or, for an
-HTML page, the feed URL it advertises. It does not sanitise HTML for display (nothing here
-produces HTML) and it does not touch the network.
+entities decoded, double-encoded UTF-8 repaired, control characters dropped and whitespace
+collapsed, each block element on its own line; or, for an HTML page, the feed URL it
+advertises. It does not sanitise HTML for display (nothing here produces HTML) and it does
+not touch the network.
 
-Built on the standard library's ``html.parser``, which tolerates broken markup the way
-browsers do, rather than on regular expressions, which cannot tell a tag from ``a < b``.
+Built on the standard library's ``html.parser``, which is lenient with broken markup,
+rather than on regular expressions, which cannot tell a tag from ``a < b``.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str]) -> ParsedFe
     """
     if not body.strip():
         raise ParseError(url, "not a feed (empty body)")
-    content_type = _header(headers, "content-type")
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
     if looks_like_json(body, content_type):
         return _from_json_feed(read_json_feed(body, url=url), url=url)
     if _declares_entities(body):
@@ -111,11 +111,11 @@ def _xml_content_type(body: bytes, content_type: str) -> str:
     """The Content-Type to show feedparser: a neutral XML type with the real charset.
 
     feedparser follows RFC 3023, under which ``text/xml`` without a charset means
-    US-ASCII and a missing Content-Type means ISO-8859-1 (undeclared UTF-8 or KOI-8
-    then comes out as mojibake); RFC 7303 replaced that with "use the BOM or the XML
-    declaration", which ``application/xml`` gets us. A byte-order mark outranks the
-    charset parameter (RFC 7303 section 3.2). Non-XML types (``text/html`` is common)
-    would only add a spurious bozo flag.
+    US-ASCII, so every non-ASCII feed would carry an "encoding overridden" warning;
+    RFC 7303 replaced that with "use the BOM or the XML declaration", which
+    ``application/xml`` gets us. A byte-order mark outranks the charset parameter
+    (RFC 7303 section 3.2). A non-XML type (``text/html`` is common) would only add a
+    spurious "not an XML media type" warning.
     """
     charset = _bom_charset(body) or _charset_parameter(content_type)
     return f"application/xml; charset={charset}" if charset else "application/xml"
@@ -138,24 +138,15 @@ def _charset_parameter(content_type: str) -> str | None:
     return None
 
 
-def _header(headers: Mapping[str, str], name: str) -> str:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return ""
-
-
 def _declares_entities(body: bytes) -> bool:
     """Whether the document declares XML entities, which are refused before parsing.
 
-    Feeds have no use for them, and both of feedparser's parsers are exposed: expat
-    reads no external entity (feedparser turns ``feature_external_ges`` off) and stops
-    a billion-laughs expansion (expat >= 2.4 caps amplification), but then feedparser
-    falls back to its loose parser, which re-declares the "safe" internal entities it
-    found and expands them without limit: a 1 MB entity used 500 times becomes a 500 MB
-    title after 11 s. Checked here: declarations before feedparser's end of prolog
-    (what the loose parser sees), and any declaration at all when a DOCTYPE opens the
-    real prolog (what expat sees).
+    Feeds have no use for them. Expat reads no external entity (feedparser turns off
+    ``feature_external_ges``) and stops a billion-laughs expansion (expat >= 2.4), but
+    then feedparser falls back to its loose parser, which re-declares the "safe" internal
+    entities and expands them without limit: a 1 MB entity used 500 times became a
+    500 MB title after 11 s. Checked: declarations before feedparser's end of prolog
+    (what the loose parser sees); any, when a DOCTYPE opens the real prolog (expat's).
     """
     data = _ascii_view(body)
     first = _FIRST_ELEMENT.search(data)
@@ -244,7 +235,9 @@ def _item_from_entry(entry: Any, base: str) -> Item:
         else _detail_text(entry.get("summary_detail"), summary, html=True),
         content="\n".join(_distinct(contents.values())),
         author=_entry_author(entry),
-        categories=_distinct(plain_to_text(tag.get("term") or "") for tag in _tags(entry)),
+        categories=_distinct(
+            plain_to_text(tag.get("term") or "") for tag in entry.get("tags") or ()
+        ),
         published=_utc(entry.get("published_parsed")),
         # dict.get: FeedParserDict maps a missing "updated_parsed" to "published_parsed".
         updated=_utc(dict.get(entry, "updated_parsed")),
@@ -276,10 +269,6 @@ def _entry_author(entry: Any) -> str:
     people = entry.get("authors") or ()
     names = _distinct(plain_to_text(p.get("name") or "") for p in people if hasattr(p, "get"))
     return ", ".join(names) or plain_to_text(entry.get("author") or "")
-
-
-def _tags(entry: Any) -> Iterable[Any]:
-    return (tag for tag in entry.get("tags") or () if hasattr(tag, "get"))
 
 
 def _from_json_feed(feed: JsonFeed, *, url: str) -> ParsedFeed:
