@@ -50,6 +50,23 @@ class Alert:
 
 
 @frozen
+class Digest:
+    """Several alerts sent as one message: a channel's (or a route's) digest, or alerts
+    folded together because the channel reached its ``max_per_hour``.
+
+    ``id`` is stable for the same set of deliveries (the same on a retry of that set).
+    ``alerts`` are newest first; renderers group them by watchlist."""
+
+    id: str
+    channel: str
+    alerts: tuple[Alert, ...]
+    created_at: datetime
+
+
+Message = Alert | Digest
+
+
+@frozen
 class DeliveryResult:
     """A successful delivery; ``detail`` is for the log (``HTTP 200``, ``250 OK``)."""
 
@@ -61,8 +78,8 @@ class Channel(Protocol):
 
     name: str
 
-    async def send(self, alert: Alert) -> DeliveryResult:
-        """Deliver one alert or raise ``DeliveryError``."""
+    async def send(self, message: Message) -> DeliveryResult:
+        """Deliver one alert, or a digest of several, or raise ``DeliveryError``."""
         ...
 
     async def aclose(self) -> None:
