@@ -8,15 +8,22 @@ the channels and the parse workers. It does not poll or send anything by itself.
 from __future__ import annotations
 
 import asyncio
+import random
+import time
+import uuid
+from dataclasses import dataclass
 from types import TracebackType
 
-from alerts.base import Channel
+from alerts.base import Alert, AlertFeed, AlertItem, AlertMatch, Channel
+from alerts.errors import DeliveryError
 from alerts.registry import build_channel
 from alerts.retry import RetryPolicy
+from monitor import PROJECT_URL
 from monitor.config import Settings
 from monitor.db import create_db_engine, migrate
 from monitor.fetch import Fetcher, FetchSettings
 from monitor.match import Matcher
+from monitor.outbox import Outbox
 from monitor.pipeline import Pipeline, PollReport, utcnow
 from monitor.store import FeedSpec, Store
 from monitor.workers import ParseWorkers
@@ -57,9 +64,16 @@ class App:
             store=self.store,
             fetcher=self.fetcher,
             matcher=Matcher(settings.watchlists_for()),
-            channels=self.channels,
-            retry=self.retry,
             parser=self.parser,
+        )
+        self.outbox = Outbox(
+            store=self.store,
+            channels=self.channels,
+            configs={c.name: c for c in settings.channels},
+            retry=self.retry,
+            lease=settings.service.lease,
+            clock=utcnow,
+            rng=random.Random(),
         )
 
     async def aclose(self) -> None:
@@ -87,5 +101,51 @@ async def poll_once(settings: Settings, *, only_due: bool = False) -> tuple[list
     async with await asyncio.to_thread(App, settings) as app:
         feeds = await app.pipeline.claim_feeds(only_due=only_due)
         reports = await app.pipeline.poll_feeds(feeds)
-        sent = await app.pipeline.deliver_due()
+        sent = await app.outbox.deliver_due()
         return reports, sent
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TestOutcome:
+    channel: str
+    ok: bool
+    detail: str
+    retryable: bool = False
+    ms: float = 0.0
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"{self.channel}: sample alert delivered in {self.ms:.0f} ms ({self.detail})"
+        verdict = "would be retried" if self.retryable else "permanent: would not be retried"
+        return f"{self.channel}: FAILED after {self.ms:.0f} ms: {self.detail} ({verdict})"
+
+
+async def send_test_alert(settings: Settings, name: str) -> TestOutcome:
+    """Send a sample alert through one channel, outside the outbox (nothing is stored)."""
+    config = next(c for c in settings.channels if c.name == name)
+    now = utcnow()
+    alert = Alert(
+        id=f"test-{uuid.uuid4()}",
+        watchlist="test",
+        item=AlertItem(
+            title="Test alert from feed-monitor: CSTO / ОДКБ",
+            link=PROJECT_URL,
+            published=now,
+            summary="If you can read this, the channel works.",
+            guid=None,
+        ),
+        feed=AlertFeed(name="feed-monitor", url=PROJECT_URL),
+        matches=(AlertMatch(term="CSTO", field="title", snippet="Test alert: CSTO / ОДКБ"),),
+        created_at=now,
+    )
+    channel = build_channel(config)
+    started = time.monotonic()
+    try:
+        result = await channel.send(alert)
+        ok, detail, retryable = True, result.detail, False
+    except DeliveryError as exc:
+        ok, detail, retryable = False, exc.message, exc.retryable
+    finally:
+        await channel.aclose()
+    ms = (time.monotonic() - started) * 1000
+    return TestOutcome(channel=name, ok=ok, detail=detail, retryable=retryable, ms=ms)

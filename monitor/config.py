@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from alerts.registry import CHANNELS, ChannelConfig
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from alerts.digest import DigestSetting
 from alerts.durations import Duration, parse_duration
+from alerts.registry import CHANNELS, ChannelConfig
 from monitor.errors import ConfigError, QueryError
 from monitor.match import Watchlist, compile_query, terms_to_query
 
@@ -135,14 +136,30 @@ class FeedConfig(_Model):
         return self.name or self.url
 
 
+class NotifyRoute(_Model):
+    """A watchlist's route to a channel, optionally with its own digest schedule
+    (``{channel: analyst, digest: daily@08:00 Asia/Almaty}``)."""
+
+    channel: str
+    digest: DigestSetting | None = None
+
+
 class WatchlistConfig(_Model):
     name: str
     terms: list[str] | None = None
     query: str | None = None
-    notify: list[str] = []
+    notify: list[NotifyRoute] = []
     feeds: frozenset[str] = frozenset()
     tags: frozenset[str] = frozenset()
     language: Literal["auto", "ru", "en", "none"] = "auto"
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _routes(cls, value: object) -> object:
+        """A bare channel name is a route with the channel's own settings."""
+        if isinstance(value, list):
+            return [{"channel": v} if isinstance(v, str) else v for v in value]
+        return value
 
     def to_watchlist(self) -> Watchlist:
         query = self.query if self.query is not None else terms_to_query(self.terms or [])
@@ -292,7 +309,9 @@ def check_references(settings: Settings) -> list[str]:
             problems.append(f"{where}.terms: needs at least one term")
             continue
         problems += [
-            f"{where}.notify: unknown channel {n!r}" for n in wl.notify if n not in channel_names
+            f"{where}.notify: unknown channel {r.channel!r}"
+            for r in wl.notify
+            if r.channel not in channel_names
         ]
         problems += [
             f"{where}.feeds: unknown feed name {n!r}" for n in sorted(wl.feeds - feed_names)

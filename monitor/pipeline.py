@@ -2,8 +2,8 @@
 
 ``poll_feed`` takes one claimed feed through the stages and records the outcome on the
 feed, whatever happens: an error in one feed is a value written to that feed's row, never
-an exception that stops the others. ``deliver_due`` sends the deliveries whose time has come
-and records each outcome with the channel's retry policy.
+an exception that stops the others. New items' alerts are handed to the store with their
+routes (channel, now or at a digest time); sending them is the outbox's job (``outbox.py``).
 
 It does not schedule anything (``schedule.py`` does) and does not build its collaborators
 (``app.py`` does).
@@ -16,19 +16,16 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from alerts.base import Channel
-from alerts.errors import DeliveryError
-from alerts.retry import RetryPolicy
 from monitor.cadence import next_poll_after_failure, next_poll_after_success
 from monitor.config import FeedConfig, Settings
 from monitor.errors import FetchError, MonitorError, ParseError
 from monitor.fetch import Fetcher
 from monitor.match import Matcher
-from monitor.store import ClaimedDelivery, Store
+from monitor.store import Store
 from monitor.types import (
     FeedState,
     FetchRequest,
@@ -38,11 +35,11 @@ from monitor.types import (
     NewAlert,
     ParsedFeed,
     PollUpdate,
+    Route,
 )
 from monitor.workers import ParseWorkers
 
 log = logging.getLogger("monitor.poll")
-delivery_log = logging.getLogger("monitor.delivery")
 ALERT_NAMESPACE = uuid.UUID("6f1f8a4e-3c0b-4b8e-9d7a-2a7f5d9f1c11")
 
 
@@ -79,8 +76,6 @@ class Pipeline:
         store: Store,
         fetcher: Fetcher,
         matcher: Matcher,
-        channels: Mapping[str, Channel],
-        retry: Mapping[str, RetryPolicy],
         parser: ParseWorkers,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
@@ -89,13 +84,12 @@ class Pipeline:
         self.store = store
         self.fetcher = fetcher
         self.matcher = matcher
-        self.channels = channels
-        self.retry = retry
         self.parser = parser
         self.clock = clock
         self.rng = rng or random.Random()
         self.feeds: dict[str, FeedConfig] = {f.url: f for f in settings.feeds}
-        self.notify = {w.name: tuple(w.notify) for w in settings.watchlists}
+        self.routes = {w.name: tuple(w.notify) for w in settings.watchlists}
+        self.channel_digests = {c.name: c.digest for c in settings.channels}
 
     # -- polling ---------------------------------------------------------------------------
 
@@ -218,10 +212,20 @@ class Pipeline:
                         item_key=item.key,
                         watchlist=found.watchlist,
                         matches=found.matches,
-                        channels=self.notify.get(found.watchlist, ()),
+                        routes=self._routes(found.watchlist, now),
                     )
                 )
         return alerts
+
+    def _routes(self, watchlist: str, now: datetime) -> tuple[Route, ...]:
+        """Each channel the watchlist notifies, now or at its digest's next send time."""
+        routes = []
+        for route in self.routes.get(watchlist, ()):
+            digest = route.digest or self.channel_digests.get(route.channel)
+            routes.append(
+                Route(channel=route.channel, digest_at=digest.next_send(now) if digest else None)
+            )
+        return tuple(routes)
 
     async def _unchanged(
         self, feed: FeedState, config: FeedConfig, result: FetchResult
@@ -292,71 +296,6 @@ class Pipeline:
         await asyncio.to_thread(self.store.record_poll, feed.id, poll)
         return PollReport(
             feed=feed.label, url=feed.current_url, state="error", status=status, error=message
-        )
-
-    # -- delivery --------------------------------------------------------------------------
-
-    async def deliver_due(self, *, batch: int = 100) -> int:
-        """Send every delivery due now, batch after batch; returns how many were tried.
-
-        Only deliveries due when the pass starts are taken: a retry scheduled during the
-        pass waits for the next one, so one pass never burns through a retry schedule."""
-        tried = 0
-        started = self.clock()
-        while True:
-            claimed = await asyncio.to_thread(
-                self.store.claim_due_deliveries,
-                started,
-                self.settings.service.lease,
-                list(self.channels),
-                batch,
-            )
-            if not claimed:
-                return tried
-            await asyncio.gather(*(self._deliver(d) for d in claimed))
-            tried += len(claimed)
-
-    async def _deliver(self, delivery: ClaimedDelivery) -> None:
-        channel = self.channels[delivery.channel]
-        started = time.monotonic()
-        attempts = delivery.attempts + 1
-        error: str | None = None
-        next_attempt: datetime | None = None
-        try:
-            async with asyncio.timeout(self.settings.service.lease / 2):
-                result = await channel.send(delivery.alert)
-            state, detail = "sent", result.detail
-        except DeliveryError as exc:
-            error = detail = exc.message
-            if exc.retryable:
-                next_attempt = self.retry[delivery.channel].next_attempt(
-                    attempts, self.clock(), exc.retry_after, self.rng
-                )
-            state = "failed" if next_attempt else "dead"
-        except Exception as exc:  # a channel bug: keep the alert, try again later
-            delivery_log.exception("channel=%s unexpected error", delivery.channel)
-            error = detail = f"internal error: {exc!r}"
-            next_attempt = self.retry[delivery.channel].next_attempt(
-                attempts, self.clock(), None, self.rng
-            )
-            state = "failed" if next_attempt else "dead"
-        await asyncio.to_thread(
-            self.store.record_delivery,
-            delivery.id,
-            state=state,
-            now=self.clock(),
-            error=error,
-            next_attempt_at=next_attempt,
-        )
-        delivery_log.info(
-            "alert=%s channel=%s state=%s attempts=%d ms=%.0f detail=%r%s",
-            delivery.alert.id,
-            delivery.channel,
-            state,
-            attempts,
-            (time.monotonic() - started) * 1000,
-            detail,
-            f" next_attempt={next_attempt.isoformat()}" if next_attempt else "",
         )
 
 

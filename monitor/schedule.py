@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from monitor.outbox import Outbox
 from monitor.pipeline import Pipeline
 from monitor.types import FeedState
 
@@ -26,8 +27,11 @@ log = logging.getLogger("monitor.service")
 
 
 class Service:
-    def __init__(self, pipeline: Pipeline, *, tick: float, max_inflight: int) -> None:
+    def __init__(
+        self, pipeline: Pipeline, outbox: Outbox, *, tick: float, max_inflight: int
+    ) -> None:
         self.pipeline = pipeline
+        self.outbox = outbox
         self.tick = tick
         self.max_inflight = max_inflight
         self.tasks: set[asyncio.Task[object]] = set()
@@ -73,7 +77,7 @@ class Service:
 
     async def _deliver(self) -> None:
         try:
-            await self.pipeline.deliver_due()
+            await self.outbox.deliver_due()
         except Exception:
             log.exception("delivery pass failed; trying again next tick")
 

@@ -136,14 +136,28 @@ class DeliveryRow(Base):
     __table_args__ = (
         UniqueConstraint("alert_id", "channel"),
         Index("ix_deliveries_due", "state", "next_attempt_at"),
+        Index("ix_deliveries_channel_sent", "channel", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(200))
+    # "now": sent on its own; "digest": collected and sent with others of its channel
+    mode: Mapped[str] = mapped_column(String(8), default="now", server_default="now")
     state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None]
     next_attempt_at: Mapped[datetime | None]
     lease_until: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+
+
+class ChannelRow(Base):
+    """A channel's lasting state: a receiver that answered 410 Gone disables its channel
+    until the operator enables it again (``monitor channels enable``)."""
+
+    __tablename__ = "channels"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    disabled_at: Mapped[datetime | None]
+    disabled_reason: Mapped[str | None]

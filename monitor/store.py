@@ -12,7 +12,7 @@ Methods are synchronous; the async pipeline runs them in a worker thread.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,11 +23,12 @@ from sqlalchemy.orm import Session
 
 from alerts.base import Alert, AlertFeed, AlertItem, AlertMatch
 from monitor.errors import StorageError
-from monitor.schema import AlertRow, DeliveryRow, FeedRow, ItemRow
+from monitor.schema import AlertRow, ChannelRow, DeliveryRow, FeedRow, ItemRow
 from monitor.types import FeedState, Item, NewAlert, PollUpdate, StoredItems
 
 frozen = dataclass(frozen=True, slots=True, kw_only=True)
 CLAIMABLE = ("pending", "failed")
+_DISABLED = select(ChannelRow.name).where(ChannelRow.disabled_at.is_not(None))
 
 
 @frozen
@@ -60,8 +61,19 @@ class FeedStatus:
 class ClaimedDelivery:
     id: int
     channel: str
+    mode: str  # "now" or "digest"
     attempts: int
     alert: Alert
+
+
+@frozen
+class ChannelStatus:
+    """One row of ``monitor channels``: lasting state and deliveries by state."""
+
+    name: str
+    disabled_at: datetime | None
+    disabled_reason: str | None
+    deliveries: Mapping[str, int]
 
 
 @frozen
@@ -225,14 +237,15 @@ class Store:
         )
         if s.execute(stmt).rowcount == 0:
             return 0
-        for channel in alert.channels:
+        for route in alert.routes:
             s.add(
                 DeliveryRow(
                     alert_id=alert.id,
-                    channel=channel,
+                    channel=route.channel,
+                    mode="digest" if route.digest_at else "now",
                     state="pending",
                     attempts=0,
-                    next_attempt_at=now,
+                    next_attempt_at=route.digest_at or now,
                 )
             )
         return 1
@@ -262,6 +275,7 @@ class Store:
             .where(
                 DeliveryRow.state.in_(CLAIMABLE),
                 DeliveryRow.channel.in_(list(channels)),
+                DeliveryRow.channel.not_in(_DISABLED),
                 DeliveryRow.next_attempt_at <= now,
                 or_(DeliveryRow.lease_until.is_(None), DeliveryRow.lease_until < now),
             )
@@ -281,21 +295,26 @@ class Store:
             rows = s.execute(_alert_query().where(DeliveryRow.id.in_(ids)))
             return [
                 ClaimedDelivery(
-                    id=d.id, channel=d.channel, attempts=d.attempts, alert=_alert(a, i, f)
+                    id=d.id,
+                    channel=d.channel,
+                    mode=d.mode,
+                    attempts=d.attempts,
+                    alert=_alert(a, i, f),
                 )
                 for d, a, i, f in rows
             ]
 
     def record_delivery(
         self,
-        delivery_id: int,
+        delivery_ids: Sequence[int],
         *,
         state: str,
         now: datetime,
         error: str | None = None,
         next_attempt_at: datetime | None = None,
     ) -> None:
-        """Write one attempt's outcome and release the lease."""
+        """Write one attempt's outcome (for one delivery, or every one in a digest) and
+        release the lease."""
         values: dict[str, object] = {
             "state": state,
             "attempts": DeliveryRow.attempts + 1,
@@ -305,16 +324,76 @@ class Store:
         }
         if state == "sent":
             values["sent_at"] = now
+        query = update(DeliveryRow).where(DeliveryRow.id.in_(list(delivery_ids)))
         with _errors("record delivery"), self._session() as s, s.begin():
-            s.execute(update(DeliveryRow).where(DeliveryRow.id == delivery_id).values(**values))
+            s.execute(query.values(**values))
 
-    def next_delivery_due(self, channels: Sequence[str]) -> datetime | None:
-        """When the earliest waiting delivery is due (for ``monitor poll`` to report)."""
-        query = select(func.min(DeliveryRow.next_attempt_at)).where(
-            DeliveryRow.state.in_(CLAIMABLE), DeliveryRow.channel.in_(list(channels))
+    def fold_deliveries(self, delivery_ids: Sequence[int], until: datetime) -> None:
+        """Move deliveries into their channel's next digest (rate limit reached)."""
+        query = update(DeliveryRow).where(DeliveryRow.id.in_(list(delivery_ids)))
+        with _errors("fold deliveries"), self._session() as s, s.begin():
+            s.execute(query.values(mode="digest", next_attempt_at=until, lease_until=None))
+
+    def count_sent_since(self, channel: str, since: datetime) -> int:
+        """Messages sent on a channel since ``since``; a digest counts once, however many
+        alerts it carried (its deliveries share one ``sent_at``)."""
+        query = select(func.count(func.distinct(DeliveryRow.sent_at))).where(
+            DeliveryRow.channel == channel, DeliveryRow.sent_at >= since
         )
-        with _errors("look up deliveries"), self._session() as s:
-            return s.scalar(query)
+        with _errors("count deliveries"), self._session() as s:
+            return s.scalar(query) or 0
+
+    def retry_deliveries(
+        self, now: datetime, *, alert_id: str | None = None, dead_only: bool = True
+    ) -> int:
+        """Send again: the deliveries of one alert (any state but sent), or every dead one.
+        The retry schedule starts over."""
+        query = update(DeliveryRow).where(DeliveryRow.state != "sent")
+        if alert_id is not None:
+            query = query.where(DeliveryRow.alert_id == alert_id)
+        if dead_only:
+            query = query.where(DeliveryRow.state == "dead")
+        values = {"state": "pending", "attempts": 0, "next_attempt_at": now, "lease_until": None}
+        with _errors("retry deliveries"), self._session() as s, s.begin():
+            return s.execute(query.values(**values)).rowcount
+
+    def alert_exists(self, alert_id: str) -> bool:
+        with _errors("look up alert"), self._session() as s:
+            return s.get(AlertRow, alert_id) is not None
+
+    def disable_channel(self, name: str, reason: str, now: datetime) -> None:
+        with _errors("disable channel"), self._session() as s, s.begin():
+            row = s.get(ChannelRow, name) or ChannelRow(name=name)
+            row.disabled_at, row.disabled_reason = now, reason
+            s.add(row)
+
+    def enable_channel(self, name: str) -> bool:
+        """Returns whether the channel was disabled."""
+        with _errors("enable channel"), self._session() as s, s.begin():
+            row = s.get(ChannelRow, name)
+            was = row is not None and row.disabled_at is not None
+            if row is not None:
+                row.disabled_at, row.disabled_reason = None, None
+            return was
+
+    def list_channels(self, names: Sequence[str]) -> list[ChannelStatus]:
+        counts = select(DeliveryRow.channel, DeliveryRow.state, func.count()).group_by(
+            DeliveryRow.channel, DeliveryRow.state
+        )
+        with _errors("list channels"), self._session() as s:
+            rows = {r.name: r for r in s.scalars(select(ChannelRow))}
+            by_state: dict[str, dict[str, int]] = {}
+            for channel, state, n in s.execute(counts):
+                by_state.setdefault(channel, {})[state] = n
+        return [
+            ChannelStatus(
+                name=name,
+                disabled_at=rows[name].disabled_at if name in rows else None,
+                disabled_reason=rows[name].disabled_reason if name in rows else None,
+                deliveries=by_state.get(name, {}),
+            )
+            for name in names
+        ]
 
     def list_alerts(self, limit: int = 50, state: str | None = None) -> list[AlertRecord]:
         query = (

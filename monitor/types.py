@@ -152,6 +152,14 @@ class PollUpdate:
 
 
 @frozen
+class Route:
+    """Where an alert goes: a channel, now or in the digest due at ``digest_at``."""
+
+    channel: str
+    digest_at: datetime | None = None
+
+
+@frozen
 class NewAlert:
     """An alert to write with its item (the outbox): one per (item, watchlist)."""
 
@@ -159,7 +167,7 @@ class NewAlert:
     item_key: str
     watchlist: str
     matches: tuple[MatchDetail, ...]
-    channels: tuple[str, ...]
+    routes: tuple[Route, ...]
 
 
 @frozen

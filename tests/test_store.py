@@ -8,7 +8,7 @@ import pytest
 
 from monitor.db import create_db_engine, migrate
 from monitor.store import FeedSpec, Store
-from monitor.types import Item, MatchDetail, NewAlert, PollUpdate
+from monitor.types import Item, MatchDetail, NewAlert, PollUpdate, Route
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -46,7 +46,7 @@ def new_alert(key: str, watchlist: str = "csto", channels: tuple[str, ...] = ("h
         item_key=key,
         watchlist=watchlist,
         matches=(MatchDetail(term="CSTO", field="title", snippet="CSTO"),),
-        channels=channels,
+        routes=tuple(Route(channel=c) for c in channels),
     )
 
 
@@ -132,10 +132,10 @@ def test_delivery_claim_send_and_retry_states(store: Store) -> None:
     assert claimed[0].alert.item.title == "t" and claimed[0].alert.matches[0].term == "CSTO"
     assert store.claim_due_deliveries(NOW, 60, ["hook", "mail"]) == []  # leased
     by_channel = {d.channel: d for d in claimed}
-    store.record_delivery(by_channel["hook"].id, state="sent", now=NOW)
+    store.record_delivery([by_channel["hook"].id], state="sent", now=NOW)
     later = NOW + timedelta(seconds=5)
     store.record_delivery(
-        by_channel["mail"].id, state="failed", now=NOW, error="down", next_attempt_at=later
+        [by_channel["mail"].id], state="failed", now=NOW, error="down", next_attempt_at=later
     )
     assert store.claim_due_deliveries(NOW, 60, ["hook", "mail"]) == []
     [retry] = store.claim_due_deliveries(later, 60, ["hook", "mail"])
@@ -167,3 +167,58 @@ def test_release_leases_frees_claimed_work(store: Store) -> None:
     assert store.claim_due_feeds(NOW, lease=600)
     store.release_leases()
     assert store.claim_due_feeds(NOW, lease=600)
+
+
+def test_digest_route_waits_for_its_time(store: Store) -> None:
+    store.sync_feeds([FeedSpec(url="https://a.example/feed", name="A")], NOW)
+    [feed] = store.claim_due_feeds(NOW, lease=60)
+    at = NOW + timedelta(hours=3)
+    alert = new_alert("1")
+    alert = NewAlert(
+        id=alert.id,
+        item_key="1",
+        watchlist="csto",
+        matches=alert.matches,
+        routes=(Route(channel="hook", digest_at=at),),
+    )
+    store.add_items(feed.id, new=[item("1")], changed=[], alerts=[alert], poll=ok())
+    assert store.claim_due_deliveries(NOW, 60, ["hook"]) == []
+    [due] = store.claim_due_deliveries(at, 60, ["hook"])
+    assert due.mode == "digest"
+
+
+def test_disabled_channel_is_not_claimed_until_enabled(store: Store) -> None:
+    store.sync_feeds([FeedSpec(url="https://a.example/feed", name="A")], NOW)
+    [feed] = store.claim_due_feeds(NOW, lease=60)
+    store.add_items(feed.id, new=[item("1")], changed=[], alerts=[new_alert("1")], poll=ok())
+    store.disable_channel("hook", "HTTP 410 Gone", NOW)
+    assert store.claim_due_deliveries(NOW, 60, ["hook"]) == []
+    [status] = store.list_channels(["hook"])
+    assert status.disabled_reason == "HTTP 410 Gone" and status.deliveries == {"pending": 1}
+    assert store.enable_channel("hook")
+    assert len(store.claim_due_deliveries(NOW, 60, ["hook"])) == 1
+
+
+def test_retry_dead_deliveries_starts_the_schedule_over(store: Store) -> None:
+    store.sync_feeds([FeedSpec(url="https://a.example/feed", name="A")], NOW)
+    [feed] = store.claim_due_feeds(NOW, lease=60)
+    store.add_items(feed.id, new=[item("1")], changed=[], alerts=[new_alert("1")], poll=ok())
+    [claimed] = store.claim_due_deliveries(NOW, 60, ["hook"])
+    store.record_delivery([claimed.id], state="dead", now=NOW, error="HTTP 404")
+    assert store.claim_due_deliveries(NOW, 60, ["hook"]) == []
+    assert store.retry_deliveries(NOW, dead_only=True) == 1
+    [again] = store.claim_due_deliveries(NOW, 60, ["hook"])
+    assert again.attempts == 0
+
+
+def test_rate_count_counts_a_digest_once(store: Store) -> None:
+    store.sync_feeds([FeedSpec(url="https://a.example/feed", name="A")], NOW)
+    [feed] = store.claim_due_feeds(NOW, lease=60)
+    alerts = [new_alert(k) for k in ("1", "2", "3")]
+    items = [item(k) for k in ("1", "2", "3")]
+    store.add_items(feed.id, new=items, changed=[], alerts=alerts, poll=ok())
+    claimed = store.claim_due_deliveries(NOW, 60, ["hook"])
+    store.record_delivery([d.id for d in claimed[:2]], state="sent", now=NOW)  # a digest
+    store.record_delivery([claimed[2].id], state="sent", now=NOW + timedelta(seconds=1))
+    assert store.count_sent_since("hook", NOW - timedelta(hours=1)) == 2
+    assert store.count_sent_since("hook", NOW + timedelta(seconds=1)) == 1

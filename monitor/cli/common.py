@@ -1,0 +1,84 @@
+"""What every command shares: the options, loading settings, reporting errors.
+
+Problems the user can fix (configuration, database URL) are printed as one clear message
+with exit status 2 (configuration) or 1 (anything else), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from monitor.config import Settings, default_config_path, load_settings
+from monitor.errors import ConfigError, MonitorError
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Configuration file [default: $MONITOR_CONFIG, else ./monitor.yaml].",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+LogLevel = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")]
+T = TypeVar("T")
+
+
+def load(config: Path | None) -> Settings:
+    try:
+        return load_settings(config or default_config_path())
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coro)
+    except MonitorError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "httpcore", "apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def with_store(settings: Settings, query: Callable[[Any], T]) -> T:
+    from monitor.db import create_db_engine, migrate
+    from monitor.store import Store
+
+    try:
+        engine = create_db_engine(settings.database)
+        migrate(engine)
+        try:
+            return query(Store(engine))
+        finally:
+            engine.dispose()
+    except MonitorError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def echo_json(value: object) -> None:
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))

@@ -1,0 +1,175 @@
+"""``monitor alerts`` and ``monitor channels``: what was sent, what waits, and repairs.
+
+``alerts`` lists recent alerts with each delivery's state; ``alerts retry`` sends again
+after a receiver is fixed; ``channels`` shows each channel's state, ``channels test``
+sends a sample alert and says exactly what happened, ``channels enable`` lifts the
+disabling a receiver's 410 caused.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from alerts.render import plain_snippet
+from monitor.cli.common import ConfigOption, JsonOption, echo_json, iso, load, run_async, with_store
+from monitor.pipeline import utcnow
+from monitor.store import AlertRecord
+
+STATES = ("pending", "sent", "failed", "dead")
+alerts_app = typer.Typer(help="Recent alerts and their deliveries.", invoke_without_command=True)
+channels_app = typer.Typer(help="Alert channels.", invoke_without_command=True)
+LimitOption = Annotated[int, typer.Option("--limit", min=1, help="How many, newest first.")]
+StateOption = Annotated[
+    str | None, typer.Option("--state", help="Only alerts with a delivery in this state.")
+]
+
+
+@alerts_app.callback()
+def alerts(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    limit: LimitOption = 20,
+    state: StateOption = None,
+) -> None:
+    """List recent alerts and the state of their deliveries."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = load(config)
+    if state and state not in STATES:
+        typer.echo(f"error: --state must be one of {', '.join(STATES)}", err=True)
+        raise typer.Exit(2)
+    rows = with_store(settings, lambda store: store.list_alerts(limit=limit, state=state))
+    if as_json:
+        echo_json([_alert_json(r) for r in rows])
+        return
+    if not rows:
+        typer.echo("no alerts")
+    for r in rows:
+        a = r.alert
+        typer.echo(f"{iso(a.created_at)} [{a.watchlist}] {a.item.title or '(untitled)'}")
+        typer.echo(f"    {a.item.link or '-'}  ({a.feed.name})  id={a.id}")
+        for d in r.deliveries:
+            error = f": {d.last_error}" if d.last_error else ""
+            typer.echo(f"    -> {d.channel}: {d.state} after {d.attempts} attempt(s){error}")
+
+
+@alerts_app.command("retry")
+def retry(
+    alert_id: Annotated[str | None, typer.Argument(help="The alert to send again.")] = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead", help="Every dead delivery.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Send again, after fixing a receiver: one alert's unsent deliveries, or all dead ones.
+
+    The retry schedule starts over; the running service (or the next `monitor poll`)
+    sends them."""
+    if (alert_id is None) == (not all_dead):
+        typer.echo("error: give an alert id or --all-dead (not both)", err=True)
+        raise typer.Exit(2)
+    settings = load(config)
+
+    def reset(store: Any) -> int:
+        if alert_id is not None and not store.alert_exists(alert_id):
+            typer.echo(f"error: no alert with id {alert_id}", err=True)
+            raise typer.Exit(1)
+        return store.retry_deliveries(utcnow(), alert_id=alert_id, dead_only=all_dead)
+
+    count = with_store(settings, reset)
+    typer.echo(f"{count} deliver{'y' if count == 1 else 'ies'} queued to be sent again")
+
+
+def _alert_json(r: AlertRecord) -> dict[str, Any]:
+    a = r.alert
+    return {
+        "id": a.id,
+        "watchlist": a.watchlist,
+        "item": {
+            "title": a.item.title,
+            "link": a.item.link,
+            "published": iso(a.item.published),
+            "guid": a.item.guid,
+        },
+        "feed": {"name": a.feed.name, "url": a.feed.url},
+        "matches": [
+            {"term": m.term, "field": m.field, "snippet": plain_snippet(m.snippet)[0]}
+            for m in a.matches
+        ],
+        "created_at": iso(a.created_at),
+        "deliveries": [
+            {
+                "channel": d.channel,
+                "state": d.state,
+                "attempts": d.attempts,
+                "last_error": d.last_error,
+                "next_attempt_at": iso(d.next_attempt_at),
+                "sent_at": iso(d.sent_at),
+            }
+            for d in r.deliveries
+        ],
+    }
+
+
+@channels_app.callback()
+def channels(ctx: typer.Context, config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """List channels: type, disabled or not, deliveries by state."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = load(config)
+    names = [c.name for c in settings.channels]
+    rows = with_store(settings, lambda store: store.list_channels(names))
+    types = {c.name: c.type for c in settings.channels}
+    if as_json:
+        echo_json(
+            [
+                {
+                    "name": r.name,
+                    "type": types[r.name],
+                    "disabled_at": iso(r.disabled_at),
+                    "disabled_reason": r.disabled_reason,
+                    "deliveries": {s: r.deliveries.get(s, 0) for s in STATES},
+                }
+                for r in rows
+            ]
+        )
+        return
+    if not rows:
+        typer.echo("no channels configured")
+    for r in rows:
+        counts = ", ".join(f"{r.deliveries.get(s, 0)} {s}" for s in STATES)
+        state = (
+            f"DISABLED since {iso(r.disabled_at)}: {r.disabled_reason}" if r.disabled_at else "ok"
+        )
+        typer.echo(f"{r.name} ({types[r.name]}): {state}; deliveries: {counts}")
+
+
+@channels_app.command("test")
+def test_channel(
+    name: Annotated[str, typer.Argument(help="The channel to send a sample alert to.")],
+    config: ConfigOption = None,
+) -> None:
+    """Send a sample alert to a channel and report exactly what happened."""
+    from monitor.app import send_test_alert
+
+    settings = load(config)
+    if name not in {c.name for c in settings.channels}:
+        known = ", ".join(c.name for c in settings.channels) or "none"
+        typer.echo(f"error: no channel named {name!r} (configured: {known})", err=True)
+        raise typer.Exit(2)
+    outcome = run_async(send_test_alert(settings, name))
+    typer.echo(outcome.describe())
+    if not outcome.ok:
+        raise typer.Exit(1)
+
+
+@channels_app.command("enable")
+def enable(
+    name: Annotated[str, typer.Argument(help="The channel to enable again.")],
+    config: ConfigOption = None,
+) -> None:
+    """Enable a channel that a receiver's 410 Gone disabled; its waiting alerts go out."""
+    settings = load(config)
+    was = with_store(settings, lambda store: store.enable_channel(name))
+    typer.echo(f"channel {name} enabled" if was else f"channel {name} was not disabled")

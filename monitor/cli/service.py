@@ -1,0 +1,89 @@
+"""Commands that run the pipeline: ``run``, ``poll``, ``check``, ``version``."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+
+from monitor import __version__
+from monitor.cli.common import (
+    ConfigOption,
+    LogLevel,
+    load,
+    run_async,
+    setup_logging,
+)
+from monitor.config import Settings
+
+app = typer.Typer()
+
+
+@app.command()
+def check(config: ConfigOption = None) -> None:
+    """Validate the configuration; exit non-zero naming each problem."""
+    settings = load(config)
+    typer.echo(
+        f"{settings.source}: ok ({len(settings.feeds)} feeds, "
+        f"{len(settings.watchlists)} watchlists, {len(settings.channels)} channels)"
+    )
+
+
+@app.command()
+def run(config: ConfigOption = None, log_level: LogLevel = "INFO") -> None:
+    """Run the service until SIGTERM or SIGINT."""
+    settings = load(config)
+    setup_logging(log_level)
+    run_async(_serve(settings))
+
+
+async def _serve(settings: Settings) -> None:
+    from monitor.app import App
+    from monitor.schedule import Service
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with await asyncio.to_thread(App, settings) as built:
+        service = Service(
+            built.pipeline,
+            built.outbox,
+            tick=settings.service.tick,
+            max_inflight=settings.polling.max_concurrency * 2,
+        )
+        await service.run(stop)
+
+
+@app.command()
+def poll(
+    config: ConfigOption = None,
+    due: Annotated[bool, typer.Option("--due", help="Only the feeds that are due.")] = False,
+    log_level: LogLevel = "INFO",
+) -> None:
+    """Poll every feed once (or only the due ones), deliver pending alerts, exit."""
+    settings = load(config)
+    setup_logging(log_level)
+    from monitor.app import poll_once
+
+    reports, sent = run_async(poll_once(settings, only_due=due))
+    failed = [r for r in reports if r.state != "ok"]
+    typer.echo(
+        f"polled {len(reports)} feed(s): {sum(r.new for r in reports)} new item(s), "
+        f"{sum(r.matched for r in reports)} alert(s); {sent} delivery attempt(s); "
+        f"{len(failed)} feed(s) failing"
+    )
+    for r in failed:
+        typer.echo(f"  {r.state}: {r.url}: {r.error}")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,193 @@
+"""The outbox dispatcher: claim due deliveries, send them, record each outcome.
+
+Deliveries are written with their alert and item (``store.add_items``); this module sends
+them. It claims due deliveries with a lease (so several instances never send the same one),
+turns them into messages (one alert each, or one digest per channel for the deliveries in
+digest mode), keeps each channel under its ``max_per_hour`` by folding the excess into the
+channel's next digest, sends, and records the outcome with the channel's retry policy.
+A receiver that answers 410 Gone disables its channel until the operator enables it.
+
+It does not match, render or speak a protocol: channels do that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from alerts.base import Channel, Digest, Message
+from alerts.digest import fold_time, rate_window_start
+from alerts.errors import DeliveryError
+from alerts.registry import ChannelConfig
+from alerts.retry import RetryPolicy
+from monitor.store import ClaimedDelivery, Store
+
+log = logging.getLogger("monitor.delivery")
+DIGEST_NAMESPACE = uuid.UUID("0d6c3b7e-8f0a-4c55-9a61-5b1f0e4d2c77")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outgoing:
+    """One message to send and the deliveries it settles."""
+
+    channel: str
+    message: Message
+    delivery_ids: tuple[int, ...]
+    attempts: int  # attempts already made (the most among a digest's deliveries)
+
+
+def digest_id(delivery_ids: Sequence[int]) -> str:
+    """Stable for the same set of deliveries, so a retried digest keeps its id."""
+    return str(uuid.uuid5(DIGEST_NAMESPACE, ",".join(map(str, sorted(delivery_ids)))))
+
+
+class Outbox:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        channels: Mapping[str, Channel],
+        configs: Mapping[str, ChannelConfig],
+        retry: Mapping[str, RetryPolicy],
+        lease: float,
+        clock: Callable[[], datetime],
+        rng: random.Random,
+    ) -> None:
+        self.store = store
+        self.channels = channels
+        self.configs = configs
+        self.retry = retry
+        self.lease = lease
+        self.clock = clock
+        self.rng = rng
+
+    async def deliver_due(self, *, batch: int = 500) -> int:
+        """Send every delivery due now, batch after batch; returns how many were settled.
+
+        Only deliveries due when the pass starts are taken: a retry scheduled during the
+        pass waits for the next one, so one pass never burns through a retry schedule."""
+        settled = 0
+        started = self.clock()
+        while True:
+            claimed = await asyncio.to_thread(
+                self.store.claim_due_deliveries, started, self.lease, list(self.channels), batch
+            )
+            if not claimed:
+                return settled
+            outgoing = await self._plan(claimed, started)
+            await asyncio.gather(*(self._send(o) for o in outgoing))
+            settled += len(claimed)
+
+    async def _plan(self, claimed: Sequence[ClaimedDelivery], now: datetime) -> list[Outgoing]:
+        by_channel: dict[str, list[ClaimedDelivery]] = {}
+        for delivery in claimed:
+            by_channel.setdefault(delivery.channel, []).append(delivery)
+        outgoing: list[Outgoing] = []
+        for channel, deliveries in by_channel.items():
+            digest = [d for d in deliveries if d.mode == "digest"]
+            single = [d for d in deliveries if d.mode != "digest"]
+            single = await self._within_rate(channel, single, now, extra=1 if digest else 0)
+            if digest:
+                outgoing.append(_digest(channel, digest, now))
+            outgoing += [
+                Outgoing(
+                    channel=channel, message=d.alert, delivery_ids=(d.id,), attempts=d.attempts
+                )
+                for d in single
+            ]
+        return outgoing
+
+    async def _within_rate(
+        self, channel: str, deliveries: list[ClaimedDelivery], now: datetime, extra: int
+    ) -> list[ClaimedDelivery]:
+        """The deliveries that fit under ``max_per_hour`` (messages per clock hour); the
+        others are folded into the channel's next digest (or, without one, a digest at the
+        start of the next hour)."""
+        config = self.configs[channel]
+        limit = config.max_per_hour
+        if limit is None or not deliveries:
+            return deliveries
+        sent = await asyncio.to_thread(self.store.count_sent_since, channel, rate_window_start(now))
+        room = max(0, limit - sent - extra)
+        keep, fold = deliveries[:room], deliveries[room:]
+        if fold:
+            until = fold_time(now, config.digest)
+            await asyncio.to_thread(self.store.fold_deliveries, [d.id for d in fold], until)
+            log.info(
+                "channel=%s rate limit %d/h reached: %d alert(s) folded into the digest at %s",
+                channel,
+                limit,
+                len(fold),
+                until.isoformat(),
+            )
+        return keep
+
+    async def _send(self, out: Outgoing) -> None:
+        channel = self.channels[out.channel]
+        started = time.monotonic()
+        attempts = out.attempts + 1
+        next_attempt: datetime | None = None
+        disable = False
+        try:
+            async with asyncio.timeout(self.lease / 2):
+                result = await channel.send(out.message)
+            state, error, detail = "sent", None, result.detail
+        except DeliveryError as exc:
+            error = detail = exc.message
+            disable = exc.disable_channel
+            if exc.retryable:
+                next_attempt = self.retry[out.channel].next_attempt(
+                    attempts, self.clock(), exc.retry_after, self.rng
+                )
+            state = "failed" if next_attempt else "dead"
+        except Exception as exc:  # a channel bug: keep the alert, try again later
+            log.exception("channel=%s unexpected error", out.channel)
+            error = detail = f"internal error: {exc!r}"
+            next_attempt = self.retry[out.channel].next_attempt(attempts, self.clock(), None)
+            state = "failed" if next_attempt else "dead"
+        await asyncio.to_thread(
+            self.store.record_delivery,
+            out.delivery_ids,
+            state=state,
+            now=self.clock(),
+            error=error,
+            next_attempt_at=next_attempt,
+        )
+        if disable:
+            await asyncio.to_thread(self.store.disable_channel, out.channel, detail, self.clock())
+            log.error(
+                "channel=%s disabled: %s; fix the receiver, then `monitor channels enable %s`",
+                out.channel,
+                detail,
+                out.channel,
+            )
+        kind = "digest" if isinstance(out.message, Digest) else "alert"
+        log.info(
+            "%s=%s channel=%s state=%s attempts=%d alerts=%d ms=%.0f detail=%r%s",
+            kind,
+            out.message.id,
+            out.channel,
+            state,
+            attempts,
+            len(out.delivery_ids),
+            (time.monotonic() - started) * 1000,
+            detail,
+            f" next_attempt={next_attempt.isoformat()}" if next_attempt else "",
+        )
+
+
+def _digest(channel: str, deliveries: Sequence[ClaimedDelivery], now: datetime) -> Outgoing:
+    ids = tuple(d.id for d in deliveries)
+    alerts = sorted((d.alert for d in deliveries), key=lambda a: a.created_at, reverse=True)
+    return Outgoing(
+        channel=channel,
+        message=Digest(id=digest_id(ids), channel=channel, alerts=tuple(alerts), created_at=now),
+        delivery_ids=ids,
+        attempts=max(d.attempts for d in deliveries),
+    )
