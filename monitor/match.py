@@ -70,20 +70,26 @@ Inflection (per word of a term; acronyms and words with digits always stay exact
 Explanations
 ------------
 Each :class:`~monitor.types.MatchDetail` names a term that made the query true (as written in
-the query, quotes removed), the field, and a snippet: about 80 characters of the ORIGINAL
-field text around the first such occurrence, whitespace collapsed, cut words replaced by
-``…``, the occurrence wrapped in :data:`HIGHLIGHT_START` (U+E000) and :data:`HIGHLIGHT_END`
-(U+E001). These private-use characters are removed from feed text, so a renderer can escape
-the snippet and then turn them into ``<mark>``/``</mark>`` (or strip them for plain text).
-Terms under NOT are never listed; for NEAR, both occurrences that were near each other are.
+the query: a bare word with its ``*``, a phrase without its quotes or ``=``; for ``terms:``,
+the original term), the field, and a snippet: about 80 characters of the ORIGINAL text of
+that field around the first such occurrence in it, whitespace runs as one space, a word cut
+by the window dropped, ``…`` where the field goes on, the occurrence wrapped in
+:data:`HIGHLIGHT_START` (U+E000) and :data:`HIGHLIGHT_END` (U+E001). These private-use
+characters are removed from feed text (they can never come from a feed), so a renderer
+escapes the snippet, then turns them into ``<mark>``/``</mark>`` (or drops them for plain
+text). One detail per (term, field), in query order. Terms under NOT are never listed;
+every true branch of an OR is; for NEAR, the occurrences that were near each other are.
+Watchlists come back in configuration order.
 
 Cost
 ----
-All terms of all watchlists are compiled once, when the :class:`Matcher` is built, into one
-Aho-Corasick automaton (ahocorasick-rs) over the first word (its stem) of every term. Each
-field is normalised once and scanned once; a hit is checked for word boundaries and the rest
-of its term; only watchlists with a positive term found are evaluated. A new set of
-watchlists needs a new :class:`Matcher`.
+All terms of all watchlists are compiled once, when the :class:`Matcher` is built (a new set
+of watchlists needs a new Matcher), into one Aho-Corasick automaton (ahocorasick-rs) over one
+*anchor* per distinct term: the stem of its longest word. Per item, the fields are normalised
+and scanned as one text (joined by a character no term can cross); an anchor found at a word
+start is checked against the rest of each term it belongs to; then only the watchlists with a
+positive term found are evaluated. So the cost per item grows with its length and its hits,
+not with the number of watchlists.
 """
 
 from __future__ import annotations
@@ -107,7 +113,9 @@ from monitor.normalize import (
     is_nospace,
     make_snippet,
     match_words,
+    normalize_fields,
     tokenize,
+    word_end,
     word_form,
 )
 from monitor.query import DEFAULT_FIELDS, And, Near, Node, Not, Or, Query, Term, compile_query
@@ -127,7 +135,6 @@ __all__ = [
 
 frozen = dataclass(frozen=True, slots=True, kw_only=True)
 _JOINS = re.compile(JOINER).match
-_REST = re.compile(f"{JOINER}*").match
 
 
 @frozen
@@ -155,16 +162,18 @@ def term_forms(term: Term, language: str | None) -> tuple[WordForm, ...]:
     return tuple(forms)
 
 
+# How a found anchor is checked against a term (cheapest first): the word at the anchor is
+# the stem exactly; the stem plus one of the endings; any word starting with the stem; or
+# the general case (phrases, no-space scripts, case-sensitive terms).
+_EXACT, _ENDINGS, _PREFIX, _WORDS = range(4)
+
+
 @frozen
 class _Plan:
-    """One distinct term after compilation, shared by every watchlist that uses it.
-
-    ``kind`` picks the cheapest check: "exact" (one exact word: a boundary check after the
-    anchor), "word" (one word with endings or a prefix) or "words" (the general case).
-    """
+    """One distinct term after compilation, shared by every watchlist that uses it."""
 
     tid: int
-    kind: str
+    check: int
     forms: tuple[WordForm, ...]
     anchor: int  # the word the automaton looks for: the longest stem (the rarest, likely)
     fields: frozenset[str]
@@ -175,23 +184,33 @@ class _Hit(NamedTuple):
     """One occurrence of a term (a tuple: made for every hit, so it must be cheap)."""
 
     field: str
-    text: NormText
-    start: int
+    segment: int  # which of the item's distinct texts
+    start: int  # in the normalised text of the item
     end: int
 
 
-_Hits = dict[int, list[_Hit]]  # term id -> occurrences, in field order then text order
+_Hits = dict[int, list[_Hit]]  # term id -> occurrences, in text order
+
+
+@dataclass(slots=True)
+class _Found:
+    """An item's normalised text, where each segment was in the original, and the hits."""
+
+    norm: NormText
+    spans: list[tuple[int, int]]
+    hits: _Hits
 
 
 def _plan(tid: int, forms: tuple[WordForm, ...], term: Term) -> _Plan:
     fields = DEFAULT_FIELDS if term.field is None else frozenset({term.field})
     anchor = max(range(len(forms)), key=lambda i: (len(forms[i].stem), -i))
-    kind = "words"
+    check = _WORDS
     if len(forms) == 1 and not is_nospace(forms[0].stem) and not term.case_sensitive:
-        kind = "exact" if forms[0].endings == {""} and not forms[0].prefix else "word"
+        form = forms[0]
+        check = _PREFIX if form.prefix else _EXACT if form.endings == {""} else _ENDINGS
     case_words = tuple(tokenize(cased(" ".join(term.written)))) if term.case_sensitive else None
     return _Plan(
-        tid=tid, kind=kind, forms=forms, anchor=anchor, fields=fields, case_words=case_words
+        tid=tid, check=check, forms=forms, anchor=anchor, fields=fields, case_words=case_words
     )
 
 
@@ -220,7 +239,8 @@ class Matcher:
         try:
             if watchlist.language is not None and watchlist.language not in LANGUAGES:
                 known = ", ".join(sorted(LANGUAGES))
-                raise QueryError(watchlist.query, 0, f"unknown language (known: {known})")
+                reason = f"unknown language {watchlist.language!r} (known: {known})"
+                raise QueryError(watchlist.query, 0, reason)
             query = compile_query(watchlist.query)
         except QueryError as exc:
             reason = f"watchlist {watchlist.name!r}: {exc.reason}"
@@ -259,9 +279,16 @@ class Matcher:
             for anchor in self._anchors
         ]
         self._fields = frozenset().union(*(p.fields for p in self._plans))
-        # field -> anchor index -> the plans to check (those searching that field)
+        # field -> anchor index -> the plans to check (those searching that field), unpacked
         self._candidates = {
-            name: [tuple(p for p in plans if name in p.fields) for plans in found_with]
+            name: [
+                tuple(
+                    (p.tid, p.check, len(p.forms[0].stem), p.forms[0].endings, p)
+                    for p in plans
+                    if name in p.fields
+                )
+                for plans in found_with
+            ]
             for name in self._fields
         }
         self._automaton = (
@@ -276,35 +303,36 @@ class Matcher:
 
     def match_item(self, item: Item, context: MatchContext) -> list[WatchlistMatch]:
         """The watchlists the item matches, in configuration order, with explanations."""
-        hits = self._find(item, context)
-        if not hits:
+        found = self._find(item, context)
+        if found is None:
             return []
+        hits = found.hits
         candidates = sorted({w for tid in hits for w in self._by_term[tid]})
         out: list[WatchlistMatch] = []
         snippets: dict[_Hit, str] = {}  # watchlists sharing a term share its snippet
         for index in candidates:
             compiled = self._compiled[index]
             why: list[tuple[int, _Hit | None]] = []
-            if compiled.watchlist.admits(context) and _judge(compiled.root, hits, why):
-                details = _details(why, hits, compiled.leaves, snippets)
+            if compiled.watchlist.admits(context) and _judge(compiled.root, found, why):
+                details = _details(why, found, compiled.leaves, snippets)
                 out.append(WatchlistMatch(watchlist=compiled.watchlist.name, matches=details))
         return out
 
-    def _find(self, item: Item, context: MatchContext) -> _Hits:
-        """Every occurrence of every term, by term id. Each distinct text is scanned once."""
-        hits: _Hits = {}
+    def _find(self, item: Item, context: MatchContext) -> _Found | None:
+        """Every occurrence of every term. The fields are normalised and scanned as one text;
+        a field whose text equals an earlier one's shares its scan."""
         if self._automaton is None:
-            return hits
-        scanned: dict[str, tuple[NormText, list[tuple[int, int]]]] = {}
+            return None
+        texts: dict[str, list[str]] = {}
         for name, text in self._field_texts(item, context):
-            if not text:
-                continue
-            if text not in scanned:
-                norm = NormText(text)
-                scanned[text] = (norm, self._scan(norm.text))
-            norm, found = scanned[text]
-            self._resolve(name, norm, found, hits)
-        return hits
+            if text:
+                texts.setdefault(text, []).append(name)
+        if not texts:
+            return None
+        norm, starts, spans = normalize_fields(list(texts))
+        found = _Found(norm=norm, spans=spans, hits={})
+        self._collect(found, starts, list(texts.values()))
+        return found if found.hits else None
 
     def _field_texts(self, item: Item, context: MatchContext) -> Iterator[tuple[str, str]]:
         yield "title", item.title
@@ -320,47 +348,42 @@ class Matcher:
         if "feed" in self._fields:
             yield "feed", context.feed_name
 
-    def _scan(self, text: str) -> list[tuple[int, int]]:
-        """Anchors found at a word start: (anchor index, start)."""
+    def _collect(self, found: _Found, starts: list[int], names: list[list[str]]) -> None:
+        """Check each anchor the automaton finds at a word start against every term it may
+        begin (or, for a phrase, be the longest word of), in the fields of its segment."""
         assert self._automaton is not None
-        check_left = self._check_left
-        return [
-            (aid, start)
-            for aid, start, _ in self._automaton.find_matches_as_indexes(text)
-            if not (start and check_left[aid] and _JOINS(text, start - 1))
-        ]
-
-    def _resolve(
-        self, name: str, norm: NormText, found: list[tuple[int, int]], hits: _Hits
-    ) -> None:
-        """Check each anchor found against the whole of every term it may belong to."""
-        text = norm.text
-        candidates = self._candidates[name]
-        for aid, start in found:
-            for plan in candidates[aid]:
-                if plan.kind == "words":
-                    span = match_words(text, start, plan.forms, plan.anchor)
-                    if span is None:
-                        continue
-                    begin, end = span
-                else:
-                    form, begin = plan.forms[0], start
-                    end = start + len(form.stem)
-                    if plan.kind == "exact":
-                        if end < len(text) and _JOINS(text, end):
+        text, hits, check_left = found.norm.text, found.hits, self._check_left
+        segment, bound = -1, -1
+        for aid, start, end in self._automaton.find_matches_as_indexes(text):
+            if start and check_left[aid] and _JOINS(text, start - 1):
+                continue
+            while start >= bound:
+                segment += 1
+                bound = starts[segment + 1] if segment + 1 < len(starts) else len(text) + 1
+                fields = [(name, self._candidates[name]) for name in names[segment]]
+            rest = -1  # where the word at the anchor ends, once needed
+            for name, candidates in fields:
+                for tid, check, size, endings, plan in candidates[aid]:
+                    if check == _WORDS:
+                        span = match_words(text, start, plan.forms, plan.anchor)
+                        if span is None or not _same_case(found.norm, span, plan):
                             continue
                     else:
-                        rest = _REST(text, end).end()
-                        if not form.prefix and text[end:rest] not in form.endings:
+                        if rest < 0:
+                            rest = word_end(text, end)
+                        if check == _EXACT and rest != start + size:
                             continue
-                        end = rest
-                if plan.case_words is not None and not _same_case(norm, begin, end, plan):
-                    continue
-                hits.setdefault(plan.tid, []).append(_Hit(name, norm, begin, end))
+                        if check == _ENDINGS and text[start + size : rest] not in endings:
+                            continue
+                        span = (start, rest)
+                    hits.setdefault(tid, []).append(_Hit(name, segment, *span))
 
 
-def _same_case(norm: NormText, start: int, end: int, plan: _Plan) -> bool:
-    begin, stop = norm.original_span(start, end)
+def _same_case(norm: NormText, span: tuple[int, int], plan: _Plan) -> bool:
+    """True unless the term is case-sensitive and the original text differs in case."""
+    if plan.case_words is None:
+        return True
+    begin, stop = norm.original_span(*span)
     return tuple(tokenize(cased(norm.original[begin:stop]))) == plan.case_words
 
 
@@ -421,25 +444,26 @@ def _lower(node: Node, ids: dict[Term, int], leaves: dict[int, str]) -> _Node:
     raise AssertionError(node)
 
 
-def _judge(node: _Node, hits: _Hits, why: list[tuple[int, _Hit | None]]) -> bool:
+def _judge(node: _Node, found: _Found, why: list[tuple[int, _Hit | None]]) -> bool:
     """Evaluate a query; when true, ``why`` has gained what made it true: (term id, None) for
     every occurrence of a term, (term id, occurrence) for the two sides of a NEAR."""
+    hits = found.hits
     match node:
         case _Any(tids=tids, children=children):
-            found = False
+            true = False
             for tid in tids:
                 if tid in hits:
                     why.append((tid, None))
-                    found = True
+                    true = True
             for child in children:
-                found = _judge(child, hits, why) or found  # every true branch explains
-            return found
+                true = _judge(child, found, why) or true  # every true branch explains
+            return true
         case _All(tids=tids, children=children):
             if not all(tid in hits for tid in tids):
                 return False
             mark = len(why)
             why += ((tid, None) for tid in tids)
-            if all(_judge(child, hits, why) for child in children):
+            if all(_judge(child, found, why) for child in children):
                 return True
             del why[mark:]
             return False
@@ -449,46 +473,46 @@ def _judge(node: _Node, hits: _Hits, why: list[tuple[int, _Hit | None]]) -> bool
                 return True
             return False
         case _None(child=child):
-            return not _judge(child, hits, [])
+            return not _judge(child, found, [])
         case _Close(left=left, right=right):
-            found = False
-            for a, b in _near_pairs(node, hits):
+            true = False
+            for a, b in _near_pairs(node, found):
                 why += ((left, a), (right, b))
-                found = True
-            return found
+                true = True
+            return true
     raise AssertionError(node)
 
 
-def _near_pairs(node: _Close, hits: _Hits) -> Iterator[tuple[_Hit, _Hit]]:
-    for a in hits.get(node.left, ()):
-        for b in hits.get(node.right, ()):
-            if a.text is b.text and a.field == b.field and _gap(a, b) <= node.distance:
+def _near_pairs(node: _Close, found: _Found) -> Iterator[tuple[_Hit, _Hit]]:
+    word = found.norm.token_index
+    for a in found.hits.get(node.left, ()):
+        for b in found.hits.get(node.right, ()):
+            if a.segment != b.segment or a.field != b.field:
+                continue
+            # words strictly between the two occurrences (0 when they overlap)
+            gap = max(word(b.start) - word(a.end - 1), word(a.start) - word(b.end - 1)) - 1
+            if gap <= node.distance:
                 yield a, b
-
-
-def _gap(a: _Hit, b: _Hit) -> int:
-    """Words strictly between two occurrences in the same text (0 when they overlap)."""
-    a_first, a_last = a.text.token_index(a.start), a.text.token_index(a.end - 1)
-    b_first, b_last = b.text.token_index(b.start), b.text.token_index(b.end - 1)
-    return max(0, b_first - a_last - 1, a_first - b_last - 1)
 
 
 def _details(
     why: list[tuple[int, _Hit | None]],
-    hits: _Hits,
+    found: _Found,
     leaves: dict[int, str],
     snippets: dict[_Hit, str],
 ) -> tuple[MatchDetail, ...]:
     """One detail per (term, field): the first occurrence there, as a snippet."""
     seen: dict[tuple[str, str], MatchDetail] = {}
     for tid, occurrence in why:
-        for hit in hits[tid] if occurrence is None else (occurrence,):
+        for hit in found.hits[tid] if occurrence is None else (occurrence,):
             key = (leaves[tid], hit.field)
             if key in seen:
                 continue
             snippet = snippets.get(hit)
             if snippet is None:
-                start, end = hit.text.original_span(hit.start, hit.end)
-                snippet = snippets[hit] = make_snippet(hit.text.original, start, end)
+                start, end = found.norm.original_span(hit.start, hit.end)
+                bounds = found.spans[hit.segment]
+                snippet = make_snippet(found.norm.original, start, end, bounds=bounds)
+                snippets[hit] = snippet
             seen[key] = MatchDetail(term=leaves[tid], field=hit.field, snippet=snippet)
     return tuple(seen.values())

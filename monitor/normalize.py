@@ -20,7 +20,7 @@ import re
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Final
 
@@ -111,8 +111,10 @@ _CLASSES = _scan_unicode()
 JOINER: Final = _fast_class(_CLASSES["J"])
 # A letter of a no-space script: a word by itself.
 NOSPACE: Final = _fast_class(_CLASSES["N"])
-# Anything between words: neither a joiner nor a no-space letter.
-SEPARATOR: Final = _fast_class(sorted(_CLASSES["J"] + _CLASSES["N"]), negate=True)
+# Joins the fields of an item into one text to scan; no term is found across it.
+BARRIER: Final = "\x00"
+# Anything between words: neither a joiner nor a no-space letter (nor the barrier).
+SEPARATOR: Final = _fast_class(sorted([(0, 0), *_CLASSES["J"], *_CLASSES["N"]]), negate=True)
 _MARK: Final = _fast_class(_CLASSES["M"])
 _MARKERS_CLASS = f"{HIGHLIGHT_START}{HIGHLIGHT_END}"
 _DROPPED: Final = _fast_class(sorted([*_CLASSES["F"], (ord(HIGHLIGHT_START), ord(HIGHLIGHT_END))]))
@@ -124,6 +126,7 @@ _MARK_FIRST = re.compile(_MARK).match
 _REST = re.compile(f"{JOINER}*").match
 _SKIP = re.compile(f"(?:{SEPARATOR})*").match
 _NOSPACE_AT = re.compile(NOSPACE).match
+_SEPARATOR_AT = re.compile(SEPARATOR).match
 _DROP = re.compile(_DROPPED)
 _MARKERS = re.compile(f"[{_MARKERS_CLASS}]")
 
@@ -147,6 +150,8 @@ def _fold(text: str) -> tuple[str, bool]:
     """NFKC, drop format characters, casefold, ё -> е. The flag: every offset was kept."""
     if text.isascii():
         return text.lower(), True
+    if "\xa0" in text:  # NFKC's most common change by far, one for one: do it cheaply
+        text = text.replace("\xa0", " ")
     same = unicodedata.is_normalized("NFKC", text)
     if not same:
         text = unicodedata.normalize("NFKC", text)
@@ -163,7 +168,9 @@ def _fold(text: str) -> tuple[str, bool]:
 def _printable(text: str) -> bool:
     """True when ``text`` surely has no format character (str methods run far faster than a
     regex scan; format characters are not printable, and neither are line breaks)."""
-    return text.isprintable() or text.replace("\n", " ").replace("\t", " ").isprintable()
+    if text.isprintable():
+        return True
+    return text.replace("\n", " ").replace("\t", " ").replace(BARRIER, " ").isprintable()
 
 
 def cased(text: str) -> str:
@@ -216,6 +223,8 @@ _CONTINUATION: Final = bytes(range(0x80, 0xC0))
 
 def _has_mixed(text: str) -> bool:
     scripts = text.encode().translate(_SCRIPT_BYTES, _CONTINUATION)
+    if b"C" not in scripts or b"L" not in scripts:
+        return False  # one byte is found far faster than two
     return b"LC" in scripts or b"CL" in scripts
 
 
@@ -325,32 +334,52 @@ class NormText:
         return bisect_right(self._tokens, offset) - 1
 
 
-def make_snippet(original: str, start: int, end: int, width: int = 80) -> str:
+def normalize_fields(texts: Sequence[str]) -> tuple[NormText, list[int], list[tuple[int, int]]]:
+    """Several texts normalised as one, joined by :data:`BARRIER` (one scan per item, not
+    per field). Returns the text, where each one starts in the normalised text, and each
+    one's span in the original (joined) text."""
+    texts = [t.replace(BARRIER, "") if BARRIER in t else t for t in texts]
+    norm = NormText(BARRIER.join(texts))
+    starts, found = [0], norm.text.find(BARRIER)
+    while found >= 0:  # normalisation never makes or removes the barrier
+        starts.append(found + 1)
+        found = norm.text.find(BARRIER, found + 1)
+    spans, offset = [], 0
+    for text in texts:
+        spans.append((offset, offset + len(text)))
+        offset += len(text) + 1
+    return norm, starts, spans
+
+
+def make_snippet(
+    original: str, start: int, end: int, width: int = 80, bounds: tuple[int, int] | None = None
+) -> str:
     """About ``width`` characters of ``original`` around ``[start, end)``, the match marked.
 
-    A word cut by the window is dropped when another word is left on that side (a text
-    without spaces keeps its cut run); an ellipsis shows a cut; whitespace runs become one
-    space; highlight markers already in the text are removed.
+    ``bounds`` limits the window to one field of a joined text. A word cut by the window is
+    dropped when another word is left on that side (a text without spaces keeps its cut
+    run); an ellipsis shows a cut; whitespace runs become one space; highlight markers
+    already in the text are removed.
     """
+    first, last = bounds or (0, len(original))
     room = max(0, width - (end - start)) // 2
-    low, high = max(0, start - room), min(len(original), end + room)
+    low, high = max(first, start - room), min(last, end + room)
     left, right = original[low:start].split(), original[end:high].split()
-    if low > 0 and len(left) > 1 and not original[low - 1].isspace():
+    if low > first and len(left) > 1 and not original[low - 1].isspace():
         del left[0]
-    if high < len(original) and len(right) > 1 and not original[high].isspace():
+    if high < last and len(right) > 1 and not original[high].isspace():
         del right[-1]
     head = " ".join(left) + (" " if left and original[start - 1].isspace() else "")
     tail = (" " if right and original[end].isspace() else "") + " ".join(right)
-    snippet = (
-        ("…" if low > 0 else "")
+    return (
+        ("…" if low > first else "")
         + _unmark(head)
         + HIGHLIGHT_START
         + _unmark(" ".join(original[start:end].split()))
         + HIGHLIGHT_END
         + _unmark(tail)
-        + ("…" if high < len(original) else "")
+        + ("…" if high < last else "")
     )
-    return snippet
 
 
 def _unmark(text: str) -> str:
@@ -369,6 +398,10 @@ class WordForm:
     stem: str
     endings: frozenset[str] = frozenset({""})
     prefix: bool = False
+    letter: bool = field(init=False, compare=False)  # a no-space letter: a whole word
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "letter", is_nospace(self.stem))
 
     def matches(self, word: str) -> bool:
         """Whether a normalised text word is one of the forms (the reference semantics)."""
@@ -389,9 +422,9 @@ def match_words(
             if not text.startswith(form.stem, end):
                 return None
         end += len(form.stem)
-        if is_nospace(form.stem):
+        if form.letter:
             continue  # a no-space letter is a whole word
-        rest = _REST(text, end).end()
+        rest = word_end(text, end)
         if not form.prefix and text[end:rest] not in form.endings:
             return None
         end = rest
@@ -404,11 +437,22 @@ def match_words(
     return begin, end
 
 
+# Characters that surely end a word, tested before the (slower) regex.
+_STOPS: Final = frozenset(" \n\t\r.,;:!?()[]{}<>\"'/\\-–—«»“”‘’…|*+=#@&%$\x00")
+
+
+def word_end(text: str, pos: int) -> int:
+    """The end of the word that goes on at ``pos`` (``pos`` itself when none does)."""
+    if pos >= len(text) or text[pos] in _STOPS:
+        return pos
+    return _REST(text, pos).end()
+
+
 def _word_before(text: str, end: int) -> tuple[int, int] | None:
-    """The span of the last word that ends at or before ``end``."""
-    while end > 0 and not _JOINS(text, end - 1) and not _NOSPACE_AT(text, end - 1):
+    """The span of the last word that ends at or before ``end`` (not across a barrier)."""
+    while end > 0 and _SEPARATOR_AT(text, end - 1):
         end -= 1
-    if end == 0:
+    if end == 0 or text[end - 1] == BARRIER:
         return None
     if _NOSPACE_AT(text, end - 1):
         return end - 1, end
