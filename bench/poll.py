@@ -9,8 +9,14 @@ baseline a cold pass has to beat by overlapping parsing with I/O on every core.
 Memory: the kernel's peak RSS (``VmHWM``, which ``getrusage`` reports as ``ru_maxrss``) of
 this process and of each child process (forkserver, resource tracker, parse workers), reset
 through ``/proc/<pid>/clear_refs`` before each phase, so each phase has its own exact peak;
-plus the largest simultaneous total seen by a 20 ms sampler. CPU: ``/proc/<pid>/stat`` times.
+plus the largest proportional set size (PSS: shared pages counted once) of all of them at one
+moment, sampled every 250 ms (reading ``smaps_rollup`` costs ~2 ms per 200 MB process, so a
+faster sampler would itself load the process it measures). CPU: ``/proc/<pid>/stat`` times.
 Linux only. The feed host process is measured by nothing.
+
+Heavy modules are imported inside the functions that use them: every parse worker imports
+``__main__`` again (multiprocessing does so for a script, not for ``python -m``), so the
+module body stays light and the workers weigh what they weigh under ``python -m monitor``.
 
 It does not test correctness beyond a sanity check (the mixed pass must find exactly one new
 item per changed feed); the suite does that.
@@ -33,22 +39,17 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import feedparser
-import yaml
 from feedhost import CONTENT_TYPE, REPO, corpus_files, default_corpus, injectable
-from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 
 # The checkout itself, not whatever ``monitor`` the environment resolves (an editable install
 # made before the package had an __init__.py resolves it as an empty namespace package).
 sys.path.insert(0, str(REPO))
 
-from monitor.app import App
-from monitor.config import load_settings
-from monitor.parse import parse_feed
+if TYPE_CHECKING:
+    from monitor.app import App
 
 frozen = dataclass(frozen=True, slots=True, kw_only=True)
 MB = 1024.0  # /proc reports kB
@@ -59,6 +60,7 @@ WATCHLISTS = [
     {"name": "russia", "query": "Russia OR Россия OR Kremlin OR Кремль OR Putin OR Путин"},
     {"name": "central-asia", "terms": ["Uzbekistan", "Kyrgyzstan", "Tajikistan", "Astana"]},
 ]
+SAMPLE_EVERY = 0.25  # seconds
 TARGET_WARM = 500.0  # feeds/s
 TARGET_RSS_MB = 300.0
 
@@ -195,14 +197,17 @@ class ProcessWatch:
         )
 
     def _sample(self) -> None:
-        while not self._stop.wait(0.02):
-            total = sum(_pss_kb(p) for p in self._all())
-            self._sampled = max(self._sampled, total)
+        while not self._stop.wait(SAMPLE_EVERY):
+            self._take()
+
+    def _take(self) -> None:
+        self._sampled = max(self._sampled, sum(_pss_kb(p) for p in self._all()))
 
     def stop(self) -> Usage:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        self._take()
         main, children, host, machine = (
             b - a for a, b in zip(self._cpu0, self._cpu(), strict=True)
         )
@@ -263,6 +268,9 @@ class FeedHostProcess:
 def database(url: str | None, directory: str) -> Iterator[str]:
     """SQLite in ``directory``; for PostgreSQL a fresh database on that server, dropped after
     (so the cold pass is really cold)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
     if url is None or make_url(url).get_backend_name() == "sqlite":
         yield url or f"sqlite:///{directory}/bench.db"
         return
@@ -288,19 +296,22 @@ def write_config(path: Path, urls: list[str], db: str, workers: int | None) -> N
         "feeds": [{"url": u, "name": f"feed {i}"} for i, u in enumerate(urls)],
         "watchlists": WATCHLISTS,  # no channels: alerts are stored, nothing is sent
     }
+    import yaml
+
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
 
 
-async def start_workers(app: App, count: int) -> None:
+async def start_workers(app: App) -> None:
     """Make the pool start every worker now, so no pass pays for process start-up."""
-    if app.executor is None:
-        return
-    job = partial(parse_feed, b"<rss><channel><item><guid>x</guid></item></channel></rss>")
-    loop = asyncio.get_running_loop()
-    run = partial(loop.run_in_executor, app.executor)
-    await asyncio.gather(
-        *(run(partial(job, url="http://127.0.0.1/", headers={})) for _ in range(count))
+    from monitor.types import FetchResult
+
+    tiny = FetchResult(
+        url="http://127.0.0.1/",
+        final_url="http://127.0.0.1/",
+        status=200,
+        body=b"<rss><channel><item><guid>x</guid></item></channel></rss>",
     )
+    await asyncio.gather(*(app.parser.parse(tiny) for _ in range(max(1, app.parser.count))))
 
 
 async def run_pass(
@@ -336,6 +347,9 @@ def changed_feeds(n: int, files: list[Path]) -> list[int]:
 async def run_monitor(
     args: argparse.Namespace, host: FeedHostProcess, files: list[Path]
 ) -> tuple[dict[str, float], list[PassResult]]:
+    from monitor.app import App
+    from monitor.config import load_settings
+
     watch = ProcessWatch(host.proc.pid)
     urls = [host.url(i) for i in range(args.feeds)]
     with (
@@ -351,7 +365,7 @@ async def run_monitor(
         startup = {"app": time.perf_counter() - started}
         try:
             started = time.perf_counter()
-            await start_workers(app, args.workers or os.cpu_count() or 1)
+            await start_workers(app)
             startup["workers"] = time.perf_counter() - started
             startup["rss_mb"] = watch.stop().main_peak_mb
             passes = [await run_pass(app, "cold", host, watch, args.feeds)]
@@ -369,6 +383,8 @@ async def run_monitor(
 
 def run_baseline(bodies: list[bytes], *, fast: bool) -> Baseline:
     """Bare feedparser, sequential, one process: what one core does with no I/O at all."""
+    import feedparser
+
     options = {"sanitize_html": False, "resolve_relative_uris": False} if fast else {}
     headers = {"content-type": CONTENT_TYPE}
     entries = 0
@@ -418,7 +434,7 @@ def print_table(startup: dict[str, float], passes: list[PassResult], feeds: int)
         f"{passes[0].usage.children} child processes (parse workers, forkserver, resource "
         "tracker), the feed host, and every other process on the machine.\n"
         "RSS main: this process's peak; chld: the sum of each child's own peak; PSS all: the "
-        "largest proportional set size of all of them together, sampled every 20 ms. MB."
+        "largest proportional set size of all of them together, sampled every 250 ms. MB."
     )
 
 
