@@ -58,6 +58,17 @@ class FeedStatus:
 
 
 @frozen
+class StoredItem:
+    """An item as stored, with its feed (for ``monitor backtest``)."""
+
+    item: Item
+    feed_url: str
+    feed_configured_url: str
+    feed_name: str
+    first_seen_at: datetime
+
+
+@frozen
 class ClaimedDelivery:
     id: int
     channel: str
@@ -249,6 +260,27 @@ class Store:
                 )
             )
         return 1
+
+    def items_since(self, since: datetime, limit: int = 100_000) -> list[StoredItem]:
+        """Items first seen since ``since``, newest first."""
+        query = (
+            select(ItemRow, FeedRow)
+            .join(FeedRow, FeedRow.id == ItemRow.feed_id)
+            .where(ItemRow.first_seen_at >= since)
+            .order_by(ItemRow.first_seen_at.desc(), ItemRow.id.desc())
+            .limit(limit)
+        )
+        with _errors("read items"), self._session() as s:
+            return [
+                StoredItem(
+                    item=_item(i),
+                    feed_url=f.current_url,
+                    feed_configured_url=f.url,
+                    feed_name=f.name or f.title or f.url,
+                    first_seen_at=i.first_seen_at,
+                )
+                for i, f in s.execute(query)
+            ]
 
     def list_feeds(self) -> list[FeedStatus]:
         counts = (
@@ -456,6 +488,22 @@ def _alert(a: AlertRow, i: ItemRow, f: FeedRow) -> Alert:
         feed=AlertFeed(name=f.name or f.title or f.url, url=f.current_url),
         matches=tuple(AlertMatch(**m) for m in a.matches),
         created_at=a.created_at,
+    )
+
+
+def _item(i: ItemRow) -> Item:
+    return Item(
+        key=i.key,
+        guid=i.guid,
+        link=i.link,
+        title=i.title,
+        summary=i.summary,
+        content=i.content,
+        author=i.author,
+        categories=tuple(i.categories),
+        published=i.published,
+        updated=i.updated,
+        content_hash=i.content_hash,
     )
 
 
