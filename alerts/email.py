@@ -1,8 +1,9 @@
-"""The email channel: one alert -> one multipart (text + HTML) message over SMTP.
+"""The email channel: one alert or digest -> one multipart (text + HTML) message over SMTP.
 
-Input: an ``Alert``; output: a ``DeliveryResult`` or a ``DeliveryError`` saying whether to
-retry. SMTP replies decide: 4xx is temporary, 5xx permanent (RFC 5321 section 4.2.1).
-Uses the standard library's smtplib in a worker thread (one short connection per alert:
+Input: an ``Alert`` or a ``Digest``; output: a ``DeliveryResult`` or a ``DeliveryError``
+saying whether to retry. SMTP replies decide: 4xx is temporary, 5xx permanent (RFC 5321
+section 4.2.1). A digest is one mail with its own Message-ID and the same headers.
+Uses the standard library's smtplib in a worker thread (one short connection per message:
 alerts are rare, and a pooled SMTP session would need keep-alive handling for nothing).
 Does not retry, queue or record anything: the outbox does.
 
@@ -25,10 +26,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from alerts.base import Alert, DeliveryResult
+from alerts.base import DeliveryResult, Digest, Message
 from alerts.durations import Duration, format_duration
 from alerts.errors import ChannelConfigError, DeliveryError
 from alerts.render import render_html, render_subject, render_text
+from alerts.render_digest import render_digest_html, render_digest_subject, render_digest_text
+from alerts.settings import ChannelSettings
 
 # 7bit: non-ASCII bodies go out as quoted-printable/base64 and headers as RFC 2047 words,
 # so the message needs neither 8BITMIME nor SMTPUTF8 from the server.
@@ -71,15 +74,13 @@ class SmtpConfig(BaseModel):
         return self
 
 
-class EmailConfig(BaseModel):
+class EmailConfig(ChannelSettings):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     type: Literal["email"]
-    name: str = Field(min_length=1)
     to: list[str] = Field(min_length=1)
     from_: str = Field(alias="from")
     smtp: SmtpConfig
-    retry: list[Duration] | None = None
 
     @field_validator("to")
     @classmethod
@@ -92,12 +93,14 @@ class EmailConfig(BaseModel):
         return _check_address(sender)
 
 
-def message_id(alert: Alert) -> str:
-    """Stable across retries, so a mailbox that sees the same alert twice keeps one copy."""
-    local = alert.id
+def message_id(message: Message) -> str:
+    """Stable across retries, so a mailbox that sees the same alert (or digest) twice keeps
+    one copy. Alerts and digests get different prefixes: their ids are separate spaces."""
+    local = message.id
     if not _ID_SAFE.fullmatch(local):
         local = hashlib.sha256(local.encode()).hexdigest()[:32]
-    return f"<alert-{local}@feed-monitor>"
+    kind = "digest" if isinstance(message, Digest) else "alert"
+    return f"<{kind}-{local}@feed-monitor>"
 
 
 def list_id(watchlist: str) -> str:
@@ -111,21 +114,38 @@ def list_id(watchlist: str) -> str:
     return f"<{slug}.feed-monitor>"
 
 
-def build_message(alert: Alert, config: EmailConfig) -> EmailMessage:
-    """The whole message; pure. ``Date`` is the alert's creation time, so a retried
-    message is byte-for-byte the same mail, not a newer one."""
-    message = EmailMessage(policy=_POLICY)
-    message["Subject"] = render_subject(alert)
-    message["From"] = config.from_
-    message["To"] = ", ".join(config.to)
-    message["Date"] = format_datetime(alert.created_at)
-    message["Message-ID"] = message_id(alert)
-    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: do not auto-reply to this
-    message["X-Auto-Response-Suppress"] = "All"  # the same request to Exchange/Outlook
-    message["List-Id"] = list_id(alert.watchlist)
-    message.set_content(render_text(alert))
-    message.add_alternative(render_html(alert), subtype="html")
-    return message
+def message_list_id(message: Message) -> str:
+    """The watchlist's List-Id; a digest of one watchlist keeps it (filters still sort it),
+    a digest of several gets one per channel."""
+    if isinstance(message, Digest):
+        watchlists = {alert.watchlist for alert in message.alerts}
+        if len(watchlists) != 1:
+            return list_id(f"digest {message.channel}")
+        return list_id(watchlists.pop())
+    return list_id(message.watchlist)
+
+
+def build_message(message: Message, config: EmailConfig) -> EmailMessage:
+    """The whole mail; pure. ``Date`` is the alert's (or digest's) creation time, so a
+    retried message is byte-for-byte the same mail, not a newer one."""
+    if isinstance(message, Digest):
+        subject = render_digest_subject(message)
+        text, html = render_digest_text(message), render_digest_html(message)
+    else:
+        subject = render_subject(message)
+        text, html = render_text(message), render_html(message)
+    mail = EmailMessage(policy=_POLICY)
+    mail["Subject"] = subject
+    mail["From"] = config.from_
+    mail["To"] = ", ".join(config.to)
+    mail["Date"] = format_datetime(message.created_at)
+    mail["Message-ID"] = message_id(message)
+    mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: do not auto-reply to this
+    mail["X-Auto-Response-Suppress"] = "All"  # the same request to Exchange/Outlook
+    mail["List-Id"] = message_list_id(message)
+    mail.set_content(text)
+    mail.add_alternative(html, subtype="html")
+    return mail
 
 
 class EmailChannel:
@@ -142,9 +162,11 @@ class EmailChannel:
         if config.smtp.tls or config.smtp.starttls:
             self._tls_context = _tls_context(config)
 
-    async def send(self, alert: Alert) -> DeliveryResult:
-        message = build_message(alert, self._config)
-        return await asyncio.to_thread(self._deliver, message)
+    async def send(self, message: Message) -> DeliveryResult:
+        if isinstance(message, Digest) and not message.alerts:
+            raise DeliveryError(self.name, "empty digest: nothing to send", retryable=False)
+        mail = build_message(message, self._config)
+        return await asyncio.to_thread(self._deliver, mail)
 
     async def aclose(self) -> None:
         """Nothing to release: each delivery opens and closes its own SMTP session."""

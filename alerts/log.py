@@ -1,7 +1,9 @@
 """The log channel: one INFO line per alert on the ``alerts.log`` logger.
 
-Input: an ``Alert``; output: a ``DeliveryResult``, always (logging does not fail in a way
-a retry could fix). Useful as a first channel while writing watchlists, and in tests.
+Input: an ``Alert`` or a ``Digest`` (one line for the digest with its count, then one
+line per alert carrying the digest's id); output: a ``DeliveryResult`` (logging does not
+fail in a way a retry could fix; only an empty digest, a caller's bug, is refused).
+Useful as a first channel while writing watchlists, and in tests.
 Does not format for humans beyond one key=value line; the email channel does that.
 """
 
@@ -11,21 +13,17 @@ import json
 import logging
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from alerts.base import Alert, DeliveryResult
-from alerts.durations import Duration
+from alerts.base import Alert, DeliveryResult, Digest, Message
+from alerts.errors import DeliveryError
 from alerts.render import item_link
+from alerts.render_digest import group_alerts
+from alerts.settings import ChannelSettings
 
 logger = logging.getLogger("alerts.log")
 
 
-class LogConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class LogConfig(ChannelSettings):
     type: Literal["log"]
-    name: str = Field(min_length=1)
-    retry: list[Duration] | None = None
 
 
 def _value(text: str) -> str:
@@ -36,7 +34,11 @@ def _value(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def format_line(alert: Alert) -> str:
+def _line(kind: str, fields: dict[str, str]) -> str:
+    return f"{kind} " + " ".join(f"{key}={_value(value)}" for key, value in fields.items())
+
+
+def format_line(alert: Alert, digest: Digest | None = None) -> str:
     terms = ",".join(dict.fromkeys(match.term for match in alert.matches))
     fields = {
         "watchlist": alert.watchlist,
@@ -46,16 +48,32 @@ def format_line(alert: Alert) -> str:
         "terms": terms,
         "alert": alert.id,
     }
-    return "alert " + " ".join(f"{key}={_value(value)}" for key, value in fields.items())
+    if digest is not None:
+        fields["digest"] = digest.id
+    return _line("alert", fields)
+
+
+def format_digest_line(digest: Digest) -> str:
+    """The digest's own line: how many alerts, from which watchlists (newest first)."""
+    watchlists = ",".join(group.watchlist for group in group_alerts(digest))
+    fields = {"channel": digest.channel, "count": str(len(digest.alerts))}
+    return _line("digest", fields | {"watchlists": watchlists, "digest": digest.id})
 
 
 class LogChannel:
     def __init__(self, config: LogConfig) -> None:
         self.name = config.name
 
-    async def send(self, alert: Alert) -> DeliveryResult:
-        logger.info("%s", format_line(alert))
-        return DeliveryResult(detail="logged")
+    async def send(self, message: Message) -> DeliveryResult:
+        if isinstance(message, Alert):
+            logger.info("%s", format_line(message))
+            return DeliveryResult(detail="logged")
+        if not message.alerts:
+            raise DeliveryError(self.name, "empty digest: nothing to send", retryable=False)
+        logger.info("%s", format_digest_line(message))
+        for alert in message.alerts:
+            logger.info("%s", format_line(alert, message))
+        return DeliveryResult(detail=f"logged {len(message.alerts)} alerts")
 
     async def aclose(self) -> None:
         """Nothing to release."""

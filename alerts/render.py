@@ -73,7 +73,7 @@ def plain_snippet(snippet: str) -> tuple[str, list[tuple[int, int]]]:
     return "".join(text), spans
 
 
-def _emphasise(snippet: str, escape_piece: Any, before: str, after: str) -> str:
+def emphasise(snippet: str, escape_piece: Any, before: str, after: str) -> str:
     out = []
     for piece, highlighted in split_highlights(snippet):
         safe = escape_piece(piece)
@@ -83,12 +83,12 @@ def _emphasise(snippet: str, escape_piece: Any, before: str, after: str) -> str:
 
 def highlight_text(snippet: str) -> str:
     """Plain text: the matched span as *term*."""
-    return _emphasise(_one_line(snippet), str, "*", "*")
+    return emphasise(one_line(snippet), str, "*", "*")
 
 
 def highlight_html(snippet: str) -> Markup:
     """HTML: each piece escaped first, then the matched span wrapped in <mark>."""
-    return Markup(_emphasise(_one_line(snippet), lambda p: str(escape(p)), "<mark>", "</mark>"))
+    return Markup(emphasise(one_line(snippet), lambda p: str(escape(p)), "<mark>", "</mark>"))
 
 
 def item_link(alert: Alert) -> str | None:
@@ -102,15 +102,17 @@ def item_link(alert: Alert) -> str | None:
     return link
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
+    """Whitespace runs (newlines included) as one space: safe for headers and list lines."""
     return _SPACE.sub(" ", text).strip()
 
 
-def _truncate(text: str, limit: int) -> str:
+def truncate(text: str, limit: int) -> str:
+    """At most ``limit`` code points, an ellipsis marking the cut (never half a character)."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso_time(moment: datetime | None) -> str | None:
     """ISO 8601 with an offset; a naive time is taken to be UTC (how the store keeps them)."""
     if moment is None:
         return None
@@ -119,17 +121,26 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat()
 
 
-def _title(alert: Alert) -> str:
-    return _one_line(alert.item.title) or "(untitled)"
+def utc_clock(moment: datetime | None) -> str | None:
+    """``2026-11-05 14:03 UTC`` for people; a naive time is taken to be UTC."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def alert_title(alert: Alert) -> str:
+    return one_line(alert.item.title) or "(untitled)"
 
 
 def render_subject(alert: Alert) -> str:
     """``[watchlist] item title`` on one line (a newline in a header would be an injection)."""
-    return _truncate(f"[{_one_line(alert.watchlist)}] {_title(alert)}", SUBJECT_MAX)
+    return truncate(f"[{one_line(alert.watchlist)}] {alert_title(alert)}", SUBJECT_MAX)
 
 
 @functools.cache
-def _templates() -> jinja2.Environment:
+def templates() -> jinja2.Environment:
     """Built on first use, not at import; autoescape is on for the .html templates only."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("alerts", "templates"),
@@ -144,31 +155,29 @@ def _templates() -> jinja2.Environment:
     return env
 
 
-def _email_context(alert: Alert) -> dict[str, Any]:
-    published = alert.item.published
-    if published is not None and published.tzinfo is not None:
-        published = published.astimezone(UTC)
+def alert_context(alert: Alert) -> dict[str, Any]:
+    """What the email templates (and each entry of a digest's) see of one alert."""
     return {
         "id": alert.id,
-        "watchlist": _one_line(alert.watchlist),
-        "title": _title(alert),
+        "watchlist": one_line(alert.watchlist),
+        "title": alert_title(alert),
         "link": item_link(alert),
-        "feed_name": _one_line(alert.feed.name),
+        "feed_name": one_line(alert.feed.name),
         "feed_url": alert.feed.url,
-        "published": published.strftime("%Y-%m-%d %H:%M UTC") if published else None,
-        "summary": _truncate(_one_line(alert.item.summary), SUMMARY_MAX),
+        "published": utc_clock(alert.item.published),
+        "summary": truncate(one_line(alert.item.summary), SUMMARY_MAX),
         "matches": alert.matches,
     }
 
 
 def render_text(alert: Alert) -> str:
     """The plain-text body of an email (and of the log line's richer cousins)."""
-    return _templates().get_template("email.txt").render(_email_context(alert))
+    return templates().get_template("email.txt").render(alert_context(alert))
 
 
 def render_html(alert: Alert) -> str:
     """The HTML body of an email: all feed text escaped, matched spans in <mark>."""
-    return _templates().get_template("email.html").render(_email_context(alert))
+    return templates().get_template("email.html").render(alert_context(alert))
 
 
 def render_payload(alert: Alert) -> dict[str, Any]:
@@ -189,11 +198,11 @@ def render_payload(alert: Alert) -> dict[str, Any]:
         "version": PAYLOAD_VERSION,
         "id": alert.id,
         "watchlist": alert.watchlist,
-        "created_at": _iso(alert.created_at),
+        "created_at": iso_time(alert.created_at),
         "item": {
             "title": alert.item.title,
             "link": item_link(alert),
-            "published": _iso(alert.item.published),
+            "published": iso_time(alert.item.published),
             "summary": alert.item.summary,
             "guid": alert.item.guid,
         },
@@ -202,7 +211,7 @@ def render_payload(alert: Alert) -> dict[str, Any]:
     }
 
 
-def _slack_escape(text: str) -> str:
+def slack_escape(text: str) -> str:
     # Slack's three control characters (api.slack.com, "Formatting text": escaping).
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -213,21 +222,21 @@ def render_slack(alert: Alert) -> dict[str, Any]:
     Mattermost accepts the same body and translates ``<url|text>`` links (its "Slack
     compatibility" page); it shows ``*term*`` as italic rather than bold.
     """
-    title = _slack_escape(_title(alert))
+    title = slack_escape(alert_title(alert))
     link = item_link(alert)
     # "|" would end the URL part of <url|text>; percent-encoding it keeps the same URL.
-    headline = f"<{_slack_escape(link.replace('|', '%7C'))}|{title}>" if link else title
+    headline = f"<{slack_escape(link.replace('|', '%7C'))}|{title}>" if link else title
     lines = [
-        f"*{_slack_escape(_one_line(alert.watchlist))}*: {headline}",
-        f"_{_slack_escape(_one_line(alert.feed.name))}_",
+        f"*{slack_escape(one_line(alert.watchlist))}*: {headline}",
+        f"_{slack_escape(one_line(alert.feed.name))}_",
     ]
     for match in alert.matches[:CHAT_MATCHES_MAX]:
-        snippet = _emphasise(_one_line(match.snippet), _slack_escape, "*", "*")
-        lines.append(f"• {_slack_escape(_one_line(match.term))}: {snippet}")
+        snippet = emphasise(one_line(match.snippet), slack_escape, "*", "*")
+        lines.append(f"• {slack_escape(one_line(match.term))}: {snippet}")
     return {"text": "\n".join(lines)}
 
 
-def _discord_escape(text: str) -> str:
+def discord_escape(text: str) -> str:
     return _DISCORD_SPECIAL.sub(r"\\\1", text)
 
 
@@ -236,25 +245,25 @@ def render_discord(alert: Alert) -> dict[str, Any]:
 
     ``allowed_mentions`` is empty so an ``@everyone`` in a feed title pings no one.
     """
-    watchlist = _discord_escape(_one_line(alert.watchlist))
+    watchlist = discord_escape(one_line(alert.watchlist))
     lines = []
     for match in alert.matches[:CHAT_MATCHES_MAX]:
-        snippet = _emphasise(_one_line(match.snippet), _discord_escape, "**", "**")
-        lines.append(f"• {_discord_escape(_one_line(match.term))}: {snippet}")
+        snippet = emphasise(one_line(match.snippet), discord_escape, "**", "**")
+        lines.append(f"• {discord_escape(one_line(match.term))}: {snippet}")
     embed: dict[str, Any] = {
-        "title": _truncate(_title(alert), DISCORD_TITLE_MAX),
-        "footer": {"text": _truncate(_one_line(alert.feed.name) or "feed", DISCORD_FOOTER_MAX)},
+        "title": truncate(alert_title(alert), DISCORD_TITLE_MAX),
+        "footer": {"text": truncate(one_line(alert.feed.name) or "feed", DISCORD_FOOTER_MAX)},
     }
     if lines:  # Discord rejects an empty description
-        embed["description"] = _truncate("\n".join(lines), DISCORD_DESCRIPTION_MAX)
+        embed["description"] = truncate("\n".join(lines), DISCORD_DESCRIPTION_MAX)
     link = item_link(alert)
     if link:
         embed["url"] = link
-    published = _iso(alert.item.published)
+    published = iso_time(alert.item.published)
     if published:
         embed["timestamp"] = published
     return {
-        "content": _truncate(f"New match for **{watchlist}**", DISCORD_CONTENT_MAX),
+        "content": truncate(f"New match for **{watchlist}**", DISCORD_CONTENT_MAX),
         "embeds": [embed],
         "allowed_mentions": {"parse": []},
     }

@@ -1,9 +1,10 @@
-"""The webhook channel: POST one alert to a URL as JSON (ours, Slack's, Discord's or a template).
+"""The webhook channel: POST one alert or digest to a URL (ours, Slack's, Discord's or a template).
 
-Input: an ``Alert``; output: a ``DeliveryResult`` or a ``DeliveryError`` that says whether
-to retry, when (Retry-After) and whether the receiver asked us to stop (410). Signs the
-body per the Standard Webhooks spec when a secret is set. Does not retry, queue or
-record anything: the outbox does that with the error's verdict.
+Input: an ``Alert`` or a ``Digest``; output: a ``DeliveryResult`` or a ``DeliveryError``
+that says whether to retry, when (Retry-After) and whether the receiver asked us to stop
+(410). A digest follows the same rules as an alert: one request, its id as ``webhook-id``.
+Signs the body per the Standard Webhooks spec when a secret is set. Does not retry, queue
+or record anything: the outbox does that with the error's verdict.
 
 Status codes (decided here, documented in the README's configuration reference):
 2xx delivered. 408, 425, 429 and 5xx retryable. 3xx retryable but never followed: a
@@ -25,10 +26,10 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from standardwebhooks.webhooks import Webhook
 
-from alerts.base import Alert, DeliveryResult
+from alerts.base import DeliveryResult, Digest, Message
 from alerts.durations import Duration, format_duration
 from alerts.errors import ChannelConfigError, DeliveryError
 from alerts.render import (
@@ -38,6 +39,14 @@ from alerts.render import (
     render_subject,
     render_text,
 )
+from alerts.render_digest import (
+    render_digest_discord,
+    render_digest_payload,
+    render_digest_slack,
+    render_digest_subject,
+    render_digest_text,
+)
+from alerts.settings import ChannelSettings
 
 USER_AGENT = "feed-monitor (+https://github.com/feed-monitor/feed-monitor)"
 RETRYABLE_4XX = frozenset({408, 425, 429})
@@ -48,6 +57,12 @@ _RESERVED_HEADERS = frozenset(
     | {"host", "transfer-encoding"}
 )
 RenderedBody = tuple[str, str]  # (body, content type)
+_ALERT_FORMATS = {"json": render_payload, "slack": render_slack, "discord": render_discord}
+_DIGEST_FORMATS = {
+    "json": render_digest_payload,
+    "slack": render_digest_slack,
+    "discord": render_digest_discord,
+}
 
 
 def _sandbox() -> ImmutableSandboxedEnvironment:
@@ -56,11 +71,8 @@ def _sandbox() -> ImmutableSandboxedEnvironment:
     return ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
 
 
-class WebhookConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WebhookConfig(ChannelSettings):
     type: Literal["webhook"]
-    name: str = Field(min_length=1)
     url: str
     headers: dict[str, str] = Field(default_factory=dict)
     secret: SecretStr | None = None
@@ -68,7 +80,6 @@ class WebhookConfig(BaseModel):
     template: str | None = None
     content_type: str = "application/json"
     timeout: Duration = Field(default=15.0, gt=0)
-    retry: list[Duration] | None = None
 
     @field_validator("url")
     @classmethod
@@ -132,11 +143,13 @@ class WebhookChannel:
             except jinja2.TemplateError as exc:
                 raise ChannelConfigError(f"{config.name}: template: {exc}") from exc
 
-    async def send(self, alert: Alert) -> DeliveryResult:
-        body, content_type = self._render(alert)
+    async def send(self, message: Message) -> DeliveryResult:
+        if isinstance(message, Digest) and not message.alerts:
+            raise DeliveryError(self.name, "empty digest: nothing to send", retryable=False)
+        body, content_type = self._render(message)
         headers = {**self._config.headers, "Content-Type": content_type}
         if self._signer is not None:
-            headers.update(_signature_headers(self._signer, alert.id, body))
+            headers.update(_signature_headers(self._signer, message.id, body))
         request = self._client.build_request(
             "POST", self._config.url, content=body.encode("utf-8"), headers=headers
         )
@@ -158,16 +171,18 @@ class WebhookChannel:
         if self._owns_client:
             await self._client.aclose()
 
-    def _render(self, alert: Alert) -> RenderedBody:
+    def _render(self, message: Message) -> RenderedBody:
         if self._template is not None:
             try:
-                body = self._template.render(_template_context(alert))
+                body = self._template.render(_template_context(message))
             except Exception as exc:  # a user's template can fail in any way; none heals
                 message = f"template failed: {type(exc).__name__}: {exc}"
                 raise DeliveryError(self.name, message, retryable=False) from exc
             return body, self._config.content_type
-        renderers = {"json": render_payload, "slack": render_slack, "discord": render_discord}
-        payload = renderers[self._config.format](alert)
+        if isinstance(message, Digest):
+            payload = _DIGEST_FORMATS[self._config.format](message)
+        else:
+            payload = _ALERT_FORMATS[self._config.format](message)
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":")), "application/json"
 
     def _outcome(self, response: httpx.Response, excerpt: str) -> DeliveryResult:
@@ -204,8 +219,9 @@ class WebhookChannel:
 
 
 def _signature_headers(signer: Webhook, message_id: str, body: str) -> dict[str, str]:
-    """Standard Webhooks: sign ``id.timestamp.body``; the id is the alert id, so a
-    receiver can drop a retry it already processed (the spec's idempotency key)."""
+    """Standard Webhooks: sign ``id.timestamp.body``; the id is the alert's (or the
+    digest's) id, so a receiver can drop a retry it already processed (the spec's
+    idempotency key)."""
     now = datetime.now(UTC)
     return {
         "webhook-id": message_id,
@@ -214,12 +230,21 @@ def _signature_headers(signer: Webhook, message_id: str, body: str) -> dict[str,
     }
 
 
-def _template_context(alert: Alert) -> dict[str, Any]:
+def _template_context(message: Message) -> dict[str, Any]:
     """What a template sees: the JSON payload's keys, the whole ``payload`` (use
-    ``{{ payload | tojson }}``), and ready-made ``subject`` and ``text``."""
-    payload = render_payload(alert)
-    extra = {"payload": payload, "subject": render_subject(alert), "text": render_text(alert)}
-    return {**payload, **extra}
+    ``{{ payload | tojson }}``), ready-made ``subject`` and ``text``, ``is_digest``, and
+    ``alerts``: every alert's payload (a digest's list; a one-item list for an alert), so
+    one ``{% for alert in alerts %}`` template serves both kinds of message."""
+    if isinstance(message, Digest):
+        payload = render_digest_payload(message)
+        subject, text = render_digest_subject(message), render_digest_text(message)
+        alerts = payload["alerts"]
+    else:
+        payload = render_payload(message)
+        subject, text = render_subject(message), render_text(message)
+        alerts = [payload]
+    extra = {"payload": payload, "subject": subject, "text": text, "alerts": alerts}
+    return {**payload, **extra, "is_digest": isinstance(message, Digest)}
 
 
 async def _read_excerpt(response: httpx.Response) -> str:

@@ -13,24 +13,29 @@ import asyncio
 import collections
 import email
 import email.policy
+import functools
 import json
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal
 
+import jsonschema
 import pytest
+import referencing
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from referencing.jsonschema import DRAFT202012
 
-from alerts.base import Alert, AlertFeed, AlertItem, AlertMatch
+import alerts
+from alerts.base import Alert, AlertFeed, AlertItem, AlertMatch, Digest
 from alerts.render import HIGHLIGHT_END, HIGHLIGHT_START
 
 frozen = dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +62,12 @@ class ReceivedRequest:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+    def checked_json(self) -> Any:
+        """The body, validated against the published schema its ``type`` names."""
+        payload = self.json()
+        check_payload(payload)
+        return payload
 
 
 def _wait(condition: threading.Condition, ready: Callable[[], bool], timeout: float) -> None:
@@ -355,6 +366,68 @@ def sample_alert(
         matches=(AlertMatch(term="ОДКБ", field="title", snippet=snippet),),
         created_at=datetime(2026, 11, 5, 14, 5, tzinfo=UTC),
     )
+
+
+def sample_digest(
+    *alerts: Alert, id: str = "d-2026-11-05T15", channel: str = "hook", **options: Any
+) -> Digest:
+    """A digest as the outbox builds it: alerts newest first. Without alerts: three alerts
+    over two watchlists (CSTO twice, then Kazakhstan), newest first."""
+    if not alerts:
+        alerts = (
+            sample_alert(id="a3", watchlist="Kazakhstan", title="Токаев подписал закон"),
+            sample_alert(id="a2", title="Учения ОДКБ", link="/news/2"),
+            sample_alert(id="a1"),
+        )
+        alerts = tuple(
+            _created(alert, datetime(2026, 11, 5, 14, 50, tzinfo=UTC) - timedelta(minutes=n))
+            for n, alert in enumerate(alerts)
+        )
+    created_at = options.pop("created_at", datetime(2026, 11, 5, 15, 0, tzinfo=UTC))
+    return Digest(id=id, channel=channel, alerts=tuple(alerts), created_at=created_at)
+
+
+def _created(alert: Alert, at: datetime) -> Alert:
+    return Alert(
+        id=alert.id,
+        watchlist=alert.watchlist,
+        item=alert.item,
+        feed=alert.feed,
+        matches=alert.matches,
+        created_at=at,
+    )
+
+
+SCHEMAS = Path(alerts.__file__).parent / "schemas"
+SCHEMA_FILES = {"feed.item.matched": "alert-v1.json", "feed.digest": "digest-v1.json"}
+
+
+@functools.cache
+def _schema_registry() -> referencing.Registry[Any]:
+    """Both published schemas under their ``$id``, so digest-v1's ``$ref`` to alert-v1
+    resolves as it would for a receiver that fetched them."""
+    resources = []
+    for name in SCHEMA_FILES.values():
+        contents = json.loads((SCHEMAS / name).read_text())
+        jsonschema.Draft202012Validator.check_schema(contents)
+        resources.append((contents["$id"], DRAFT202012.create_resource(contents)))
+    return referencing.Registry().with_resources(resources)
+
+
+def schema_validator(name: str) -> jsonschema.Draft202012Validator:
+    """A validator for ``alerts/schemas/<name>`` with date-time and uri formats checked."""
+    schema = json.loads((SCHEMAS / name).read_text())
+    return jsonschema.Draft202012Validator(
+        schema,
+        registry=_schema_registry(),
+        format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
+    )
+
+
+def check_payload(payload: Any) -> None:
+    """Raise jsonschema.ValidationError unless ``payload`` fits the schema of its type."""
+    kind = payload.get("type") if isinstance(payload, dict) else None
+    schema_validator(SCHEMA_FILES.get(str(kind), "alert-v1.json")).validate(payload)
 
 
 # ---------------------------------------------------------------------------------------

@@ -2,31 +2,33 @@
 
 The contract: success returns a DeliveryResult; a temporary refusal, a timeout or a
 receiver that is down raise a retryable DeliveryError and the next attempt succeeds; a
-permanent refusal raises a DeliveryError that is not retryable. The log channel has no
-receiver to fail, so for it every case is a success. Channel-specific behaviour follows.
+permanent refusal raises a DeliveryError that is not retryable. Each case runs with a
+single alert and with a digest: both are one message with the same rules. The log channel
+has no receiver to fail, so for it every case is a success. Then the channel configuration
+(shared settings included) and the log channel; the webhook and email channels have their
+own test modules.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import pytest
-import standardwebhooks
 from pydantic import TypeAdapter, ValidationError
-from receivers import HANG, Reply, SmtpSink, WebhookReceiver, sample_alert
+from receivers import HANG, Reply, SmtpSink, WebhookReceiver, sample_alert, sample_digest
 
-from alerts.base import Channel, DeliveryResult
-from alerts.email import EmailChannel, EmailConfig
-from alerts.errors import ChannelConfigError, DeliveryError
+from alerts.base import Channel, DeliveryResult, Digest, Message
+from alerts.digest import DigestSchedule
+from alerts.errors import DeliveryError
 from alerts.log import LogChannel, LogConfig
 from alerts.registry import CHANNELS, ChannelConfig, build_channel
-from alerts.webhook import WebhookChannel, WebhookConfig, display_url
 
 TIMEOUT = 0.3  # the channels' timeout in these tests: hung receivers are cut after this
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+NOW = datetime(2026, 11, 5, 15, 0, tzinfo=UTC)
 
 
 class Harness(Protocol):
@@ -140,9 +142,16 @@ async def channel(harness: Harness) -> AsyncIterator[Channel]:
     await channel.aclose()
 
 
-async def attempt(channel: Channel, harness: Harness) -> DeliveryResult | DeliveryError:
+@pytest.fixture(params=["alert", "digest"])
+def message(request: pytest.FixtureRequest) -> Message:
+    return sample_alert() if request.param == "alert" else sample_digest()
+
+
+async def attempt(
+    channel: Channel, harness: Harness, message: Message
+) -> DeliveryResult | DeliveryError:
     try:
-        result = await channel.send(sample_alert())
+        result = await channel.send(message)
     except DeliveryError as exc:
         return exc
     if isinstance(harness, LogHarness):
@@ -161,38 +170,44 @@ def expect_failure(
     return outcome
 
 
-async def test_success_is_a_delivery_result(channel: Channel, harness: Harness) -> None:
-    outcome = await attempt(channel, harness)
+async def test_success_is_a_delivery_result(
+    channel: Channel, harness: Harness, message: Message
+) -> None:
+    outcome = await attempt(channel, harness, message)
     assert isinstance(outcome, DeliveryResult)
     assert harness.delivered() == 1
 
 
 async def test_temporary_refusal_is_retryable_and_the_retry_succeeds(
-    channel: Channel, harness: Harness
+    channel: Channel, harness: Harness, message: Message
 ) -> None:
     harness.fail_transiently()
-    error = expect_failure(await attempt(channel, harness), harness)
+    error = expect_failure(await attempt(channel, harness, message), harness)
     if error is None:
         return
     assert error.retryable and not error.disable_channel
     assert error.channel == channel.name
-    assert isinstance(await attempt(channel, harness), DeliveryResult)
+    assert isinstance(await attempt(channel, harness, message), DeliveryResult)
     assert harness.delivered() == 1
 
 
-async def test_permanent_refusal_is_not_retryable(channel: Channel, harness: Harness) -> None:
+async def test_permanent_refusal_is_not_retryable(
+    channel: Channel, harness: Harness, message: Message
+) -> None:
     harness.fail_permanently()
-    error = expect_failure(await attempt(channel, harness), harness)
+    error = expect_failure(await attempt(channel, harness, message), harness)
     if error is None:
         return
     assert not error.retryable
     assert harness.delivered() == 0
 
 
-async def test_hung_receiver_times_out_as_retryable(channel: Channel, harness: Harness) -> None:
+async def test_hung_receiver_times_out_as_retryable(
+    channel: Channel, harness: Harness, message: Message
+) -> None:
     harness.hang()
     started = time.monotonic()
-    error = expect_failure(await attempt(channel, harness), harness)
+    error = expect_failure(await attempt(channel, harness, message), harness)
     assert time.monotonic() - started < TIMEOUT + 1.5
     if error is None:
         return
@@ -201,26 +216,36 @@ async def test_hung_receiver_times_out_as_retryable(channel: Channel, harness: H
 
 
 async def test_receiver_down_is_retryable_and_up_again_succeeds(
-    channel: Channel, harness: Harness
+    channel: Channel, harness: Harness, message: Message
 ) -> None:
     harness.stop()
-    error = expect_failure(await attempt(channel, harness), harness)
+    error = expect_failure(await attempt(channel, harness, message), harness)
     if error is None:
         return
     assert error.retryable
     assert "connection refused" in error.message
     harness.start()
-    assert isinstance(await attempt(channel, harness), DeliveryResult)
+    assert isinstance(await attempt(channel, harness, message), DeliveryResult)
     assert harness.delivered() == 1
+
+
+async def test_empty_digest_is_refused_permanently_and_sends_nothing(
+    channel: Channel, harness: Harness
+) -> None:
+    with pytest.raises(DeliveryError) as caught:
+        await channel.send(Digest(id="d0", channel=channel.name, alerts=(), created_at=NOW))
+    assert not caught.value.retryable
+    assert "empty digest" in caught.value.message
+    assert harness.delivered() == 0
 
 
 # ---------------------------------------------------------------------------------------
 # Registry and configuration
 
 
-def test_registry_builds_each_type_from_its_config(tmp_path: Any) -> None:
-    adapter = TypeAdapter(ChannelConfig)
-    configs = {
+def minimal_configs() -> dict[str, dict[str, Any]]:
+    """The smallest valid configuration of each channel type."""
+    return {
         "webhook": {"type": "webhook", "name": "w", "url": "https://example.org/hook"},
         "email": {
             "type": "email",
@@ -231,12 +256,52 @@ def test_registry_builds_each_type_from_its_config(tmp_path: Any) -> None:
         },
         "log": {"type": "log", "name": "l", "retry": ["1m", 600]},
     }
+
+
+def test_registry_builds_each_type_from_its_config(tmp_path: Any) -> None:
+    adapter = TypeAdapter(ChannelConfig)
+    configs = minimal_configs()
     assert set(configs) == set(CHANNELS)
     for kind, raw in configs.items():
         channel = build_channel(adapter.validate_python(raw))
         assert isinstance(channel, CHANNELS[kind])  # type: ignore[arg-type]
         assert channel.name == raw["name"]
     assert adapter.validate_python(configs["log"]).retry == [60.0, 600.0]
+
+
+@pytest.mark.parametrize("kind", sorted(CHANNELS))
+def test_every_channel_type_takes_digest_and_max_per_hour(kind: str) -> None:
+    adapter = TypeAdapter(ChannelConfig)
+    plain = adapter.validate_python(minimal_configs()[kind])
+    assert plain.digest is None and plain.max_per_hour is None  # immediate, unlimited
+    raw = minimal_configs()[kind] | {"digest": "daily@08:00 Europe/Moscow", "max_per_hour": "5"}
+    config = adapter.validate_python(raw)
+    assert isinstance(config.digest, DigestSchedule)
+    assert config.digest.kind == "daily" and str(config.digest) == "daily@08:00 Europe/Moscow"
+    assert config.max_per_hour == 5  # a string from ${ENV} substitution is fine
+    dumped = config.model_dump(mode="json", by_alias=True)
+    assert dumped["digest"] == "daily@08:00 Europe/Moscow"
+    assert adapter.validate_python(dumped) == config
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ({"digest": "sometimes"}, "invalid digest 'sometimes'"),
+        ({"digest": "daily@08:00 Mars/Olympus"}, "unknown timezone 'Mars/Olympus'"),
+        ({"digest": 3600}, "invalid digest 3600"),
+        ({"max_per_hour": 0}, "greater than or equal to 1"),
+        ({"max_per_hour": True}, "whole number"),
+        ({"max_per_hour": 2.5}, "fractional part"),
+        ({"maxPerHour": 5}, "Extra inputs are not permitted"),
+    ],
+)
+@pytest.mark.parametrize("kind", sorted(CHANNELS))
+def test_bad_digest_or_rate_limit_is_refused_with_a_reason(
+    kind: str, extra: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(ValidationError, match=problem):
+        TypeAdapter(ChannelConfig).validate_python(minimal_configs()[kind] | extra)
 
 
 @pytest.mark.parametrize(
@@ -286,268 +351,6 @@ def test_invalid_channel_config_is_refused_with_a_reason(raw: dict[str, Any], pr
         TypeAdapter(ChannelConfig).validate_python(raw)
 
 
-def test_email_config_accepts_the_issue_example_and_defaults_ports() -> None:
-    raw = {
-        "type": "email",
-        "name": "mail",
-        "to": ["analyst@example.org"],
-        "from": "monitor@example.org",
-        "smtp": {"host": "smtp.example.org", "port": 587, "starttls": True}
-        | {"username": "monitor", "password": "hunter2"},
-    }
-    config = EmailConfig.model_validate(raw)
-    assert config.from_ == "monitor@example.org"
-    assert config.smtp.starttls and config.smtp.port == 587
-    assert "hunter2" not in repr(config)
-    implicit = EmailConfig.model_validate(raw | {"smtp": {"host": "h", "tls": True}})
-    assert implicit.smtp.port == 465
-    assert EmailConfig.model_validate(raw | {"smtp": {"host": "h"}}).smtp.port == 587
-
-
-def test_unreadable_ca_file_is_a_channel_config_error(tmp_path: Any) -> None:
-    config = EmailConfig.model_validate(
-        {"type": "email", "name": "mail", "to": ["a@b.c"], "from": "m@b.c"}
-        | {"smtp": {"host": "h", "tls": True, "ca_file": str(tmp_path / "missing.pem")}}
-    )
-    with pytest.raises(ChannelConfigError, match="ca_file"):
-        EmailChannel(config)
-
-
-# ---------------------------------------------------------------------------------------
-# Webhook specifics
-
-
-def webhook(receiver: WebhookReceiver, **options: Any) -> WebhookChannel:
-    raw = {"type": "webhook", "name": "hook", "url": receiver.url, "timeout": TIMEOUT}
-    return WebhookChannel(WebhookConfig.model_validate(raw | options))
-
-
-async def test_signed_webhook_verifies_with_standard_webhooks(
-    webhook_receiver: WebhookReceiver,
-) -> None:
-    channel = webhook(webhook_receiver, secret=SECRET, headers={"Authorization": "Bearer t"})
-    alert = sample_alert()
-    await channel.send(alert)
-    await channel.aclose()
-    [request] = webhook_receiver.requests
-    payload = standardwebhooks.Webhook(SECRET).verify(request.body, dict(request.headers))
-    assert payload["id"] == alert.id == request.headers["webhook-id"]
-    assert request.headers["authorization"] == "Bearer t"
-    assert request.headers["content-type"] == "application/json"
-    assert request.headers["user-agent"].startswith("feed-monitor")
-    other = standardwebhooks.Webhook("whsec_" + "QUJD" * 8)
-    with pytest.raises(standardwebhooks.webhooks.WebhookVerificationError):
-        other.verify(request.body, dict(request.headers))
-
-
-async def test_unsigned_webhook_has_no_signature_headers(
-    webhook_receiver: WebhookReceiver,
-) -> None:
-    channel = webhook(webhook_receiver)
-    await channel.send(sample_alert())
-    [request] = webhook_receiver.requests
-    assert "webhook-signature" not in request.headers
-    assert request.json()["matches"][0]["snippet"] == "Лидеры стран ОДКБ встретились"
-
-
-@pytest.mark.parametrize(
-    ("status", "retryable"),
-    [(status, False) for status in (400, 401, 403, 404, 405, 422)]
-    + [(status, True) for status in (408, 425, 429, 500, 502, 503)],
-)
-async def test_http_status_decides_retryable(
-    webhook_receiver: WebhookReceiver, status: int, retryable: bool
-) -> None:
-    webhook_receiver.script(Reply(status=status, body=b"nope\n  try later"))
-    with pytest.raises(DeliveryError) as caught:
-        await webhook(webhook_receiver).send(sample_alert())
-    assert caught.value.retryable is retryable
-    assert not caught.value.disable_channel
-    shown = display_url(webhook_receiver.url)
-    assert caught.value.message == f"HTTP {status} from {shown}: nope try later"
-
-
-async def test_410_gone_disables_the_channel(webhook_receiver: WebhookReceiver) -> None:
-    webhook_receiver.script(410)
-    with pytest.raises(DeliveryError) as caught:
-        await webhook(webhook_receiver).send(sample_alert())
-    assert caught.value.disable_channel and not caught.value.retryable
-    assert "asked to stop" in caught.value.message
-
-
-@pytest.mark.parametrize(
-    ("status", "value", "low", "high"),
-    [
-        (429, "120", 120, 120),
-        (503, "Wed, 21 Oct 2099 07:28:00 GMT", 70 * 365 * 86400, 80 * 365 * 86400),
-        (503, "Wed, 21 Oct 2015 07:28:00 GMT", 0, 0),  # in the past: at once
-    ],
-)
-async def test_retry_after_is_passed_on_in_seconds(
-    webhook_receiver: WebhookReceiver, status: int, value: str, low: float, high: float
-) -> None:
-    webhook_receiver.script(Reply(status=status, headers={"Retry-After": value}))
-    with pytest.raises(DeliveryError) as caught:
-        await webhook(webhook_receiver).send(sample_alert())
-    assert caught.value.retryable
-    assert caught.value.retry_after is not None
-    assert low <= caught.value.retry_after <= high
-
-
-@pytest.mark.parametrize(("status", "advice"), [(308, ": update the url"), (302, "")])
-async def test_redirect_is_not_followed(
-    webhook_receiver: WebhookReceiver, status: int, advice: str
-) -> None:
-    webhook_receiver.script(Reply(status=status, headers={"Location": "/elsewhere"}))
-    with pytest.raises(DeliveryError) as caught:
-        await webhook(webhook_receiver).send(sample_alert())
-    assert [r.path for r in webhook_receiver.requests] == ["/hook"]
-    assert caught.value.retryable
-    shown = display_url(webhook_receiver.url.replace("/hook", "/elsewhere"))
-    assert caught.value.message.endswith(f"(redirect to {shown} not followed{advice})")
-
-
-def test_display_url_hides_tokens_in_path_query_and_credentials() -> None:
-    slack = "https://hooks.slack.com/services/T000/B000/XXXXSECRET"
-    assert display_url(slack) == "https://hooks.slack.com/services/…"
-    assert (
-        display_url("https://user:pw@example.org:8443/h?token=1") == "https://example.org:8443/h/…"
-    )
-    assert display_url("http://127.0.0.1:9000/hook") == "http://127.0.0.1:9000/hook"
-
-
-@pytest.mark.parametrize("fmt", ["slack", "discord"])
-async def test_chat_formats_post_their_documented_shape(
-    webhook_receiver: WebhookReceiver, fmt: str
-) -> None:
-    await webhook(webhook_receiver, format=fmt).send(sample_alert())
-    [request] = webhook_receiver.requests
-    body = request.json()
-    assert request.headers["content-type"] == "application/json"
-    if fmt == "slack":
-        assert set(body) == {"text"}
-        assert "<https://example.org/news/1|Саммит ОДКБ в Астане>" in body["text"]
-    else:
-        assert set(body) == {"content", "embeds", "allowed_mentions"}
-        assert body["embeds"][0]["url"] == "https://example.org/news/1"
-
-
-async def test_template_renders_the_body_with_its_content_type(
-    webhook_receiver: WebhookReceiver,
-) -> None:
-    template = '{"chat_id": 42, "text": {{ text | tojson }}, "title": {{ item.title | tojson }}}'
-    channel = webhook(webhook_receiver, template=template, content_type="application/json")
-    await channel.send(sample_alert(title='Quote " and <tag>'))
-    [request] = webhook_receiver.requests
-    body = request.json()
-    assert body["chat_id"] == 42
-    assert body["title"] == 'Quote " and <tag>'
-    assert body["text"].startswith('Quote " and <tag>\nhttps://example.org/news/1')
-
-    plain = webhook(webhook_receiver, template="{{ subject }}", content_type="text/plain")
-    await plain.send(sample_alert())
-    assert webhook_receiver.requests[1].body.decode() == "[CSTO] Саммит ОДКБ в Астане"
-    assert webhook_receiver.requests[1].headers["content-type"] == "text/plain"
-
-
-@pytest.mark.parametrize(
-    "template",
-    [
-        "{{ ''.__class__.__mro__ }}",
-        "{{ payload.__class__.__init__.__globals__ }}",
-        "{{ matches.append(1) }}",
-        "{{ no_such_variable }}",
-    ],
-)
-async def test_template_escaping_the_sandbox_fails_permanently_and_sends_nothing(
-    webhook_receiver: WebhookReceiver, template: str
-) -> None:
-    with pytest.raises(DeliveryError) as caught:
-        await webhook(webhook_receiver, template=template).send(sample_alert())
-    assert not caught.value.retryable
-    assert caught.value.message.startswith("template failed:")
-    assert webhook_receiver.requests == []
-
-
-# ---------------------------------------------------------------------------------------
-# Email specifics
-
-
-def email_channel(sink: SmtpSink, **smtp: Any) -> EmailChannel:
-    raw = {
-        "type": "email",
-        "name": "mail",
-        "to": ["ops@example.org", "Аналитик <analyst@example.org>"],
-        "from": "Feed Monitor <monitor@example.org>",
-        "smtp": {"host": "127.0.0.1", "port": sink.port, "timeout": 5} | smtp,
-    }
-    return EmailChannel(EmailConfig.model_validate(raw))
-
-
-async def test_email_arrives_as_multipart_with_envelope_and_headers(smtp_sink: SmtpSink) -> None:
-    result = await email_channel(smtp_sink).send(sample_alert())
-    [mail] = smtp_sink.messages
-    assert result.detail == f"accepted by 127.0.0.1:{smtp_sink.port}"
-    assert mail.mail_from == "monitor@example.org"
-    assert mail.rcpt_tos == ("ops@example.org", "analyst@example.org")
-    assert mail.message["Subject"] == "[CSTO] Саммит ОДКБ в Астане"
-    assert mail.message.get_content_type() == "multipart/alternative"
-    assert mail.raw.isascii()  # 7bit: no 8BITMIME/SMTPUTF8 needed from the server
-
-
-async def test_starttls_configured_but_not_offered_is_refused(smtp_sink: SmtpSink) -> None:
-    channel = email_channel(smtp_sink, starttls=True, username="u", password="p")
-    with pytest.raises(DeliveryError) as caught:
-        await channel.send(sample_alert())
-    assert "does not offer STARTTLS" in caught.value.message
-    assert smtp_sink.attempts == 0 and smtp_sink.messages == []
-
-
-async def test_starttls_with_login_delivers(
-    smtp_sink_factory: Callable[..., SmtpSink], tls_ca_file: str
-) -> None:
-    sink = smtp_sink_factory("starttls", login=("monitor", "s3cret"))
-    channel = email_channel(
-        sink, starttls=True, ca_file=tls_ca_file, username="monitor", password="s3cret"
-    )
-    await channel.send(sample_alert())
-    [mail] = sink.messages
-    assert mail.authenticated_as == "monitor"
-
-
-async def test_wrong_password_is_permanent(
-    smtp_sink_factory: Callable[..., SmtpSink], tls_ca_file: str
-) -> None:
-    sink = smtp_sink_factory("starttls", login=("monitor", "s3cret"))
-    channel = email_channel(
-        sink, starttls=True, ca_file=tls_ca_file, username="monitor", password="wrong"
-    )
-    with pytest.raises(DeliveryError) as caught:
-        await channel.send(sample_alert())
-    assert not caught.value.retryable
-    assert "535" in caught.value.message
-
-
-async def test_implicit_tls_delivers(
-    smtp_sink_factory: Callable[..., SmtpSink], tls_ca_file: str
-) -> None:
-    sink = smtp_sink_factory("tls")
-    await email_channel(sink, tls=True, ca_file=tls_ca_file).send(sample_alert())
-    assert len(sink.messages) == 1
-
-
-async def test_untrusted_certificate_is_an_error_unless_verify_is_off(
-    smtp_sink_factory: Callable[..., SmtpSink],
-) -> None:
-    sink = smtp_sink_factory("tls")
-    with pytest.raises(DeliveryError) as caught:
-        await email_channel(sink, tls=True).send(sample_alert())
-    assert "not trusted" in caught.value.message
-    assert sink.messages == []
-    await email_channel(sink, tls=True, verify=False).send(sample_alert())
-    assert len(sink.messages) == 1
-
-
 # ---------------------------------------------------------------------------------------
 # Log specifics
 
@@ -564,3 +367,23 @@ async def test_log_channel_writes_one_info_line(caplog: pytest.LogCaptureFixture
         'alert watchlist=CSTO title="Саммит ОДКБ в Астане" link=https://example.org/news/1 '
         'feed="Example News" terms=ОДКБ alert=a1b2c3d4'
     )
+
+
+async def test_log_channel_writes_a_digest_line_then_one_line_per_alert(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    channel = LogChannel(LogConfig(type="log", name="log"))
+    digest = sample_digest(channel="log")
+    with caplog.at_level(logging.INFO, logger="alerts.log"):
+        result = await channel.send(digest)
+    lines = [record.getMessage() for record in caplog.records]
+    assert result.detail == "logged 3 alerts"
+    assert lines[0] == (
+        "digest channel=log count=3 watchlists=Kazakhstan,CSTO digest=d-2026-11-05T15"
+    )
+    assert [line.split(" alert=")[1] for line in lines[1:]] == [
+        "a3 digest=d-2026-11-05T15",
+        "a2 digest=d-2026-11-05T15",
+        "a1 digest=d-2026-11-05T15",
+    ]
+    assert lines[1].startswith('alert watchlist=Kazakhstan title="Токаев подписал закон"')

@@ -1,0 +1,260 @@
+"""The webhook channel against a real HTTP receiver on 127.0.0.1: signing, status codes,
+Retry-After, redirects, chat formats, templates, and the same for digests.
+
+The delivery contract shared with every channel is in test_channels.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import standardwebhooks
+from receivers import Reply, WebhookReceiver, sample_alert, sample_digest
+
+from alerts.errors import DeliveryError
+from alerts.webhook import WebhookChannel, WebhookConfig, display_url
+
+TIMEOUT = 0.3
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def webhook(receiver: WebhookReceiver, **options: Any) -> WebhookChannel:
+    raw = {"type": "webhook", "name": "hook", "url": receiver.url, "timeout": TIMEOUT}
+    return WebhookChannel(WebhookConfig.model_validate(raw | options))
+
+
+async def test_signed_webhook_verifies_with_standard_webhooks(
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    channel = webhook(webhook_receiver, secret=SECRET, headers={"Authorization": "Bearer t"})
+    alert = sample_alert()
+    await channel.send(alert)
+    await channel.aclose()
+    [request] = webhook_receiver.requests
+    payload = standardwebhooks.Webhook(SECRET).verify(request.body, dict(request.headers))
+    assert payload["id"] == alert.id == request.headers["webhook-id"]
+    assert request.headers["authorization"] == "Bearer t"
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["user-agent"].startswith("feed-monitor")
+    other = standardwebhooks.Webhook("whsec_" + "QUJD" * 8)
+    with pytest.raises(standardwebhooks.webhooks.WebhookVerificationError):
+        other.verify(request.body, dict(request.headers))
+
+
+async def test_unsigned_webhook_has_no_signature_headers(
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    channel = webhook(webhook_receiver)
+    await channel.send(sample_alert())
+    [request] = webhook_receiver.requests
+    assert "webhook-signature" not in request.headers
+    assert request.json()["matches"][0]["snippet"] == "Лидеры стран ОДКБ встретились"
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable"),
+    [(status, False) for status in (400, 401, 403, 404, 405, 422)]
+    + [(status, True) for status in (408, 425, 429, 500, 502, 503)],
+)
+async def test_http_status_decides_retryable(
+    webhook_receiver: WebhookReceiver, status: int, retryable: bool
+) -> None:
+    webhook_receiver.script(Reply(status=status, body=b"nope\n  try later"))
+    with pytest.raises(DeliveryError) as caught:
+        await webhook(webhook_receiver).send(sample_alert())
+    assert caught.value.retryable is retryable
+    assert not caught.value.disable_channel
+    shown = display_url(webhook_receiver.url)
+    assert caught.value.message == f"HTTP {status} from {shown}: nope try later"
+
+
+async def test_410_gone_disables_the_channel(webhook_receiver: WebhookReceiver) -> None:
+    webhook_receiver.script(410)
+    with pytest.raises(DeliveryError) as caught:
+        await webhook(webhook_receiver).send(sample_alert())
+    assert caught.value.disable_channel and not caught.value.retryable
+    assert "asked to stop" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("status", "value", "low", "high"),
+    [
+        (429, "120", 120, 120),
+        (503, "Wed, 21 Oct 2099 07:28:00 GMT", 70 * 365 * 86400, 80 * 365 * 86400),
+        (503, "Wed, 21 Oct 2015 07:28:00 GMT", 0, 0),  # in the past: at once
+    ],
+)
+async def test_retry_after_is_passed_on_in_seconds(
+    webhook_receiver: WebhookReceiver, status: int, value: str, low: float, high: float
+) -> None:
+    webhook_receiver.script(Reply(status=status, headers={"Retry-After": value}))
+    with pytest.raises(DeliveryError) as caught:
+        await webhook(webhook_receiver).send(sample_alert())
+    assert caught.value.retryable
+    assert caught.value.retry_after is not None
+    assert low <= caught.value.retry_after <= high
+
+
+@pytest.mark.parametrize(("status", "advice"), [(308, ": update the url"), (302, "")])
+async def test_redirect_is_not_followed(
+    webhook_receiver: WebhookReceiver, status: int, advice: str
+) -> None:
+    webhook_receiver.script(Reply(status=status, headers={"Location": "/elsewhere"}))
+    with pytest.raises(DeliveryError) as caught:
+        await webhook(webhook_receiver).send(sample_alert())
+    assert [r.path for r in webhook_receiver.requests] == ["/hook"]
+    assert caught.value.retryable
+    shown = display_url(webhook_receiver.url.replace("/hook", "/elsewhere"))
+    assert caught.value.message.endswith(f"(redirect to {shown} not followed{advice})")
+
+
+def test_display_url_hides_tokens_in_path_query_and_credentials() -> None:
+    slack = "https://hooks.slack.com/services/T000/B000/XXXXSECRET"
+    assert display_url(slack) == "https://hooks.slack.com/services/…"
+    assert (
+        display_url("https://user:pw@example.org:8443/h?token=1") == "https://example.org:8443/h/…"
+    )
+    assert display_url("http://127.0.0.1:9000/hook") == "http://127.0.0.1:9000/hook"
+
+
+@pytest.mark.parametrize("fmt", ["slack", "discord"])
+async def test_chat_formats_post_their_documented_shape(
+    webhook_receiver: WebhookReceiver, fmt: str
+) -> None:
+    await webhook(webhook_receiver, format=fmt).send(sample_alert())
+    [request] = webhook_receiver.requests
+    body = request.json()
+    assert request.headers["content-type"] == "application/json"
+    if fmt == "slack":
+        assert set(body) == {"text"}
+        assert "<https://example.org/news/1|Саммит ОДКБ в Астане>" in body["text"]
+    else:
+        assert set(body) == {"content", "embeds", "allowed_mentions"}
+        assert body["embeds"][0]["url"] == "https://example.org/news/1"
+
+
+async def test_template_renders_the_body_with_its_content_type(
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    template = '{"chat_id": 42, "text": {{ text | tojson }}, "title": {{ item.title | tojson }}}'
+    channel = webhook(webhook_receiver, template=template, content_type="application/json")
+    await channel.send(sample_alert(title='Quote " and <tag>'))
+    [request] = webhook_receiver.requests
+    body = request.json()
+    assert body["chat_id"] == 42
+    assert body["title"] == 'Quote " and <tag>'
+    assert body["text"].startswith('Quote " and <tag>\nhttps://example.org/news/1')
+
+    plain = webhook(webhook_receiver, template="{{ subject }}", content_type="text/plain")
+    await plain.send(sample_alert())
+    assert webhook_receiver.requests[1].body.decode() == "[CSTO] Саммит ОДКБ в Астане"
+    assert webhook_receiver.requests[1].headers["content-type"] == "text/plain"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{{ payload.__class__.__init__.__globals__ }}",
+        "{{ matches.append(1) }}",
+        "{{ no_such_variable }}",
+    ],
+)
+async def test_template_escaping_the_sandbox_fails_permanently_and_sends_nothing(
+    webhook_receiver: WebhookReceiver, template: str
+) -> None:
+    with pytest.raises(DeliveryError) as caught:
+        await webhook(webhook_receiver, template=template).send(sample_alert())
+    assert not caught.value.retryable
+    assert caught.value.message.startswith("template failed:")
+    assert webhook_receiver.requests == []
+
+
+# ---------------------------------------------------------------------------------------
+# Digests
+
+
+async def test_digest_is_one_post_valid_against_the_digest_schema(
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    digest = sample_digest()
+    result = await webhook(webhook_receiver).send(digest)
+    [request] = webhook_receiver.requests
+    body = request.checked_json()
+    assert result.detail == "HTTP 200"
+    assert body["type"] == "feed.digest" and body["id"] == digest.id
+    assert body["count"] == 3
+    assert [alert["id"] for alert in body["alerts"]] == ["a3", "a2", "a1"]
+    assert body["alerts"][1]["item"]["link"] == "https://example.org/news/2"
+
+
+async def test_signed_digest_carries_the_digest_id_as_webhook_id(
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    digest = sample_digest()
+    await webhook(webhook_receiver, secret=SECRET).send(digest)
+    [request] = webhook_receiver.requests
+    payload = standardwebhooks.Webhook(SECRET).verify(request.body, dict(request.headers))
+    assert request.headers["webhook-id"] == digest.id == payload["id"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "retryable", "retry_after", "disable"),
+    [
+        (Reply(status=503, headers={"Retry-After": "120"}), True, 120.0, False),
+        (Reply(status=429), True, None, False),
+        (Reply(status=422), False, None, False),
+        (Reply(status=410), False, None, True),
+        (Reply(status=308, headers={"Location": "/new"}), True, None, False),
+    ],
+)
+async def test_digest_follows_the_same_status_rules(
+    webhook_receiver: WebhookReceiver,
+    reply: Reply,
+    retryable: bool,
+    retry_after: float | None,
+    disable: bool,
+) -> None:
+    webhook_receiver.script(reply)
+    with pytest.raises(DeliveryError) as caught:
+        await webhook(webhook_receiver).send(sample_digest())
+    assert caught.value.retryable is retryable
+    assert caught.value.retry_after == retry_after
+    assert caught.value.disable_channel is disable
+
+
+@pytest.mark.parametrize("fmt", ["slack", "discord"])
+async def test_chat_formats_post_a_digest_as_one_message(
+    webhook_receiver: WebhookReceiver, fmt: str
+) -> None:
+    await webhook(webhook_receiver, format=fmt).send(sample_digest())
+    [request] = webhook_receiver.requests
+    body = request.json()
+    if fmt == "slack":
+        assert set(body) == {"text"}
+        assert "<https://example.org/news/2|Учения ОДКБ>" in body["text"]
+    else:
+        assert set(body) == {"content", "embeds", "allowed_mentions"}
+        assert [embed["title"] for embed in body["embeds"]] == ["Kazakhstan (1)", "CSTO (2)"]
+
+
+async def test_template_sees_alerts_for_a_digest_and_for_a_single_alert(
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    template = "{{ is_digest }}|{{ alerts | map(attribute='id') | join(',') }}|{{ subject }}"
+    channel = webhook(webhook_receiver, template=template, content_type="text/plain")
+    await channel.send(sample_digest())
+    await channel.send(sample_alert())
+    digest, alert = (request.body.decode() for request in webhook_receiver.requests)
+    assert digest == "True|a3,a2,a1|[digest] 3 alerts: Kazakhstan (1), CSTO (2)"
+    assert alert == "False|a1b2c3d4|[CSTO] Саммит ОДКБ в Астане"
+
+
+async def test_template_for_alerts_only_fails_permanently_on_a_digest(
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    channel = webhook(webhook_receiver, template="{{ item.title }}")
+    with pytest.raises(DeliveryError) as caught:
+        await channel.send(sample_digest())
+    assert not caught.value.retryable and "template failed" in caught.value.message
+    assert webhook_receiver.requests == []
