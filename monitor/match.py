@@ -118,7 +118,18 @@ from monitor.normalize import (
     word_end,
     word_form,
 )
-from monitor.query import DEFAULT_FIELDS, And, Near, Node, Not, Or, Query, Term, compile_query
+from monitor.query import (
+    DEFAULT_FIELDS,
+    FIELDS,
+    And,
+    Near,
+    Node,
+    Not,
+    Or,
+    Query,
+    Term,
+    compile_query,
+)
 from monitor.query import terms_to_query as terms_to_query
 from monitor.types import Item, MatchContext, MatchDetail, WatchlistMatch
 
@@ -335,18 +346,17 @@ class Matcher:
         return found if found.hits else None
 
     def _field_texts(self, item: Item, context: MatchContext) -> Iterator[tuple[str, str]]:
-        yield "title", item.title
-        yield "summary", item.summary
-        yield "content", item.content
-        if "author" in self._fields:
-            yield "author", item.author
-        if "category" in self._fields:
-            for category in item.categories:
-                yield "category", category  # one text each: a phrase cannot span two
-        if "link" in self._fields:
-            yield "link", item.link or ""
-        if "feed" in self._fields:
-            yield "feed", context.feed_name
+        """The texts of the fields some term searches."""
+        values = {"title": item.title, "summary": item.summary, "content": item.content}
+        values.update(author=item.author, link=item.link or "", feed=context.feed_name)
+        for name in FIELDS:
+            if name not in self._fields:
+                continue
+            if name == "category":
+                for category in item.categories:
+                    yield "category", category  # one text each: a phrase cannot span two
+            else:
+                yield name, values[name]
 
     def _collect(self, found: _Found, starts: list[int], names: list[list[str]]) -> None:
         """Check each anchor the automaton finds at a word start against every term it may

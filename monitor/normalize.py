@@ -338,7 +338,7 @@ def normalize_fields(texts: Sequence[str]) -> tuple[NormText, list[int], list[tu
     """Several texts normalised as one, joined by :data:`BARRIER` (one scan per item, not
     per field). Returns the text, where each one starts in the normalised text, and each
     one's span in the original (joined) text."""
-    texts = [t.replace(BARRIER, "") if BARRIER in t else t for t in texts]
+    texts = [t.replace(BARRIER, " ") if BARRIER in t else t for t in texts]
     norm = NormText(BARRIER.join(texts))
     starts, found = [0], norm.text.find(BARRIER)
     while found >= 0:  # normalisation never makes or removes the barrier
@@ -362,8 +362,10 @@ def make_snippet(
     already in the text are removed.
     """
     first, last = bounds or (0, len(original))
-    room = max(0, width - (end - start)) // 2
-    low, high = max(first, start - room), min(last, end + room)
+    room = max(0, width - (end - start))
+    before = max(room // 2, room - (last - end))  # room the other side cannot use
+    after = max(room - room // 2, room - (start - first))
+    low, high = max(first, start - before), min(last, end + after)
     left, right = original[low:start].split(), original[end:high].split()
     if low > first and len(left) > 1 and not original[low - 1].isspace():
         del left[0]

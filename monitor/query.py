@@ -252,6 +252,8 @@ class _Parser:
                 raise self.error(self.peek(), f"'{token.text}:' must be followed by a term")
             return self.scope(self.parse_primary(), token)
         if token.kind == "(":
+            if self.peek().kind == ")":
+                raise self.error(self.peek(), "empty parentheses")
             node = self.parse_or()
             if self.peek().kind != ")":
                 raise self.error(token, "'(' is never closed")
@@ -284,8 +286,8 @@ class _Parser:
         match node:
             case Term():
                 if node.field is not None:
-                    raise self.error(field, "field scopes cannot be nested")
-                return replace(node, field=field.text)
+                    raise QueryError(self.query, node.position, "field scopes cannot be nested")
+                return replace(node, field=field.text, position=field.position)
             case And(children=children):
                 return And(children=tuple(self.scope(c, field) for c in children))
             case Or(children=children):

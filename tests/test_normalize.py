@@ -1,0 +1,262 @@
+"""Tests of text normalisation, words, offsets back to the original, snippets and inflection
+(monitor/normalize.py). Each rule of the "Words and normalisation" and "Inflection" sections
+of monitor/match.py's docstring has a row here."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitor.normalize import (
+    BARRIER,
+    HIGHLIGHT_END,
+    HIGHLIGHT_START,
+    NormText,
+    WordForm,
+    cased,
+    make_snippet,
+    match_words,
+    normalize,
+    normalize_fields,
+    tokenize,
+    word_form,
+)
+
+CYRILLIC_O = "\u041e"  # О, looks like Latin O
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # NFKC
+        ("И\u0306ошкар-Ола", "йошкар-ола"),  # decomposed й composes
+        ("ﬁnance", "finance"),  # ligature
+        ("ＣＳＴＯ", "csto"),  # full-width
+        ("a\u00a0b", "a b"),  # no-break space
+        ("№5", "no5"),
+        ("…", "..."),
+        # format characters removed
+        ("Ка\u00adзах\u00adстан", "казахстан"),  # soft hyphen
+        ("zero\u200dwidth", "zerowidth"),  # zero-width joiner
+        ("zero\u200bspace", "zerospace"),  # zero-width space
+        ("\ufeffbom", "bom"),
+        ("left\u200eto", "leftto"),  # left-to-right mark
+        # case folding (Unicode, not just lower())
+        ("Straße", "strasse"),
+        ("STRASSE", "strasse"),
+        ("ΟΔΟΣ", "οδοσ"),
+        ("ОДКБ", "одкб"),
+        # ё = е
+        ("Ёлка ёж", "елка еж"),
+        ("Е\u0308лка", "елка"),  # decomposed ё too
+        # Latin/Cyrillic look-alikes inside one word
+        (f"CST{CYRILLIC_O}", "csto"),
+        (f"{CYRILLIC_O}ДKБ", "одкб"),  # Latin K among Cyrillic letters
+        ("Kазахстан", "казахстан"),
+        ("cтo", "cto"),  # tie: Latin wins
+        ("Жz", "жz"),  # no look-alike either way: left alone
+        (f"CSTO {CYRILLIC_O}", "csto о"),  # separate words are not mixed
+        # highlight markers cannot come from a feed
+        (f"{HIGHLIGHT_START}CSTO{HIGHLIGHT_END}", "csto"),
+    ],
+)
+def test_normalize(text: str, expected: str) -> None:
+    assert normalize(text) == expected
+
+
+def test_cased_keeps_case_but_normalises_the_rest() -> None:
+    assert cased("U\u00adS ＵＳ Ёж") == "US US Еж"
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("kazakhstan's protests", ["kazakhstan", "s", "protests"]),
+        ("kazakh-based", ["kazakh", "based"]),
+        ("link_to_page", ["link", "to", "page"]),  # underscore separates
+        ("csto2 g7", ["csto2", "g7"]),  # digits are word characters
+        ("ثقافة عربية", ["ثقافة", "عربية"]),
+        ("हिन्दी भाषा", ["हिन्दी", "भाषा"]),  # combining marks stay in the word
+        ("我爱北京", ["我", "爱", "北", "京"]),  # no-space script: one letter, one word
+        ("北京csto", ["北", "京", "csto"]),
+        ("ภาษาไทย", ["ภ", "า", "ษ", "า", "ไ", "ท", "ย"]),
+        ("a\x00b", ["a", "b"]),
+    ],
+)
+def test_tokenize_unicode_words(text: str, words: list[str]) -> None:
+    assert tokenize(text) == words
+
+
+@pytest.mark.parametrize(
+    ("original", "word", "expected"),
+    [
+        ("Straße … Ёлка CSTО", "csto", "CSTО"),
+        ("Straße … Ёлка CSTО", "елка", "Ёлка"),
+        ("Straße … Ёлка", "strasse", "Straße"),
+        ("a soft\u00adhyphen word", "softhyphen", "soft\u00adhyphen"),
+        ("И\u0306ошкар-Ола", "йошкар", "И\u0306ошкар"),
+        ("ﬁne ﬁsh", "fish", "ﬁsh"),
+        ("x\u200d CSTO", "csto", "CSTO"),
+        ("no\u00a0break CSTO", "csto", "CSTO"),
+        ("plain ascii CSTO", "csto", "CSTO"),
+    ],
+)
+def test_original_span_maps_back_through_length_changes(
+    original: str, word: str, expected: str
+) -> None:
+    norm = NormText(original)
+    start = norm.text.index(word)
+    begin, end = norm.original_span(start, start + len(word))
+    assert original[begin:end] == expected
+
+
+TRICKY = st.sampled_from(
+    ["Straße", "ﬁ", "…", "\u00ad", "\u200d", "И\u0306", "Ё", "CSTО", "a", "Б", " ", "\n", "ǰ"]
+)
+
+
+@given(st.lists(TRICKY, max_size=12))
+def test_every_word_maps_back_to_text_that_normalises_to_it(pieces: list[str]) -> None:
+    original = "".join(pieces)
+    norm = NormText(original)
+    for word in tokenize(norm.text):
+        start = norm.text.index(word)
+        begin, end = norm.original_span(start, start + len(word))
+        assert word in normalize(original[begin:end])
+
+
+def test_normalize_fields_keeps_fields_apart() -> None:
+    norm, starts, spans = normalize_fields(["Title", "Straße\x00x", "Ёж"])
+    assert norm.text.split(BARRIER) == ["title", "strasse x", "еж"]
+    assert starts == [0, 6, 16]
+    assert [norm.original[a:b] for a, b in spans] == ["Title", "Straße x", "Ёж"]
+
+
+def marked(snippet: str) -> str:
+    return snippet.replace(HIGHLIGHT_START, "[").replace(HIGHLIGHT_END, "]")
+
+
+SENTENCE = (
+    "The quick brown fox jumps over the lazy dog near the Kazakhstan border, "
+    "said officials on Monday in a statement released late."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "match", "width", "expected"),
+    [
+        (SENTENCE, "Kazakhstan", 40, "…dog near the [Kazakhstan] border, said…"),
+        ("Short text about CSTO.", "CSTO", 80, "Short text about [CSTO]."),
+        ("line one\n\n  CSTO\tsummit", "CSTO", 80, "line one [CSTO] summit"),
+        ("CSTO's summit", "CSTO", 80, "[CSTO]'s summit"),
+        (f"forged {HIGHLIGHT_START}x{HIGHLIGHT_END} CSTO", "CSTO", 80, "forged x [CSTO]"),
+        ("我爱北京天安门" * 10, "北京", 12, "…天安门我爱[北京]天安门我爱…"),
+    ],
+)
+def test_snippet(text: str, match: str, width: int, expected: str) -> None:
+    start = text.index(match, len(text) // 3 if len(text) > 60 else 0)
+    assert marked(make_snippet(text, start, start + len(match), width)) == expected
+
+
+def test_snippet_stays_inside_its_field() -> None:
+    joined = "a title" + BARRIER + "CSTO in the summary"
+    start = joined.index("CSTO")
+    snippet = make_snippet(joined, start, start + 4, bounds=(8, len(joined)))
+    assert marked(snippet) == "[CSTO] in the summary"
+
+
+# --- Inflection -----------------------------------------------------------------------------
+
+
+def form(word: str, language: str | None = None) -> WordForm:
+    return word_form(normalize(word), cased(word), language)
+
+
+@pytest.mark.parametrize(
+    ("term", "word", "matches"),
+    [
+        # Russian: a short inflectional ending
+        ("Казахстан", "казахстан", True),
+        ("Казахстан", "казахстане", True),
+        ("Казахстан", "казахстана", True),
+        ("Казахстан", "казахстаном", True),
+        ("Казахстан", "казахстану", True),
+        ("Казахстан", "казахстанский", False),  # derived word, not a form
+        ("Токаев", "токаева", True),
+        ("Токаев", "токаеву", True),
+        ("Токаев", "токаевым", True),
+        ("Россия", "россии", True),  # final vowel replaced
+        ("Россия", "россией", True),
+        ("Москва", "москве", True),
+        ("Казахстане", "казахстан", True),  # a term written inflected finds the others
+        ("коллективной", "коллективная", True),  # two-letter adjective ending
+        ("Мали", "малой", False),  # stem would be 3 letters: exact
+        ("Рим", "рима", False),  # under 4 letters: exact
+        # acronyms stay exact
+        ("ОДКБ", "одкб", True),
+        ("ОДКБ", "одкба", False),
+        ("ЕАЭС", "еаэсе", False),
+        ("США", "сша", True),
+        ("США", "сшае", False),
+        ("CSTO", "cstos", False),
+        # English: plural forms
+        ("protest", "protests", True),
+        ("protest", "protester", False),
+        ("crash", "crashes", True),
+        ("party", "parties", True),
+        ("party", "party", True),
+        ("day", "days", True),  # vowel + y: plain s
+        ("Kazakh", "kazakhs", True),
+        ("Kazakhstan", "kazakhstans", True),
+        ("war", "wars", True),
+        ("us", "uss", False),  # under 3 letters: exact
+        ("G7", "g7s", False),  # digits: exact
+        # other scripts: exact
+        ("ثقافة", "ثقافة", True),
+        ("Αθήνα", "αθηνασ", False),
+    ],
+)
+def test_inflection_rule(term: str, word: str, matches: bool) -> None:
+    assert form(term).matches(word) is matches
+
+
+@pytest.mark.parametrize(
+    ("term", "language", "word", "matches"),
+    [
+        ("Казахстан", "ru", "казахстане", True),
+        ("Казахстан", "en", "казахстане", False),  # en: Russian rule off
+        ("Казахстан", "none", "казахстане", False),
+        ("protest", "en", "protests", True),
+        ("protest", "ru", "protests", False),  # ru: English rule off
+        ("protest", "none", "protests", False),
+    ],
+)
+def test_language_turns_rules_on_and_off(
+    term: str, language: str, word: str, matches: bool
+) -> None:
+    assert form(term, language).matches(word) is matches
+
+
+def test_prefix_form_matches_any_continuation() -> None:
+    prefix = WordForm(stem="protest", prefix=True)
+    assert prefix.matches("protesters")
+    assert not prefix.matches("protes")
+
+
+@pytest.mark.parametrize(
+    ("text", "anchor", "expected"),
+    [
+        ("the collective, security treaty", 0, "collective, security treaty"),
+        ("the collective, security treaty", 1, "collective, security treaty"),
+        ("the collective, security treaty", 2, "collective, security treaty"),
+        ("the collective securities treaty", 2, None),
+        ("the collective" + BARRIER + "security treaty", 2, None),  # fields are apart
+        ("collective security" + BARRIER + "treaty", 0, None),
+    ],
+)
+def test_match_words_from_any_anchor(text: str, anchor: int, expected: str | None) -> None:
+    forms = [WordForm(stem=w) for w in ("collective", "security", "treaty")]
+    start = text.index(forms[anchor].stem)
+    span = match_words(text, start, forms, anchor)
+    assert (text[span[0] : span[1]] if span else None) == expected
