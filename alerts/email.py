@@ -145,6 +145,11 @@ def build_message(message: Message, config: EmailConfig) -> EmailMessage:
     mail["List-Id"] = message_list_id(message)
     mail.set_content(text)
     mail.add_alternative(html, subtype="html")
+    boundary = "=_" + hashlib.sha256(mail["Message-ID"].encode()).hexdigest()[:32]
+    # Derived from the Message-ID rather than random, so a retry is the same bytes. An
+    # ASCII body goes out as it is, so feed text that guessed the boundary keeps a random one.
+    if boundary not in text and boundary not in html:
+        mail.set_boundary(boundary)
     return mail
 
 

@@ -1,19 +1,128 @@
-"""The email channel against a real SMTP server (aiosmtpd) on 127.0.0.1: envelope and
-headers, STARTTLS, implicit TLS, login, certificates, and a digest as one mail.
+"""The email channel: the message it builds (headers, parts, escaping; no server), then
+delivery to a real SMTP server (aiosmtpd) on 127.0.0.1: envelope, STARTTLS, implicit TLS,
+login, certificates; and a digest as one mail.
 
-The delivery contract shared with every channel is in test_channels.py; the message
-itself (headers, parts, escaping) is tested without a server in test_render.py."""
+The delivery contract shared with every channel is in test_channels.py."""
 
 from __future__ import annotations
 
+import email
+import email.policy
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from receivers import SmtpSink, sample_alert, sample_digest
 
-from alerts.email import EmailChannel, EmailConfig
+from alerts.email import EmailChannel, EmailConfig, build_message, list_id, message_id
 from alerts.errors import ChannelConfigError, DeliveryError
+
+XSS = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def email_config() -> EmailConfig:
+    return EmailConfig.model_validate(
+        {
+            "type": "email",
+            "name": "mail",
+            "to": ["ops@example.org", "Аналитик <analyst@example.org>"],
+            "from": "Монитор <monitor@example.org>",
+            "smtp": {"host": "smtp.example.org"},
+        }
+    )
+
+
+def parse(raw: bytes) -> email.message.EmailMessage:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, email.message.EmailMessage)
+    return message
+
+
+def test_message_is_ascii_with_rfc2047_cyrillic_subject(email_config: EmailConfig) -> None:
+    raw = bytes(build_message(sample_alert(), email_config))
+    assert raw.isascii()
+    assert b"=?utf-8?" in raw.split(b"\r\n\r\n")[0]
+    message = parse(raw)
+    assert message["Subject"] == "[CSTO] Саммит ОДКБ в Астане"
+    assert message["From"] == "Монитор <monitor@example.org>"
+
+
+def test_message_has_threading_and_automation_headers(email_config: EmailConfig) -> None:
+    message = parse(bytes(build_message(sample_alert(), email_config)))
+    assert message["Message-ID"] == "<alert-a1b2c3d4@feed-monitor>"
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert message["List-Id"] == "<csto.feed-monitor>"
+    assert message["Date"] == "Thu, 05 Nov 2026 14:05:00 +0000"
+
+
+def test_message_is_text_and_html_alternatives(email_config: EmailConfig) -> None:
+    message = parse(bytes(build_message(sample_alert(title=XSS), email_config)))
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None and html is not None
+    assert XSS in text.get_content()
+    assert XSS not in html.get_content()
+    assert "&lt;script&gt;" in html.get_content()
+    assert "<mark>ОДКБ</mark>" in html.get_content()
+
+
+def test_message_is_identical_on_retry(email_config: EmailConfig) -> None:
+    alert = sample_alert()
+    first, second = build_message(alert, email_config), build_message(alert, email_config)
+    for header in ("Message-ID", "Date", "Subject"):
+        assert first[header] == second[header]
+
+
+def test_message_id_and_list_id_stay_valid_for_any_name() -> None:
+    assert message_id(sample_alert(id="x y<>@z")).startswith("<alert-")
+    assert " " not in message_id(sample_alert(id="x y<>@z"))
+    assert message_id(sample_alert(id="a b")) != message_id(sample_alert(id="a-b"))
+    assert list_id("Central Asia: energy") == "<central-asia-energy.feed-monitor>"
+    cyrillic = list_id("ОДКБ")
+    assert cyrillic.isascii() and cyrillic != list_id("ЕАЭС")
+    assert list_id("ОДКБ news") != list_id("news")
+
+
+def test_digest_message_has_its_own_id_and_the_same_automation_headers(
+    email_config: EmailConfig,
+) -> None:
+    digest = sample_digest(id="a1b2c3d4")  # the same id as an alert: still a distinct mail
+    message = parse(bytes(build_message(digest, email_config)))
+    assert message["Message-ID"] == "<digest-a1b2c3d4@feed-monitor>"
+    assert message["Message-ID"] != message_id(sample_alert(id="a1b2c3d4"))
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert message["X-Auto-Response-Suppress"] == "All"
+    assert message["Subject"] == "[digest] 3 alerts: Kazakhstan (1), CSTO (2)"
+    first, second = build_message(digest, email_config), build_message(digest, email_config)
+    assert bytes(first) == bytes(second)  # a retry is the same mail
+
+
+def test_digest_list_id_is_the_watchlist_s_when_it_has_only_one(
+    email_config: EmailConfig,
+) -> None:
+    one = sample_digest(sample_alert(id="1"), sample_alert(id="2"))
+    assert parse(bytes(build_message(one, email_config)))["List-Id"] == "<csto.feed-monitor>"
+    mixed = parse(bytes(build_message(sample_digest(channel="mail"), email_config)))
+    assert mixed["List-Id"] == "<digest-mail.feed-monitor>"
+
+
+def test_feed_text_holding_the_boundary_cannot_split_the_mail(email_config: EmailConfig) -> None:
+    digest = hashlib.sha256(b"<alert-a1b2c3d4@feed-monitor>").hexdigest()[:32]
+    boundary = f"=_{digest}"
+    plain = build_message(sample_alert(), email_config)
+    assert plain.get_boundary() == boundary
+    fake = f"--{boundary}\nContent-Type: text/html\n\n<h1>fake</h1>"
+    hostile = sample_alert(title="News", summary=fake, snippet="plain ASCII", watchlist="W")
+    message = parse(bytes(build_message(hostile, email_config)))
+    assert message.get_boundary() != boundary
+    assert len(list(message.iter_parts())) == 2
+
+
+# ---------------------------------------------------------------------------------------
+# Delivery
 
 
 def email_channel(sink: SmtpSink, **smtp: Any) -> EmailChannel:

@@ -1,10 +1,9 @@
-"""Rendering an alert: subject, text, HTML, the JSON payload and its schema, Slack, Discord,
-and the email message built from them. Pure functions: no servers here."""
+"""Rendering an alert (alerts/render.py) and a digest (alerts/render_digest.py): subject,
+text, HTML, the JSON payloads and their schemas, Slack, Discord. Pure functions: no servers
+here; the email message built from them is tested in test_email.py."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 from datetime import datetime
 from pathlib import Path
@@ -12,11 +11,10 @@ from typing import Any
 
 import jsonschema
 import pytest
-from receivers import sample_alert
+from receivers import check_payload, sample_alert, sample_digest, schema_validator
 
 import alerts
-from alerts.base import Alert, AlertMatch
-from alerts.email import EmailConfig, build_message, list_id, message_id
+from alerts.base import Alert, AlertMatch, Digest
 from alerts.render import (
     DISCORD_DESCRIPTION_MAX,
     DISCORD_TITLE_MAX,
@@ -30,6 +28,19 @@ from alerts.render import (
     render_slack,
     render_subject,
     render_text,
+)
+from alerts.render_digest import (
+    CHAT_ALERTS_MAX,
+    DISCORD_EMBEDS_MAX,
+    EMAIL_ALERTS_MAX,
+    SLACK_TEXT_MAX,
+    group_alerts,
+    render_digest_discord,
+    render_digest_html,
+    render_digest_payload,
+    render_digest_slack,
+    render_digest_subject,
+    render_digest_text,
 )
 
 S, E = HIGHLIGHT_START, HIGHLIGHT_END
@@ -207,69 +218,165 @@ def test_discord_omits_description_without_matches() -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# The email message
+# Digests
 
 
-@pytest.fixture
-def email_config() -> EmailConfig:
-    return EmailConfig.model_validate(
-        {
-            "type": "email",
-            "name": "mail",
-            "to": ["ops@example.org", "Аналитик <analyst@example.org>"],
-            "from": "Монитор <monitor@example.org>",
-            "smtp": {"host": "smtp.example.org"},
-        }
+def mixed_digest(count: int = 5, **fields: Any) -> Digest:
+    """``count`` alerts, newest first (a5 ... a1), cycling over watchlists K, C, E, K, C ..."""
+    names = ("Kazakhstan", "CSTO", "Energy")
+    alerts = []
+    for n in range(count):
+        number = count - n
+        options = {"id": f"a{number}", "watchlist": names[n % 3], "title": f"Item {number}"}
+        alerts.append(sample_alert(**options | fields))
+    return sample_digest(*alerts)
+
+
+def test_groups_follow_the_newest_alert_and_keep_newest_first_inside() -> None:
+    groups = group_alerts(mixed_digest(5))
+    assert [(g.watchlist, [a.id for a in g.alerts]) for g in groups] == [
+        ("Kazakhstan", ["a5", "a2"]),
+        ("CSTO", ["a4", "a1"]),
+        ("Energy", ["a3"]),
+    ]
+
+
+def test_digest_subject_counts_alerts_per_watchlist() -> None:
+    assert render_digest_subject(mixed_digest(5)) == (
+        "[digest] 5 alerts: Kazakhstan (2), CSTO (2), Energy (1)"
     )
+    assert render_digest_subject(sample_digest(sample_alert())) == "[digest] 1 alert: CSTO (1)"
 
 
-def parse(raw: bytes) -> email.message.EmailMessage:
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(message, email.message.EmailMessage)
-    return message
+def test_digest_subject_stays_one_bounded_line() -> None:
+    alerts = [sample_alert(id=str(n), watchlist=f"Watchlist\r\nnumber {n:02}") for n in range(40)]
+    subject = render_digest_subject(sample_digest(*alerts))
+    assert len(subject) <= 200 and "\n" not in subject and "\r" not in subject
+    shown = subject.count("(1)")
+    assert subject.endswith(f", +{40 - shown} more") and shown >= 5
+    assert subject.startswith("[digest] 40 alerts: Watchlist number 00 (1), ")
+    huge = render_digest_subject(sample_digest(sample_alert(watchlist="Ж" * 500)))
+    assert len(huge) == 200 and huge.endswith("…")
+    assert huge.encode("utf-8").decode("utf-8") == huge  # cut between code points
 
 
-def test_message_is_ascii_with_rfc2047_cyrillic_subject(email_config: EmailConfig) -> None:
-    raw = bytes(build_message(sample_alert(), email_config))
-    assert raw.isascii()
-    assert b"=?utf-8?" in raw.split(b"\r\n\r\n")[0]
-    message = parse(raw)
-    assert message["Subject"] == "[CSTO] Саммит ОДКБ в Астане"
-    assert message["From"] == "Монитор <monitor@example.org>"
+def test_digest_text_lists_groups_then_alerts_newest_first() -> None:
+    text = render_digest_text(mixed_digest(5))
+    assert text.startswith("5 alerts in 3 watchlists\n")
+    order = [text.index(marker) for marker in ("== Kazakhstan (2) ==", "Item 5", "Item 2")]
+    order += [text.index(marker) for marker in ("== CSTO (2) ==", "Item 4", "Item 1")]
+    order += [text.index(marker) for marker in ("== Energy (1) ==", "Item 3")]
+    assert order == sorted(order)
+    assert "Example News, 2026-11-05 14:03 UTC" in text
+    assert "  - ОДКБ (in title): Лидеры стран *ОДКБ* встретились" in text
+    assert S not in text and E not in text
 
 
-def test_message_has_threading_and_automation_headers(email_config: EmailConfig) -> None:
-    message = parse(bytes(build_message(sample_alert(), email_config)))
-    assert message["Message-ID"] == "<alert-a1b2c3d4@feed-monitor>"
-    assert message["Auto-Submitted"] == "auto-generated"
-    assert message["List-Id"] == "<csto.feed-monitor>"
-    assert message["Date"] == "Thu, 05 Nov 2026 14:05:00 +0000"
+def test_digest_html_escapes_feed_text_and_links_only_http_titles() -> None:
+    hostile = sample_alert(
+        id="x",
+        watchlist=XSS,
+        title=XSS,
+        link="javascript:alert(1)",
+        snippet=f"{XSS} {S}<b>ОДКБ</b>{E}",
+    )
+    html = render_digest_html(sample_digest(hostile, sample_alert()))
+    assert "<script" not in html and 'href="javascript' not in html
+    assert '<h2 style="font-size: 1.1em; margin: 1em 0 0.3em;">&lt;script&gt;' in html
+    assert "<mark>&lt;b&gt;ОДКБ&lt;/b&gt;</mark>" in html
+    assert '<a href="https://example.org/news/1"><strong>Саммит ОДКБ в Астане</strong></a>' in html
 
 
-def test_message_is_text_and_html_alternatives(email_config: EmailConfig) -> None:
-    message = parse(bytes(build_message(sample_alert(title=XSS), email_config)))
-    assert message.get_content_type() == "multipart/alternative"
-    text = message.get_body(("plain",))
-    html = message.get_body(("html",))
-    assert text is not None and html is not None
-    assert XSS in text.get_content()
-    assert XSS not in html.get_content()
-    assert "&lt;script&gt;" in html.get_content()
-    assert "<mark>ОДКБ</mark>" in html.get_content()
+def test_digest_email_lists_a_bounded_number_of_alerts_and_matches() -> None:
+    many = mixed_digest(EMAIL_ALERTS_MAX + 50)
+    text = render_digest_text(many)
+    assert text.count("Example News, ") == EMAIL_ALERTS_MAX
+    assert "... and 50 more not listed here." in text
+    assert render_digest_html(many).count("<strong>ОДКБ</strong>") == EMAIL_ALERTS_MAX
+    chatty = with_matches(sample_alert(), *[sample_alert().matches[0]] * 5)
+    assert "(+2 more matches)" in render_digest_text(sample_digest(chatty))
 
 
-def test_message_is_identical_on_retry(email_config: EmailConfig) -> None:
-    alert = sample_alert()
-    first, second = build_message(alert, email_config), build_message(alert, email_config)
-    for header in ("Message-ID", "Date", "Subject"):
-        assert first[header] == second[header]
+def test_digest_payload_matches_the_digest_schema() -> None:
+    digest = mixed_digest(5)
+    payload = render_digest_payload(digest)
+    check_payload(json.loads(json.dumps(payload)))
+    assert {key: payload[key] for key in ("type", "version", "id", "channel", "count")} == {
+        "type": "feed.digest",
+        "version": 1,
+        "id": digest.id,
+        "channel": "hook",
+        "count": 5,
+    }
+    assert payload["created_at"] == "2026-11-05T15:00:00+00:00"
+    assert payload["alerts"] == [render_payload(alert) for alert in digest.alerts]
 
 
-def test_message_id_and_list_id_stay_valid_for_any_name() -> None:
-    assert message_id(sample_alert(id="x y<>@z")).startswith("<alert-")
-    assert " " not in message_id(sample_alert(id="x y<>@z"))
-    assert message_id(sample_alert(id="a b")) != message_id(sample_alert(id="a-b"))
-    assert list_id("Central Asia: energy") == "<central-asia-energy.feed-monitor>"
-    cyrillic = list_id("ОДКБ")
-    assert cyrillic.isascii() and cyrillic != list_id("ЕАЭС")
-    assert list_id("ОДКБ news") != list_id("news")
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda p: p.pop("count"),
+        lambda p: p.update(type="feed.item.matched"),
+        lambda p: p.update(alerts=[], count=0),
+        lambda p: p["alerts"][1].pop("id"),  # each entry is checked against alert-v1
+        lambda p: p["alerts"][0]["matches"][0].update(highlights="13-17"),
+    ],
+)
+def test_digest_schema_rejects_a_broken_payload(damage: Any) -> None:
+    payload = render_digest_payload(mixed_digest(3))
+    damage(payload)
+    with pytest.raises(jsonschema.ValidationError):
+        schema_validator("digest-v1.json").validate(payload)
+
+
+def test_slack_digest_links_each_alert_and_says_how_many_more() -> None:
+    digest = mixed_digest(CHAT_ALERTS_MAX + 7, title="A & B <!channel>", link="/x?a=1&b=|2")
+    text = render_digest_slack(digest)["text"]
+    assert text.startswith("*Digest*: 27 alerts in 3 watchlists\n*Kazakhstan*\n")
+    assert text.count("\n• ") == CHAT_ALERTS_MAX
+    assert text.endswith("\n_and 7 more_")
+    assert "• <https://example.org/x?a=1&amp;b=%7C2|A &amp; B &lt;!channel&gt;> (ОДКБ)" in text
+    assert "<!channel>" not in text
+
+
+def test_slack_digest_stays_under_its_size_budget() -> None:
+    digest = mixed_digest(15, title="T" * 5000, link="https://example.org/" + "p" * 400)
+    text = render_digest_slack(digest)["text"]
+    listed = text.count("\n• ")
+    assert len(text) <= SLACK_TEXT_MAX
+    assert 0 < listed < 15 and text.endswith(f"_and {15 - listed} more_")
+
+
+def test_discord_digest_has_one_embed_per_watchlist_within_limits() -> None:
+    # Escaped Markdown doubles the title; long links: about 950 characters per line.
+    long_link = "p" * 450 + "(x)"
+    alerts = [
+        sample_alert(id=str(n), watchlist=f"W{n % 12}", title="*" * 900, link=f"/{n}/{long_link}")
+        for n in range(60)
+    ]
+    body = render_digest_discord(sample_digest(*alerts))
+    embeds = body["embeds"]
+    assert 0 < len(embeds) <= DISCORD_EMBEDS_MAX
+    assert all(len(e["title"]) <= 256 and len(e["description"]) <= 4096 for e in embeds)
+    assert sum(len(e["title"]) + len(e["description"]) for e in embeds) <= 6000
+    listed = sum(e["description"].count("• ") for e in embeds)
+    assert 0 < listed < CHAT_ALERTS_MAX  # the 6000-character budget cut it first
+    assert body["content"].endswith(f"\n…and {60 - listed} more") and len(body["content"]) <= 2000
+    assert "p%28x%29) — Example News" in embeds[0]["description"]
+    assert body["allowed_mentions"] == {"parse": []}
+
+
+def test_discord_digest_has_at_most_ten_embeds() -> None:
+    alerts = [sample_alert(id=str(n), watchlist=f"W{n}", title="short") for n in range(15)]
+    body = render_digest_discord(sample_digest(*alerts))
+    assert len(body["embeds"]) == DISCORD_EMBEDS_MAX
+    assert body["content"].endswith("\n…and 5 more")
+
+
+def test_discord_digest_escapes_markdown_in_feed_text() -> None:
+    alert = sample_alert(title="[x](http://evil) *y*", watchlist="a_b")
+    body = render_digest_discord(sample_digest(alert))
+    [embed] = body["embeds"]
+    assert embed["title"] == "a_b (1)"  # embed titles are not Markdown
+    assert embed["description"].startswith(r"• [\[x\](http://evil) \*y\*](https://example.org/")
+    assert body["content"] == "Digest: **1 alert in 1 watchlist**"
