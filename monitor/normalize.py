@@ -183,7 +183,7 @@ def cased(text: str) -> str:
 # look-alikes such as В/B are listed by their folded forms).
 _CYR_TO_LAT: Final = dict(zip("авекмнорстухіјѕԁԛԝһ", "abekmhopctyxijsdqwh", strict=True))
 _LAT_TO_CYR: Final = dict(zip("abekmhopctyxijs", "авекмнорстухіјѕ", strict=True))
-_LATIN = "a-z\u00e0-\u024f"
+_LATIN = "a-z\u00e0-\u00f6\u00f8-\u024f"  # folded: no capitals; not ÷
 _CYRILLIC = "\u0400-\u04ff"
 _MIXED = re.compile(f"[{_LATIN}][{_CYRILLIC}]|[{_CYRILLIC}][{_LATIN}]")
 _IS_LATIN = re.compile(f"[{_LATIN}]").match
