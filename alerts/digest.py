@@ -9,10 +9,10 @@ database; does not collect alerts or send anything (the outbox does).
 Interval digests fall on multiples of the period counted from the Unix epoch (``1h``: every
 full UTC hour; ``30m``: :00 and :30), so a restart or a late send never shifts them. Daily
 and weekly digests fall on a wall-clock time in their timezone (UTC unless named), which
-zoneinfo keeps right across DST changes: a time that does not exist that day (skipped by
-the spring change) is sent at the same moment as the hour before would have given it (02:30
-becomes 03:30 summer time); a time that occurs twice (autumn) is sent at its first occurrence
-only.
+zoneinfo keeps right across DST changes. A time skipped by the spring change is read with
+the offset in force before it, so it goes out the gap's length later on the new clock (02:30
+becomes 03:30 summer time); a time that occurs twice (autumn) is used at its first
+occurrence only. Either way there is exactly one digest that local day.
 """
 
 from __future__ import annotations
@@ -113,7 +113,8 @@ class DigestSchedule:
             return EPOCH + (elapsed // self.period + 1) * self.period
         assert self.at is not None  # parse() sets it for every time-of-day kind
         start = after.astimezone(self.zone).date()
-        # From the day before: a DST gap can move a wall time past midnight's UTC.
+        # Start a day early: a wall time inside a DST gap moves forward by the gap, which
+        # can carry the previous day's time past the local midnight ``after`` is beyond.
         for offset in range(-1, 9):
             day = start + timedelta(days=offset)
             if self.weekday is not None and day.weekday() != self.weekday:
