@@ -81,8 +81,18 @@ class Outbox:
             if not claimed:
                 return settled
             outgoing = await self._plan(claimed, started)
-            await asyncio.gather(*(self._send(o) for o in outgoing))
+            per_channel: dict[str, list[Outgoing]] = {}
+            for out in outgoing:
+                per_channel.setdefault(out.channel, []).append(out)
+            await asyncio.gather(*(self._send_in_turn(queue) for queue in per_channel.values()))
             settled += len(claimed)
+
+    async def _send_in_turn(self, queue: Sequence[Outgoing]) -> None:
+        """One message at a time per channel, each outcome recorded before the next send:
+        a crash can then leave at most one message per channel delivered but not recorded
+        (the only duplicate the outbox allows), and receivers get alerts in order."""
+        for out in queue:
+            await self._send(out)
 
     async def _plan(self, claimed: Sequence[ClaimedDelivery], now: datetime) -> list[Outgoing]:
         by_channel: dict[str, list[ClaimedDelivery]] = {}
