@@ -84,15 +84,29 @@ class Outbox:
             per_channel: dict[str, list[Outgoing]] = {}
             for out in outgoing:
                 per_channel.setdefault(out.channel, []).append(out)
-            await asyncio.gather(*(self._send_in_turn(queue) for queue in per_channel.values()))
-            settled += len(claimed)
+            deadline = time.monotonic() + self.lease / 2
+            sent = await asyncio.gather(
+                *(self._send_in_turn(queue, deadline) for queue in per_channel.values())
+            )
+            settled += sum(sent)
 
-    async def _send_in_turn(self, queue: Sequence[Outgoing]) -> None:
+    async def _send_in_turn(self, queue: Sequence[Outgoing], deadline: float) -> int:
         """One message at a time per channel, each outcome recorded before the next send:
         a crash can then leave at most one message per channel delivered but not recorded
-        (the only duplicate the outbox allows), and receivers get alerts in order."""
-        for out in queue:
+        (the only duplicate the outbox allows), and receivers get alerts in order.
+
+        A slow receiver must not outlive the claim: once half the lease is gone, the rest
+        is handed back for the next pass rather than risk another instance claiming it
+        while we still send. Returns how many deliveries were settled."""
+        settled = 0
+        for index, out in enumerate(queue):
+            if time.monotonic() > deadline:
+                rest = [i for o in queue[index:] for i in o.delivery_ids]
+                await asyncio.to_thread(self.store.release_deliveries, rest)
+                break
             await self._send(out)
+            settled += len(out.delivery_ids)
+        return settled
 
     async def _plan(self, claimed: Sequence[ClaimedDelivery], now: datetime) -> list[Outgoing]:
         by_channel: dict[str, list[ClaimedDelivery]] = {}

@@ -360,6 +360,12 @@ class Store:
         with _errors("record delivery"), self._session() as s, s.begin():
             s.execute(query.values(**values))
 
+    def release_deliveries(self, delivery_ids: Sequence[int]) -> None:
+        """Hand claimed deliveries back unsent (their claim would expire before sending)."""
+        query = update(DeliveryRow).where(DeliveryRow.id.in_(list(delivery_ids)))
+        with _errors("release deliveries"), self._session() as s, s.begin():
+            s.execute(query.values(lease_until=None))
+
     def fold_deliveries(self, delivery_ids: Sequence[int], until: datetime) -> None:
         """Move deliveries into their channel's next digest (rate limit reached)."""
         query = update(DeliveryRow).where(DeliveryRow.id.in_(list(delivery_ids)))
