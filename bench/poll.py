@@ -75,6 +75,7 @@ class Usage:
     main_cpu: float  # seconds
     children_cpu: float
     host_cpu: float  # the feed host process
+    db_cpu: float  # PostgreSQL's processes (SQLite runs inside this process)
     other_cpu: float  # every other process on the machine: noise in the figures
     children: int
 
@@ -145,6 +146,17 @@ def _machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / TICKS
 
 
+def _server_cpu(name: str) -> dict[int, float]:
+    """CPU seconds of every process called ``name`` (a database server's backends)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/comm") as f:
+                if f.read().strip() == name:
+                    found[int(entry)] = _cpu_seconds(int(entry))
+    return found
+
+
 def descendants(root: int, exclude: int) -> list[int]:
     """Every process below ``root`` except the ``exclude`` subtree (the feed host)."""
     parents: dict[int, list[int]] = {}
@@ -163,10 +175,14 @@ def descendants(root: int, exclude: int) -> list[int]:
 
 
 class ProcessWatch:
-    """Per-phase peak RSS and CPU of this process and its children (not the feed host)."""
+    """Per-phase peak RSS and CPU of this process and its children (not the feed host), and
+    the CPU of the feed host, of the database server (``db_server``: its process name) and of
+    everything else on the machine."""
 
-    def __init__(self, feed_host_pid: int) -> None:
+    def __init__(self, feed_host_pid: int, db_server: str | None = None) -> None:
         self._host = feed_host_pid
+        self._db_server = db_server
+        self._db0: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._sampled = 0.0
@@ -182,6 +198,7 @@ class ProcessWatch:
             with contextlib.suppress(OSError), open(f"/proc/{pid}/clear_refs", "w") as f:
                 f.write("5")  # reset the peak RSS (VmHWM) to the current RSS
         self._cpu0 = self._cpu()
+        self._db0 = _server_cpu(self._db_server) if self._db_server else {}
         self._sampled = 0.0
         self._stop.clear()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -211,6 +228,8 @@ class ProcessWatch:
         main, children, host, machine = (
             b - a for a, b in zip(self._cpu0, self._cpu(), strict=True)
         )
+        db_now = _server_cpu(self._db_server) if self._db_server else {}
+        db = sum(cpu - self._db0.get(pid, 0.0) for pid, cpu in db_now.items())
         return Usage(
             main_peak_mb=_status_kb(os.getpid(), "VmHWM") / MB,
             children_peak_mb=sum(_status_kb(p, "VmHWM") for p in self._pids) / MB,
@@ -218,7 +237,8 @@ class ProcessWatch:
             main_cpu=main,
             children_cpu=children,
             host_cpu=host,
-            other_cpu=max(0.0, machine - main - children - host),
+            db_cpu=db,
+            other_cpu=max(0.0, machine - main - children - host - db),
             children=len(self._pids),
         )
 
@@ -350,7 +370,6 @@ async def run_monitor(
     from monitor.app import App
     from monitor.config import load_settings
 
-    watch = ProcessWatch(host.proc.pid)
     urls = [host.url(i) for i in range(args.feeds)]
     with (
         tempfile.TemporaryDirectory(prefix="bench-poll-") as tmp,
@@ -359,6 +378,8 @@ async def run_monitor(
         config = Path(tmp) / "bench.yaml"
         write_config(config, urls, db, args.workers)
         settings = load_settings(config, {})
+        server = None if db.startswith("sqlite") else "postgres"
+        watch = ProcessWatch(host.proc.pid, server)
         watch.start()
         started = time.perf_counter()
         app = await asyncio.to_thread(App, settings)
@@ -412,14 +433,20 @@ def print_table(startup: dict[str, float], passes: list[PassResult], feeds: int)
     head = (
         f"{'pass':<6}{'feeds':>6}{'200':>6}{'304':>6}{'err':>5}{'new items':>10}{'alerts':>8}"
         f"{'wall s':>8}{'feeds/s':>9}{'items/s':>9}{'CPU main':>9}{'wkrs':>6}{'host':>6}"
-        f"{'other':>6}{'RSS main':>9}{'chld':>6}{'PSS all':>8}"
+        f"{'db':>6}{'other':>6}{'RSS main':>9}{'chld':>6}{'PSS all':>8}"
     )
     print(head + "\n" + "-" * len(head))
     for p in passes:
         u = p.usage
         cpu = "".join(
             f"{c / p.wall:>{w}.0%}"
-            for c, w in ((u.main_cpu, 9), (u.children_cpu, 6), (u.host_cpu, 6), (u.other_cpu, 6))
+            for c, w in (
+                (u.main_cpu, 9),
+                (u.children_cpu, 6),
+                (u.host_cpu, 6),
+                (u.db_cpu, 6),
+                (u.other_cpu, 6),
+            )
         )
         print(
             f"{p.name:<6}{p.feeds:>6}{p.statuses['200']:>6}{p.statuses['304']:>6}"
@@ -429,10 +456,13 @@ def print_table(startup: dict[str, float], passes: list[PassResult], feeds: int)
         )
         for error, count in p.errors.most_common(3):
             print(f"{'':6}error x{count}: {error}")
+    per_feed = ", ".join(f"{p.name} {p.usage.main_cpu / p.feeds * 1000:.2f}" for p in passes)
+    print(f"CPU of this process per feed, ms (robust to a busy machine): {per_feed}")
     print(
         "CPU: CPU seconds / wall (100% = one core) of this process, its "
         f"{passes[0].usage.children} child processes (parse workers, forkserver, resource "
-        "tracker), the feed host, and every other process on the machine.\n"
+        "tracker), the feed host, PostgreSQL's processes (db; SQLite runs in this process), "
+        "and every other process on the machine.\n"
         "RSS main: this process's peak; chld: the sum of each child's own peak; PSS all: the "
         "largest proportional set size of all of them together, sampled every 250 ms. MB."
     )
