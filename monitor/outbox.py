@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from alerts.base import Channel, Digest, Message
 from alerts.digest import fold_time, rate_window_start
@@ -76,15 +77,22 @@ class Outbox:
         started = self.clock()
         while True:
             claimed = await asyncio.to_thread(
-                self.store.claim_due_deliveries, started, self.lease, list(self.channels), batch
+                partial(
+                    self.store.claim_due_deliveries,
+                    self.clock(),
+                    self.lease,
+                    list(self.channels),
+                    batch,
+                    due_by=started,
+                )
             )
+            deadline = time.monotonic() + self.lease / 2
             if not claimed:
                 return settled
             outgoing = await self._plan(claimed, started)
             per_channel: dict[str, list[Outgoing]] = {}
             for out in outgoing:
                 per_channel.setdefault(out.channel, []).append(out)
-            deadline = time.monotonic() + self.lease / 2
             sent = await asyncio.gather(
                 *(self._send_in_turn(queue, deadline) for queue in per_channel.values())
             )
@@ -96,8 +104,8 @@ class Outbox:
         (the only duplicate the outbox allows), and receivers get alerts in order.
 
         A slow receiver must not outlive the claim: once half the lease is gone, the rest
-        is handed back for the next pass rather than risk another instance claiming it
-        while we still send. Returns how many deliveries were settled."""
+        is handed back (and claimed afresh, with a new lease) rather than risk another
+        instance claiming it while we still send. Returns how many were settled."""
         settled = 0
         for index, out in enumerate(queue):
             if time.monotonic() > deadline:
@@ -159,7 +167,9 @@ class Outbox:
         next_attempt: datetime | None = None
         disable = False
         try:
-            async with asyncio.timeout(self.lease / 2):
+            # Started before half the lease is gone, ended by three quarters: the outcome is
+            # written while the claim still holds.
+            async with asyncio.timeout(self.lease / 4):
                 result = await channel.send(out.message)
             state, error, detail = "sent", None, result.detail
         except DeliveryError as exc:

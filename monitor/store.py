@@ -297,18 +297,26 @@ class Store:
     # -- deliveries ------------------------------------------------------------------------
 
     def claim_due_deliveries(
-        self, now: datetime, lease: float, channels: Sequence[str], limit: int = 100
+        self,
+        now: datetime,
+        lease: float,
+        channels: Sequence[str],
+        limit: int = 100,
+        *,
+        due_by: datetime | None = None,
     ) -> list[ClaimedDelivery]:
-        """Lease deliveries whose time has come, for the channels this instance has."""
+        """Lease deliveries due by ``due_by`` (default: now), for the channels this
+        instance has. The lease runs from ``now``, the moment of the claim."""
         if not channels:
             return []
+        due_by = due_by or now
         ids_query = (
             select(DeliveryRow.id)
             .where(
                 DeliveryRow.state.in_(CLAIMABLE),
                 DeliveryRow.channel.in_(list(channels)),
                 DeliveryRow.channel.not_in(_DISABLED),
-                DeliveryRow.next_attempt_at <= now,
+                DeliveryRow.next_attempt_at <= due_by,
                 or_(DeliveryRow.lease_until.is_(None), DeliveryRow.lease_until < now),
             )
             .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
