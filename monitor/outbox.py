@@ -180,6 +180,10 @@ class Outbox:
                     attempts, self.clock(), exc.retry_after, self.rng
                 )
             state = "failed" if next_attempt else "dead"
+        except TimeoutError:
+            error = detail = f"no outcome within {self.lease / 4:.0f}s (a quarter of the lease)"
+            next_attempt = self.retry[out.channel].next_attempt(attempts, self.clock(), None)
+            state = "failed" if next_attempt else "dead"
         except Exception as exc:  # a channel bug: keep the alert, try again later
             log.exception("channel=%s unexpected error", out.channel)
             error = detail = f"internal error: {exc!r}"

@@ -18,6 +18,7 @@ from feedserver import FeedServer
 from receivers import WebhookReceiver
 from test_service import rss
 
+from alerts.base import DeliveryResult, Message
 from monitor.app import App, poll_once
 from monitor.config import Settings, load_settings
 from monitor.outbox import Outbox
@@ -182,3 +183,53 @@ def monitor(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         env=dict(os.environ),
     )
+
+
+class SlowChannel:
+    """A receiver that takes its time: long enough for a pass to outlive the lease."""
+
+    name = "hook"
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    async def send(self, message: Message) -> DeliveryResult:
+        self.log.append(message.id)
+        await asyncio.sleep(0.3)
+        return DeliveryResult(detail="ok")
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_two_instances_never_send_the_same_alert(
+    config: Callable[..., Path], feed_server: FeedServer
+) -> None:
+    """A pass longer than the lease hands work back and claims it afresh: a second
+    instance starting meanwhile must find nothing it may take twice."""
+    settings = load_settings(config(), {})
+    feed_server.set_feed("/feed.xml", items(8))
+    app = await poll_only(settings)
+    sent: list[str] = []
+
+    def instance() -> Outbox:
+        return Outbox(
+            store=app.store,
+            channels={"hook": SlowChannel(sent)},
+            configs={c.name: c for c in settings.channels},
+            retry=app.retry,
+            lease=2.0,
+            clock=lambda: datetime.now(UTC),
+            rng=random.Random(0),
+        )
+
+    async def later() -> int:
+        await asyncio.sleep(2.1)
+        return await instance().deliver_due()
+
+    try:
+        settled = await asyncio.gather(instance().deliver_due(), later())
+    finally:
+        await app.aclose()
+    assert sum(settled) == 8
+    assert sorted(sent) == sorted(set(sent)) and len(sent) == 8
