@@ -93,7 +93,7 @@ class Pipeline:
 
     # -- polling ---------------------------------------------------------------------------
 
-    async def claim_feeds(self, *, only_due: bool, limit: int = 1000) -> list[FeedState]:
+    async def claim_feeds(self, *, only_due: bool, limit: int | None = None) -> list[FeedState]:
         return await asyncio.to_thread(
             self.store.claim_due_feeds,
             self.clock(),

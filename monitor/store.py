@@ -154,7 +154,7 @@ class Store:
             s.execute(update(DeliveryRow).values(lease_until=None))
 
     def claim_due_feeds(
-        self, now: datetime, lease: float, *, only_due: bool = True, limit: int = 1000
+        self, now: datetime, lease: float, *, only_due: bool = True, limit: int | None = None
     ) -> list[FeedState]:
         """Lease the feeds that may be polled now. Without ``only_due`` every active feed is
         taken, except one that is gone, leased by another poller, or under Retry-After."""
