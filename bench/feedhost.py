@@ -10,7 +10,8 @@ Control is a line protocol on stdin/stdout, one JSON object per line:
 - on start it prints ``{"ready": true, "addresses": [[host, port], ...]}``;
 - ``{"bump": [ids]}`` adds one new item (unique guid) to each of those feeds and gives
   them a new ETag, answering ``{"bumped": n}``;
-- ``{"stats": true}`` answers the response counts by status since start;
+- ``{"stats": true}`` answers the response counts by status and the connections accepted
+  since start;
 - end of stdin stops the server (so it never outlives the benchmark).
 
 It does not compress, chunk, redirect or fail on purpose: it is a fast, well-behaved origin,
@@ -103,6 +104,7 @@ class FeedHost:
         bodies = [f.read_bytes() for f in files]
         self.feeds = [_Feed(body=bodies[i % len(bodies)], etag=f'"{i}-0"') for i in range(feeds)]
         self.counts: Counter[int] = Counter()
+        self.connections = 0  # accepted: shows how well the client reuses keep-alive
 
     def bump(self, ids: list[int]) -> int:
         done = 0
@@ -130,6 +132,7 @@ class FeedHost:
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One keep-alive connection: requests in order until close, error or idleness."""
+        self.connections += 1
         try:
             while await self._one(reader, writer):
                 pass
@@ -197,7 +200,8 @@ async def control(host: FeedHost, servers: list[asyncio.Server]) -> None:
         if "bump" in command:
             _reply({"bumped": host.bump([int(i) for i in command["bump"]])})
         elif "stats" in command:
-            _reply({"responses": {str(k): v for k, v in sorted(host.counts.items())}})
+            responses = {str(k): v for k, v in sorted(host.counts.items())}
+            _reply({"responses": responses, "connections": host.connections})
         else:
             _reply({"error": f"unknown command {command!r}"})
 

@@ -12,7 +12,9 @@ through ``/proc/<pid>/clear_refs`` before each phase, so each phase has its own 
 plus the largest proportional set size (PSS: shared pages counted once) of all of them at one
 moment, sampled every 250 ms (reading ``smaps_rollup`` costs ~2 ms per 200 MB process, so a
 faster sampler would itself load the process it measures). CPU: ``/proc/<pid>/stat`` times.
-Linux only. The feed host process is measured by nothing.
+The feed host's CPU (and PostgreSQL's) is shown apart from the monitor's, and so is the CPU
+of every other process on the machine: on a shared machine that column says how far to trust
+the figures. Linux only.
 
 Heavy modules are imported inside the functions that use them: every parse worker imports
 ``__main__`` again (multiprocessing does so for a script, not for ``python -m``), so the
@@ -86,6 +88,7 @@ class PassResult:
     feeds: int
     wall: float
     statuses: Counter[str]
+    connections: int  # TCP connections the feed host accepted
     new: int
     matched: int
     errors: Counter[str]
@@ -112,20 +115,13 @@ class Baseline:
 # -- processes ---------------------------------------------------------------------------
 
 
-def _status_kb(pid: int, field: str) -> float:
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as f:
+def _proc_kb(pid: int, file: str, field: str) -> float:
+    """A kB figure from ``/proc/<pid>/status`` (VmRSS, VmHWM) or ``smaps_rollup`` (Pss: shared
+    pages split between the processes sharing them, so a sum over processes is the memory
+    really used); 0 for a process that is gone."""
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/{file}") as f:
         for line in f:
-            if line.startswith(field):
-                return float(line.split()[1])
-    return 0.0
-
-
-def _pss_kb(pid: int) -> float:
-    """Proportional set size: shared pages (the forkserver's, inherited by each worker)
-    counted once across processes, so the sum over processes is the memory really used."""
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            if line.startswith("Pss:"):
+            if line.startswith(field + ":"):
                 return float(line.split()[1])
     return 0.0
 
@@ -218,7 +214,9 @@ class ProcessWatch:
             self._take()
 
     def _take(self) -> None:
-        self._sampled = max(self._sampled, sum(_pss_kb(p) for p in self._all()))
+        self._sampled = max(
+            self._sampled, sum(_proc_kb(p, "smaps_rollup", "Pss") for p in self._all())
+        )
 
     def stop(self) -> Usage:
         self._stop.set()
@@ -231,8 +229,8 @@ class ProcessWatch:
         db_now = _server_cpu(self._db_server) if self._db_server else {}
         db = sum(cpu - self._db0.get(pid, 0.0) for pid, cpu in db_now.items())
         return Usage(
-            main_peak_mb=_status_kb(os.getpid(), "VmHWM") / MB,
-            children_peak_mb=sum(_status_kb(p, "VmHWM") for p in self._pids) / MB,
+            main_peak_mb=_proc_kb(os.getpid(), "status", "VmHWM") / MB,
+            children_peak_mb=sum(_proc_kb(p, "status", "VmHWM") for p in self._pids) / MB,
             total_peak_mb=self._sampled / MB,
             main_cpu=main,
             children_cpu=children,
@@ -307,6 +305,8 @@ def database(url: str | None, directory: str) -> Iterator[str]:
 
 
 def write_config(path: Path, urls: list[str], db: str, workers: int | None) -> None:
+    import yaml
+
     polling: dict[str, object] = {} if workers is None else {"parse_workers": workers}
     config = {
         "database": db,
@@ -316,8 +316,6 @@ def write_config(path: Path, urls: list[str], db: str, workers: int | None) -> N
         "feeds": [{"url": u, "name": f"feed {i}"} for i, u in enumerate(urls)],
         "watchlists": WATCHLISTS,  # no channels: alerts are stored, nothing is sent
     }
-    import yaml
-
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
 
 
@@ -337,19 +335,21 @@ async def start_workers(app: App) -> None:
 async def run_pass(
     app: App, name: str, host: FeedHostProcess, watch: ProcessWatch, n: int
 ) -> PassResult:
-    before = Counter(host.ask({"stats": True})["responses"])
+    before = host.ask({"stats": True})
     watch.start()
     started = time.perf_counter()
     feeds = await app.pipeline.claim_feeds(only_due=False, limit=n)
     reports = await app.pipeline.poll_feeds(feeds)
     wall = time.perf_counter() - started
     usage = watch.stop()
-    served = Counter(host.ask({"stats": True})["responses"]) - before
+    after = host.ask({"stats": True})
+    served = Counter(after["responses"]) - Counter(before["responses"])
     return PassResult(
         name=name,
         feeds=len(reports),
         wall=wall,
         statuses=served,
+        connections=after["connections"] - before["connections"],
         new=sum(r.new for r in reports),
         matched=sum(r.matched for r in reports),
         errors=Counter((r.error or "")[:60] for r in reports if r.state != "ok"),
@@ -431,7 +431,8 @@ def print_table(startup: dict[str, float], passes: list[PassResult], feeds: int)
         f"parse workers {startup['workers']:.2f} s, peak RSS {startup['rss_mb']:.0f} MB"
     )
     head = (
-        f"{'pass':<6}{'feeds':>6}{'200':>6}{'304':>6}{'err':>5}{'new items':>10}{'alerts':>8}"
+        f"{'pass':<6}{'feeds':>6}{'200':>6}{'304':>6}{'err':>5}{'conns':>6}"
+        f"{'new items':>10}{'alerts':>8}"
         f"{'wall s':>8}{'feeds/s':>9}{'items/s':>9}{'CPU main':>9}{'wkrs':>6}{'host':>6}"
         f"{'db':>6}{'other':>6}{'RSS main':>9}{'chld':>6}{'PSS all':>8}"
     )
@@ -450,7 +451,7 @@ def print_table(startup: dict[str, float], passes: list[PassResult], feeds: int)
         )
         print(
             f"{p.name:<6}{p.feeds:>6}{p.statuses['200']:>6}{p.statuses['304']:>6}"
-            f"{sum(p.errors.values()):>5}{p.new:>10}{p.matched:>8}{p.wall:>8.2f}"
+            f"{sum(p.errors.values()):>5}{p.connections:>6}{p.new:>10}{p.matched:>8}{p.wall:>8.2f}"
             f"{p.feeds_per_s:>9.1f}{p.items_per_s:>9.0f}{cpu}"
             f"{u.main_peak_mb:>9.0f}{u.children_peak_mb:>6.0f}{u.total_peak_mb:>8.0f}"
         )
@@ -459,6 +460,7 @@ def print_table(startup: dict[str, float], passes: list[PassResult], feeds: int)
     per_feed = ", ".join(f"{p.name} {p.usage.main_cpu / p.feeds * 1000:.2f}" for p in passes)
     print(f"CPU of this process per feed, ms (robust to a busy machine): {per_feed}")
     print(
+        "200/304: responses served; conns: TCP connections the feed host accepted.\n"
         "CPU: CPU seconds / wall (100% = one core) of this process, its "
         f"{passes[0].usage.children} child processes (parse workers, forkserver, resource "
         "tracker), the feed host, PostgreSQL's processes (db; SQLite runs in this process), "
