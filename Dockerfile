@@ -9,5 +9,6 @@ RUN pip install --no-cache-dir . && useradd --create-home --uid 10001 monitor
 USER monitor
 WORKDIR /data
 ENV MONITOR_CONFIG=/config/monitor.yaml
-ENTRYPOINT ["monitor"]
+# python -m, not the console script: parse workers then import only what they need
+ENTRYPOINT ["python", "-m", "monitor"]
 CMD ["run"]

@@ -103,7 +103,15 @@ class Pipeline:
         )
 
     async def poll_feeds(self, feeds: Sequence[FeedState]) -> list[PollReport]:
-        return list(await asyncio.gather(*(self.poll_feed(f) for f in feeds)))
+        """Poll many feeds concurrently, at most as many at once as the service would:
+        fetching outruns parsing, and unbounded, hundreds of bodies would wait in memory."""
+        room = asyncio.Semaphore(self.settings.polling.max_concurrency * 2)
+
+        async def bounded(feed: FeedState) -> PollReport:
+            async with room:
+                return await self.poll_feed(feed)
+
+        return list(await asyncio.gather(*(bounded(f) for f in feeds)))
 
     async def poll_feed(self, feed: FeedState) -> PollReport:
         """Poll one feed; never raises for a problem of the feed or the database."""
