@@ -57,7 +57,7 @@ Inflection (per word of a term; acronyms and words with digits always stay exact
   and ``Токаев`` are their own stems) when at least 4 letters remain; a word whose stem
   would be shorter than 4 letters, or that has fewer than 4 letters, stays exact (``Мали``,
   ``Баку``, ``Рим``). The word matches the stem followed by one of the endings in
-  :data:`~monitor.normalize.RU_ENDINGS` (none, or up to three letters: ``а у е ом ой ами
+  :data:`~monitor.inflect.RU_ENDINGS` (none, or up to three letters: ``а у е ом ой ами
   ого ...``). So ``Казахстан`` matches ``Казахстане``, ``Казахстана``, ``Казахстаном``;
   ``Токаев`` matches ``Токаева``, ``Токаеву``. Derived words (``казахстанский``) do not.
 - English (a word in Latin letters, 3 letters or more): also with ``s`` or ``es``; a word
@@ -89,46 +89,50 @@ of watchlists needs a new Matcher), into one Aho-Corasick automaton (ahocorasick
 and scanned as one text (joined by a character no term can cross); an anchor found at a word
 start is checked against the rest of each term it belongs to; then only the watchlists with a
 positive term found are evaluated. So the cost per item grows with its length and its hits,
-not with the number of watchlists.
+not with the number of watchlists. What explains a match (a term's first occurrence per
+field, its snippet) is worked out once per item and shared by the watchlists that need it;
+offsets are mapped back to the original text only for those snippets.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Final
 
 import ahocorasick_rs
 
 from monitor.errors import QueryError
-from monitor.normalize import (
-    HIGHLIGHT_END,
-    HIGHLIGHT_START,
-    JOINER,
+from monitor.inflect import (
+    EXACT,
     LANGUAGES,
-    NormText,
+    LOW,
+    LOW_JOINERS,
+    PREFIX,
+    WORD_STOPS,
+    WORDS,
     WordForm,
-    cased,
+    anchor_check,
     is_nospace,
-    make_snippet,
+    joins,
     match_words,
-    normalize_fields,
+    term_forms,
     tokenize,
     word_end,
-    word_form,
 )
+from monitor.normalize import HIGHLIGHT_END, HIGHLIGHT_START, NormText, cased, normalize_fields
 from monitor.query import (
     DEFAULT_FIELDS,
     FIELDS,
-    And,
-    Near,
-    Node,
-    Not,
-    Or,
+    AnyOf,
+    Lowered,
+    Occurrence,
     Query,
+    Reason,
     Term,
     compile_query,
+    evaluate,
+    lower,
 )
 from monitor.query import terms_to_query as terms_to_query
 from monitor.types import Item, MatchContext, MatchDetail, WatchlistMatch
@@ -145,7 +149,6 @@ __all__ = [
 ]
 
 frozen = dataclass(frozen=True, slots=True, kw_only=True)
-_JOINS = re.compile(JOINER).match
 
 
 @frozen
@@ -163,62 +166,36 @@ class Watchlist:
         return not self.tags or not self.tags.isdisjoint(context.feed_tags)
 
 
-def term_forms(term: Term, language: str | None) -> tuple[WordForm, ...]:
-    """The word forms a term stands for under a watchlist's language."""
-    if term.case_sensitive:
-        return tuple(WordForm(stem=w) for w in term.words)
-    forms = [word_form(w, raw, language) for w, raw in zip(term.words, term.written, strict=True)]
-    if term.prefix:
-        forms[-1] = WordForm(stem=term.words[-1], prefix=True)
-    return tuple(forms)
-
-
-# How a found anchor is checked against a term (cheapest first): the word at the anchor is
-# the stem exactly; the stem plus one of the endings; any word starting with the stem; or
-# the general case (phrases, no-space scripts, case-sensitive terms).
-_EXACT, _ENDINGS, _PREFIX, _WORDS = range(4)
-
-
 @frozen
 class _Plan:
     """One distinct term after compilation, shared by every watchlist that uses it."""
 
     tid: int
-    check: int
+    check: int  # how a found anchor is checked: inflect.EXACT, ENDINGS, PREFIX or WORDS
     forms: tuple[WordForm, ...]
-    anchor: int  # the word the automaton looks for: the longest stem (the rarest, likely)
+    anchor: int  # the word the automaton looks for
     fields: frozenset[str]
     case_words: tuple[str, ...] | None  # for case-sensitive terms
 
 
-class _Hit(NamedTuple):
-    """One occurrence of a term (a tuple: made for every hit, so it must be cheap)."""
-
-    field: str
-    segment: int  # which of the item's distinct texts
-    start: int  # in the normalised text of the item
-    end: int
-
-
+# A field and, per anchor, the plans to check when the anchor is found in it.
+_Slot = tuple[str, list[tuple[tuple[int, int, int, frozenset[str], _Plan], ...]]]
+# One occurrence of a term (a plain tuple: one is made for every hit, so it must be cheap).
+_Hit = Occurrence
 _Hits = dict[int, list[_Hit]]  # term id -> occurrences, in text order
 
 
 @dataclass(slots=True)
 class _Found:
-    """An item's normalised text, where each segment was in the original, and the hits."""
+    """An item's normalised text and the occurrences of terms in it."""
 
     norm: NormText
-    spans: list[tuple[int, int]]
     hits: _Hits
 
 
 def _plan(tid: int, forms: tuple[WordForm, ...], term: Term) -> _Plan:
     fields = DEFAULT_FIELDS if term.field is None else frozenset({term.field})
-    anchor = max(range(len(forms)), key=lambda i: (len(forms[i].stem), -i))
-    check = _WORDS
-    if len(forms) == 1 and not is_nospace(forms[0].stem) and not term.case_sensitive:
-        form = forms[0]
-        check = _PREFIX if form.prefix else _EXACT if form.endings == {""} else _ENDINGS
+    anchor, check = anchor_check(forms, term.case_sensitive)
     case_words = tuple(tokenize(cased(" ".join(term.written)))) if term.case_sensitive else None
     return _Plan(
         tid=tid, check=check, forms=forms, anchor=anchor, fields=fields, case_words=case_words
@@ -228,8 +205,16 @@ def _plan(tid: int, forms: tuple[WordForm, ...], term: Term) -> _Plan:
 @frozen
 class _Compiled:
     watchlist: Watchlist
-    root: _Node
+    root: Lowered
     leaves: dict[int, str]  # term id -> the term as written in this watchlist
+    any_of: tuple[int, ...] | None  # the root is an OR of terms (most queries): no tree walk
+    limited: bool  # only some feeds or tags
+
+
+# The contiguous NFA rather than the DFA: for 10,000 anchors the DFA takes ~28 MB and 7x the
+# build time, and its scans, fast back to back, are slower in match_item, where the Python
+# work on each item's hits evicts it from the CPU caches between two scans (bench/match.py).
+_AUTOMATON_KIND: Final = ahocorasick_rs.Implementation.ContiguousNFA
 
 
 class Matcher:
@@ -261,7 +246,12 @@ class Matcher:
             if positive and index not in self._by_term[ids[term]]:
                 self._by_term[ids[term]].append(index)
         leaves: dict[int, str] = {}
-        return _Compiled(watchlist=watchlist, root=_lower(query.root, ids, leaves), leaves=leaves)
+        root = lower(query.root, ids, leaves)
+        any_of = root.tids if isinstance(root, AnyOf) and not root.children else None
+        limited = bool(watchlist.feeds or watchlist.tags)
+        return _Compiled(
+            watchlist=watchlist, root=root, leaves=leaves, any_of=any_of, limited=limited
+        )
 
     def _intern(self, term: Term, language: str | None) -> int:
         forms = term_forms(term, language)
@@ -290,6 +280,7 @@ class Matcher:
             for anchor in self._anchors
         ]
         self._fields = frozenset().union(*(p.fields for p in self._plans))
+        self._default_fields = self._fields == DEFAULT_FIELDS
         # field -> anchor index -> the plans to check (those searching that field), unpacked
         self._candidates = {
             name: [
@@ -302,11 +293,12 @@ class Matcher:
             ]
             for name in self._fields
         }
+        self._slots = {name: (name, self._candidates[name]) for name in self._fields}
         self._automaton = (
             ahocorasick_rs.AhoCorasick(
                 self._anchors,
                 matchkind=ahocorasick_rs.MatchKind.LeftmostLongest,
-                implementation=ahocorasick_rs.Implementation.DFA,
+                implementation=_AUTOMATON_KIND,
             )
             if self._anchors
             else None
@@ -317,76 +309,99 @@ class Matcher:
         found = self._find(item, context)
         if found is None:
             return []
-        hits = found.hits
-        candidates = sorted({w for tid in hits for w in self._by_term[tid]})
+        hits, by_term = found.hits, self._by_term
+        if len(hits) == 1:
+            candidates = by_term[next(iter(hits))]  # ascending already
+        else:
+            candidates = sorted({w for tid in hits for w in by_term[tid]})
+        explain = _Explainer(found)
         out: list[WatchlistMatch] = []
-        snippets: dict[_Hit, str] = {}  # watchlists sharing a term share its snippet
         for index in candidates:
             compiled = self._compiled[index]
-            why: list[tuple[int, _Hit | None]] = []
-            if compiled.watchlist.admits(context) and _judge(compiled.root, found, why):
-                details = _details(why, found, compiled.leaves, snippets)
+            if compiled.limited and not compiled.watchlist.admits(context):
+                continue
+            why = _evaluate(compiled, found)
+            if why:
+                details = explain.details(why, compiled.leaves)
                 out.append(WatchlistMatch(watchlist=compiled.watchlist.name, matches=details))
         return out
 
     def _find(self, item: Item, context: MatchContext) -> _Found | None:
         """Every occurrence of every term. The fields are normalised and scanned as one text;
         a field whose text equals an earlier one's shares its scan."""
-        if self._automaton is None:
+        texts = self._texts(item, context)
+        if self._automaton is None or not texts:
             return None
-        texts: dict[str, list[str]] = {}
+        norm = normalize_fields(list(texts))
+        hits = self._collect(norm, list(texts.values()))
+        return _Found(norm=norm, hits=hits) if hits else None
+
+    def _texts(self, item: Item, context: MatchContext) -> dict[str, list[_Slot]]:
+        """The distinct non-empty texts of the fields some term searches, each with the
+        fields that hold it (name and candidate plans), in field order."""
+        texts: dict[str, list[_Slot]] = {}
         for name, text in self._field_texts(item, context):
             if text:
-                texts.setdefault(text, []).append(name)
-        if not texts:
-            return None
-        norm, starts, spans = normalize_fields(list(texts))
-        found = _Found(norm=norm, spans=spans, hits={})
-        self._collect(found, starts, list(texts.values()))
-        return found if found.hits else None
+                slots = texts.get(text)
+                if slots is None:
+                    texts[text] = [self._slots[name]]
+                else:
+                    slots.append(self._slots[name])
+        return texts
 
-    def _field_texts(self, item: Item, context: MatchContext) -> Iterator[tuple[str, str]]:
-        """The texts of the fields some term searches."""
+    def _field_texts(self, item: Item, context: MatchContext) -> list[tuple[str, str]]:
+        if self._default_fields:  # the usual case, without the general loop
+            return [("title", item.title), ("summary", item.summary), ("content", item.content)]
         values = {"title": item.title, "summary": item.summary, "content": item.content}
         values.update(author=item.author, link=item.link or "", feed=context.feed_name)
+        out: list[tuple[str, str]] = []
         for name in FIELDS:
-            if name not in self._fields:
-                continue
-            if name == "category":
-                for category in item.categories:
-                    yield "category", category  # one text each: a phrase cannot span two
-            else:
-                yield name, values[name]
+            if name == "category" and name in self._fields:
+                out += (("category", c) for c in item.categories)  # a phrase cannot span two
+            elif name in self._fields:
+                out.append((name, values[name]))
+        return out
 
-    def _collect(self, found: _Found, starts: list[int], names: list[list[str]]) -> None:
+    def _collect(self, norm: NormText, slots: list[list[_Slot]]) -> _Hits:
         """Check each anchor the automaton finds at a word start against every term it may
         begin (or, for a phrase, be the longest word of), in the fields of its segment."""
         assert self._automaton is not None
-        text, hits, check_left = found.norm.text, found.hits, self._check_left
+        text, starts, check_left = norm.text, norm.starts, self._check_left
+        size, low_joiners, stops = len(text), LOW_JOINERS, WORD_STOPS
+        hits: _Hits = {}
         segment, bound = -1, -1
         for aid, start, end in self._automaton.find_matches_as_indexes(text):
-            if start and check_left[aid] and _JOINS(text, start - 1):
-                continue
+            if start and check_left[aid]:
+                c = text[start - 1]  # a word character before: not a word start
+                if c.isalnum() or c in low_joiners if c < LOW else joins(c, 0):
+                    continue
             while start >= bound:
                 segment += 1
-                bound = starts[segment + 1] if segment + 1 < len(starts) else len(text) + 1
-                fields = [(name, self._candidates[name]) for name in names[segment]]
-            rest = -1  # where the word at the anchor ends, once needed
+                bound = starts[segment + 1] if segment + 1 < len(starts) else size + 1
+                fields = slots[segment]
+            # where the word at the anchor ends
+            rest = end if end == size or text[end] in stops else word_end(text, end)
             for name, candidates in fields:
-                for tid, check, size, endings, plan in candidates[aid]:
-                    if check == _WORDS:
+                for tid, check, length, endings, plan in candidates[aid]:
+                    if check == WORDS:
                         span = match_words(text, start, plan.forms, plan.anchor)
-                        if span is None or not _same_case(found.norm, span, plan):
+                        if span is None or not _same_case(norm, span, plan):
                             continue
+                        hit = (name, segment, *span)
+                    elif check == PREFIX or (
+                        rest == start + length
+                        if check == EXACT
+                        else text[start + length : rest] in endings
+                    ):
+                        hit = (name, segment, start, rest)
                     else:
-                        if rest < 0:
-                            rest = word_end(text, end)
-                        if check == _EXACT and rest != start + size:
-                            continue
-                        if check == _ENDINGS and text[start + size : rest] not in endings:
-                            continue
-                        span = (start, rest)
-                    hits.setdefault(tid, []).append(_Hit(name, segment, *span))
+                        continue
+                    found = hits.get(tid)
+                    if found is None:
+                        hits[tid] = [hit]
+                    else:
+                        found.append(hit)
+        return hits
 
 
 def _same_case(norm: NormText, span: tuple[int, int], plan: _Plan) -> bool:
@@ -397,132 +412,61 @@ def _same_case(norm: NormText, span: tuple[int, int], plan: _Plan) -> bool:
     return tuple(tokenize(cased(norm.original[begin:stop]))) == plan.case_words
 
 
-# --- Evaluation -----------------------------------------------------------------------------
-# A watchlist's query is lowered to these nodes, whose leaves are term ids.
-
-
-@frozen
-class _Has:
-    tid: int
-
-
-@frozen
-class _All:
-    tids: tuple[int, ...]  # the term children, apart: most queries are lists of terms
-    children: tuple[_Node, ...]
-
-
-@frozen
-class _Any:
-    tids: tuple[int, ...]
-    children: tuple[_Node, ...]
-
-
-@frozen
-class _None:
-    child: _Node
-
-
-@frozen
-class _Close:
-    left: int
-    right: int
-    distance: int
-
-
-_Node = _Has | _All | _Any | _None | _Close
-
-
-def _lower(node: Node, ids: dict[Term, int], leaves: dict[int, str]) -> _Node:
-    """The query with its terms replaced by ids; ``leaves`` gets each id's text as written."""
-    match node:
-        case Term():
-            leaves.setdefault(ids[node], node.text)
-            return _Has(tid=ids[node])
-        case And(children=children) | Or(children=children):
-            lowered = [_lower(c, ids, leaves) for c in children]
-            tids = tuple(c.tid for c in lowered if isinstance(c, _Has))
-            rest = tuple(c for c in lowered if not isinstance(c, _Has))
-            kind = _All if isinstance(node, And) else _Any
-            return kind(tids=tids, children=rest)
-        case Not(child=child):
-            return _None(child=_lower(child, ids, leaves))
-        case Near(left=left, right=right, distance=distance):
-            leaves.setdefault(ids[left], left.text)
-            leaves.setdefault(ids[right], right.text)
-            return _Close(left=ids[left], right=ids[right], distance=distance)
-    raise AssertionError(node)
-
-
-def _judge(node: _Node, found: _Found, why: list[tuple[int, _Hit | None]]) -> bool:
-    """Evaluate a query; when true, ``why`` has gained what made it true: (term id, None) for
-    every occurrence of a term, (term id, occurrence) for the two sides of a NEAR."""
+def _evaluate(compiled: _Compiled, found: _Found) -> list[Reason]:
+    """What makes the watchlist's query true for the item (empty: it is false)."""
     hits = found.hits
-    match node:
-        case _Any(tids=tids, children=children):
-            true = False
-            for tid in tids:
-                if tid in hits:
-                    why.append((tid, None))
-                    true = True
-            for child in children:
-                true = _judge(child, found, why) or true  # every true branch explains
-            return true
-        case _All(tids=tids, children=children):
-            if not all(tid in hits for tid in tids):
-                return False
-            mark = len(why)
-            why += ((tid, None) for tid in tids)
-            if all(_judge(child, found, why) for child in children):
-                return True
-            del why[mark:]
-            return False
-        case _Has(tid=tid):
-            if tid in hits:
-                why.append((tid, None))
-                return True
-            return False
-        case _None(child=child):
-            return not _judge(child, found, [])
-        case _Close(left=left, right=right):
-            true = False
-            for a, b in _near_pairs(node, found):
-                why += ((left, a), (right, b))
-                true = True
-            return true
-    raise AssertionError(node)
+    if compiled.any_of is not None:
+        return [(tid, None) for tid in compiled.any_of if tid in hits]
+    why: list[Reason] = []
+    return why if evaluate(compiled.root, hits, why, found.norm.token_index) else []
 
 
-def _near_pairs(node: _Close, found: _Found) -> Iterator[tuple[_Hit, _Hit]]:
-    word = found.norm.token_index
-    for a in found.hits.get(node.left, ()):
-        for b in found.hits.get(node.right, ()):
-            if a.segment != b.segment or a.field != b.field:
-                continue
-            # words strictly between the two occurrences (0 when they overlap)
-            gap = max(word(b.start) - word(a.end - 1), word(a.start) - word(b.end - 1)) - 1
-            if gap <= node.distance:
-                yield a, b
+class _Explainer:
+    """The details of one item's matches. What they are made of (a term's first occurrence
+    per field and their snippets) depends only on the item, so each is made once and shared
+    by every watchlist that needs it."""
 
+    __slots__ = ("hits", "norm", "snippets", "terms")
 
-def _details(
-    why: list[tuple[int, _Hit | None]],
-    found: _Found,
-    leaves: dict[int, str],
-    snippets: dict[_Hit, str],
-) -> tuple[MatchDetail, ...]:
-    """One detail per (term, field): the first occurrence there, as a snippet."""
-    seen: dict[tuple[str, str], MatchDetail] = {}
-    for tid, occurrence in why:
-        for hit in found.hits[tid] if occurrence is None else (occurrence,):
-            key = (leaves[tid], hit.field)
-            if key in seen:
-                continue
-            snippet = snippets.get(hit)
-            if snippet is None:
-                start, end = found.norm.original_span(hit.start, hit.end)
-                bounds = found.spans[hit.segment]
-                snippet = make_snippet(found.norm.original, start, end, bounds=bounds)
-                snippets[hit] = snippet
-            seen[key] = MatchDetail(term=leaves[tid], field=hit.field, snippet=snippet)
-    return tuple(seen.values())
+    def __init__(self, found: _Found) -> None:
+        self.hits, self.norm = found.hits, found.norm
+        self.terms: dict[tuple[int, str], tuple[MatchDetail, ...]] = {}
+        self.snippets: dict[_Hit, str] = {}
+
+    def details(self, why: list[Reason], leaves: dict[int, str]) -> tuple[MatchDetail, ...]:
+        """One detail per (term, field): the first occurrence there, in ``why`` order."""
+        if len(why) == 1 and why[0][1] is None:  # the usual case: one term made it true
+            tid = why[0][0]
+            made = self.terms.get((tid, leaves[tid]))
+            return self.term(tid, leaves[tid]) if made is None else made
+        seen: dict[tuple[str, str], MatchDetail] = {}
+        for tid, occurrence in why:
+            leaf = leaves[tid]
+            if occurrence is None:
+                for detail in self.term(tid, leaf):
+                    seen.setdefault((leaf, detail.field), detail)
+            elif (leaf, occurrence[0]) not in seen:
+                snippet = self.snippet(occurrence)
+                detail = MatchDetail(term=leaf, field=occurrence[0], snippet=snippet)
+                seen[leaf, occurrence[0]] = detail
+        return tuple(seen.values())
+
+    def term(self, tid: int, leaf: str) -> tuple[MatchDetail, ...]:
+        """A term's details: its first occurrence in each field, fields in text order."""
+        made = self.terms.get((tid, leaf))
+        if made is None:
+            firsts: dict[str, _Hit] = {}
+            for hit in self.hits[tid]:
+                if hit[0] not in firsts:
+                    firsts[hit[0]] = hit
+            snippet = self.snippet
+            made = self.terms[tid, leaf] = tuple(
+                [MatchDetail(term=leaf, field=f, snippet=snippet(h)) for f, h in firsts.items()]
+            )
+        return made
+
+    def snippet(self, hit: _Hit) -> str:
+        snippet = self.snippets.get(hit)
+        if snippet is None:
+            snippet = self.snippets[hit] = self.norm.snippet(hit[1], hit[2], hit[3])
+        return snippet

@@ -12,7 +12,9 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 import monitor.match as match_module
+import monitor.normalize as normalize_module
 from monitor.errors import QueryError
+from monitor.inflect import is_nospace, joins, tokenize
 from monitor.match import (
     HIGHLIGHT_END,
     HIGHLIGHT_START,
@@ -22,7 +24,7 @@ from monitor.match import (
     term_forms,
     terms_to_query,
 )
-from monitor.normalize import cased, is_nospace, joins, normalize, tokenize
+from monitor.normalize import cased, normalize
 from monitor.query import And, Near, Node, Not, Or, Term
 from monitor.types import Item, MatchContext, WatchlistMatch
 
@@ -164,6 +166,8 @@ CASES = [
     ("CSTO", "costo", False),
     ("CSTO", "CSTOMER", False),
     ("CSTO", "the csto2 plan", False),
+    ("CSTO", "q\u0308CSTO", False),  # a combining mark continues the word before
+    ("CSTO", "ไCSTO", True),  # a Thai letter is a word by itself
     ("protest", "protester", False),
 ]
 
@@ -327,19 +331,47 @@ def test_no_watchlists_match_nothing() -> None:
 def test_only_watchlists_with_a_hit_are_evaluated(monkeypatch: pytest.MonkeyPatch) -> None:
     watchlists = [Watchlist(name=f"w{n}", query=f"word{n} OR (other{n} -x)") for n in range(1000)]
     matcher = Matcher(watchlists)
-    roots = {id(c.root) for c in matcher._compiled}
-    evaluated: list[int] = []
-    judge = match_module._judge
+    evaluated: list[str] = []
+    evaluate = match_module._evaluate
 
-    def counting(node: Any, found: Any, why: Any) -> bool:
-        if id(node) in roots:
-            evaluated.append(id(node))
-        return judge(node, found, why)
+    def counting(compiled: Any, found: Any) -> Any:
+        evaluated.append(compiled.watchlist.name)
+        return evaluate(compiled, found)
 
-    monkeypatch.setattr(match_module, "_judge", counting)
+    monkeypatch.setattr(match_module, "_evaluate", counting)
     found = matcher.match_item(make_item(title="word7 and other12 x"), CTX)
     assert [m.watchlist for m in found] == ["w7"]
-    assert len(evaluated) == 2  # w7 and w12, not the other 998
+    assert evaluated == ["w7", "w12"]  # not the other 998
+
+
+def counting_snippets(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    made: list[str] = []
+    real = normalize_module.make_snippet
+
+    def counted(*args: Any, **kwargs: Any) -> str:
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(normalize_module, "make_snippet", counted)
+    return made
+
+
+def test_no_snippet_is_made_for_a_watchlist_that_does_not_match(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = counting_snippets(monkeypatch)
+    matcher = Matcher([Watchlist(name="w", query="CSTO -Russia")])
+    assert matcher.match_item(make_item(title="CSTO and Russia"), CTX) == []
+    assert made == []
+
+
+def test_watchlists_sharing_a_term_share_its_details(monkeypatch: pytest.MonkeyPatch) -> None:
+    made = counting_snippets(monkeypatch)
+    lists = [Watchlist(name="a", query="CSTO"), Watchlist(name="b", query="Tokayev OR CSTO")]
+    found = Matcher(lists).match_item(make_item(title="CSTO", summary="CSTO"), CTX)
+    assert [len(m.matches) for m in found] == [2, 2]
+    assert all(x is y for x, y in zip(found[0].matches, found[1].matches, strict=True))
+    assert len(made) == 2  # one snippet per (term, field)
 
 
 def test_automaton_is_built_once_not_per_item(monkeypatch: pytest.MonkeyPatch) -> None:

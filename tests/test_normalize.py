@@ -1,26 +1,37 @@
-"""Tests of text normalisation, words, offsets back to the original, snippets and inflection
-(monitor/normalize.py). Each rule of the "Words and normalisation" and "Inflection" sections
-of monitor/match.py's docstring has a row here."""
+"""Tests of text normalisation, offsets back to the original and snippets
+(monitor/normalize.py), and of words and inflection (monitor/inflect.py). Each rule of the
+"Words and normalisation" and "Inflection" sections of monitor/match.py's docstring has a row
+here; the fast paths of normalisation are checked against a plain reference."""
 
 from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.normalize import (
+import monitor.normalize as normalize_module
+from monitor.inflect import (
     BARRIER,
+    CYRILLIC_LETTER,
+    JOINER,
+    LATIN_LETTER,
+    WordForm,
+    match_words,
+    tokenize,
+    word_form,
+)
+from monitor.normalize import (
     HIGHLIGHT_END,
     HIGHLIGHT_START,
     NormText,
-    WordForm,
     cased,
     make_snippet,
-    match_words,
     normalize,
     normalize_fields,
-    tokenize,
-    word_form,
 )
 
 CYRILLIC_O = "\u041e"  # О, looks like Latin O
@@ -127,10 +138,103 @@ def test_every_word_maps_back_to_text_that_normalises_to_it(pieces: list[str]) -
 
 
 def test_normalize_fields_keeps_fields_apart() -> None:
-    norm, starts, spans = normalize_fields(["Title", "Straße\x00x", "Ёж"])
+    norm = normalize_fields(["Title", "Straße\x00x", "Ёж"])
     assert norm.text.split(BARRIER) == ["title", "strasse x", "еж"]
-    assert starts == [0, 6, 16]
-    assert [norm.original[a:b] for a, b in spans] == ["Title", "Straße x", "Ёж"]
+    assert norm.starts == [0, 6, 16]
+    assert [norm.original[a:b] for a, b in norm.spans] == ["Title", "Straße x", "Ёж"]
+
+
+def test_fields_whose_offsets_are_kept_start_where_the_original_ones_do() -> None:
+    norm = normalize_fields(["Title", "Ёж\u00a0x", "CSTO"])
+    assert norm.text.split(BARRIER) == ["title", "еж x", "csto"]
+    assert norm.starts == [0, 6, 11]
+
+
+# Pieces of text that exercise every step and every shortcut of normalisation: ASCII, line
+# breaks (NFKC runs line by line), no-break spaces, compatibility and format characters,
+# highlight markers, case folding that lengthens or decomposes, marks at a line start,
+# Hangul jamo that compose, astral characters, mixed-script words.
+PIECES = [
+    *("CSTO", "a", " ", "\n", "\n", "\x00", "\u00a0", "…", "ﬁ", "ﬃ", "①", "㎏", "ｶ", "µ"),
+    *("\u00ad", "\u200d", "\ufeff", HIGHLIGHT_START, "Straße", "ǰ", "J\u030c", "İ", "ΣΑΣ"),
+    *("\u0301", "И\u0306", "Ёлка", "CSTО", "Kазах", "cт", "ᄀ", "ᅡ", "😀", "🄐", "x1", "_"),
+]
+
+
+def reference_normalize(text: str) -> str:
+    """The steps of monitor.normalize's docstring, each on the whole text, plainly."""
+    nfkc = unicodedata.normalize
+    text = nfkc("NFKC", text)
+    markers = (HIGHLIGHT_START, HIGHLIGHT_END)
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf" and c not in markers)
+    text = nfkc("NFKC", text.casefold()).replace("ё", "е")
+    mixed = re.compile(f"{LATIN_LETTER}{CYRILLIC_LETTER}|{CYRILLIC_LETTER}{LATIN_LETTER}")
+
+    def repair(word: re.Match[str]) -> str:
+        return normalize_module._one_script(word[0]) if mixed.search(word[0]) else word[0]
+
+    return re.sub(f"(?:{JOINER})+", repair, text)
+
+
+@given(st.lists(st.sampled_from(PIECES), max_size=30).map("".join))
+def test_normalize_agrees_with_the_plain_reference(text: str) -> None:
+    assert normalize(text) == reference_normalize(text)
+    assert NormText(text).text == reference_normalize(text)
+
+
+@given(st.lists(st.lists(st.sampled_from(PIECES), max_size=10).map("".join), max_size=4))
+def test_every_word_of_every_field_maps_back_into_its_field(fields: list[str]) -> None:
+    norm = normalize_fields(fields)
+    for index, (start, (low, high)) in enumerate(zip(norm.starts, norm.spans, strict=True)):
+        stop = norm.starts[index + 1] - 1 if index + 1 < len(norm.starts) else len(norm.text)
+        for word in re.finditer(f"(?:{JOINER})+", norm.text[start:stop]):
+            begin, end = norm.original_span(start + word.start(), start + word.end())
+            assert low <= begin <= end <= high
+            assert word[0] in normalize(norm.original[begin:end])
+
+
+@pytest.mark.parametrize(
+    ("original", "word", "expected"),
+    [
+        ("🄐 Straße CSTO", "csto", "CSTO"),  # an astral character that normalises to three
+        ("🄐 Straße CSTO", "(a)", "🄐"),
+        ("😀 ﬁsh", "fish", "ﬁsh"),
+    ],
+)
+def test_original_span_in_text_with_astral_characters(
+    original: str, word: str, expected: str
+) -> None:
+    norm = NormText(original)
+    start = norm.text.index(word)
+    begin, end = norm.original_span(start, start + len(word))
+    assert original[begin:end] == expected
+
+
+def counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    """Count the calls of a function of monitor.normalize."""
+    calls: list[int] = []
+    real: Callable[..., object] = getattr(normalize_module, name)
+
+    def counted(*args: object) -> object:
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(normalize_module, name, counted)
+    return calls
+
+
+def test_offsets_are_mapped_only_in_a_field_that_needs_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    built = counting(monkeypatch, "_offset_map")
+    norm = normalize_fields(["Straße", "CSTO summit", "ﬁnal CSTO"])
+    assert built == []  # normalising alone maps nothing
+    start = norm.text.index("csto")
+    assert norm.original_span(start, start + 4) == (7, 11)  # an ASCII field: no map
+    assert built == []
+    start = norm.text.index("csto", start + 4)
+    begin, end = norm.original_span(start, start + 4)
+    assert norm.original[begin:end] == "CSTO"
+    norm.original_span(start, start + 4)
+    assert built == [1]  # the third field's map, built once
 
 
 def marked(snippet: str) -> str:

@@ -1,5 +1,6 @@
 """Tests of the query language (monitor/query.py): the tree each operator builds, precedence,
-field scopes, the errors ``monitor check`` reports, and ``terms:`` lists."""
+field scopes, the errors ``monitor check`` reports, ``terms:`` lists, and what evaluating a
+query on the occurrences of its terms says made it true."""
 
 from __future__ import annotations
 
@@ -8,7 +9,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.errors import QueryError
-from monitor.query import And, Near, Node, Not, Or, Term, compile_query, terms_to_query
+from monitor.query import (
+    And,
+    Near,
+    Node,
+    Not,
+    Occurrence,
+    Or,
+    Reason,
+    Term,
+    compile_query,
+    evaluate,
+    lower,
+    terms_to_query,
+)
 
 
 def show(node: Node) -> str:
@@ -207,3 +221,45 @@ def reprint(node: Node) -> str:
         case Near(left=left, right=right, distance=distance):
             return f"{reprint(left)} NEAR/{distance} {reprint(right)}"
     raise AssertionError(node)
+
+
+# --- Evaluation -----------------------------------------------------------------------------
+
+
+def evaluated(query: str, found: dict[str, list[Occurrence]]) -> list[tuple[str, int | None]]:
+    """The reasons a query is true (empty: false), given occurrences per written term; a
+    reason names the term and, for a side of a NEAR, the start of the occurrence."""
+    terms = [term for term, _ in compile_query(query).terms()]
+    ids = {term: n for n, term in enumerate(dict.fromkeys(terms))}
+    leaves: dict[int, str] = {}
+    root = lower(compile_query(query).root, ids, leaves)
+    hits = {ids[t]: found[t.text] for t in ids if t.text in found}
+    why: list[Reason] = []
+    if not evaluate(root, hits, why, word=lambda offset: offset // 10):  # 10 characters a word
+        return []
+    return [(leaves[tid], None if hit is None else hit[2]) for tid, hit in why]
+
+
+def at(start: int, field: str = "title", text: int = 0) -> Occurrence:
+    return (field, text, start, start + 5)
+
+
+@pytest.mark.parametrize(
+    ("query", "found", "expected"),
+    [
+        ("a OR b OR c", {"a": [at(0)], "c": [at(10)]}, [("a", None), ("c", None)]),
+        ("a AND b", {"a": [at(0)]}, []),
+        ("(b OR c) AND a", {"a": [at(0)], "c": [at(10)]}, [("a", None), ("c", None)]),
+        ("a -b", {"a": [at(0)], "b": [at(10)]}, []),
+        ("a -(b c)", {"a": [at(0)], "b": [at(10)]}, [("a", None)]),
+        ("a OR (b -c)", {"a": [at(0)], "b": [at(10)], "c": [at(20)]}, [("a", None)]),
+        ("a NEAR/1 b", {"a": [at(0), at(50)], "b": [at(20)]}, [("a", 0), ("b", 20)]),
+        ("a NEAR/0 b", {"a": [at(0)], "b": [at(20)]}, []),
+        ("a NEAR/5 b", {"a": [at(0)], "b": [at(10, "summary")]}, []),  # another field
+        ("a NEAR/5 b", {"a": [at(0)], "b": [at(10, text=1)]}, []),  # another category
+    ],
+)
+def test_evaluate_says_what_made_the_query_true(
+    query: str, found: dict[str, list[Occurrence]], expected: list[tuple[str, int | None]]
+) -> None:
+    assert evaluated(query, found) == expected
