@@ -1,10 +1,12 @@
 """Words and their forms: what a word is in any script, and which words a query word stands for.
 
-Input: normalised text; a query word (normalised, and as written) with a watchlist's
-language. Output: the words of a text (:func:`tokenize`), the :class:`WordForm` of a query
-word (:func:`word_form`), and where a term's words occur around a found anchor
-(:func:`match_words`). The rules are specified in the "Words" and "Inflection" sections of
-:mod:`monitor.match`'s docstring; this module implements them. The character classes are
+Input: normalised text; a query term (its words normalised, and as written) with a
+watchlist's language. Output: the words of a text (:func:`tokenize`), the
+:class:`WordForm` of each word of a term (:func:`term_forms`), which word of a term to look
+for and how to check it (:func:`anchor_check`), and where a term's words occur around a
+found anchor (:func:`match_words`). The rules are specified in the "Words and normalisation"
+and "Inflection" sections of :mod:`monitor.match`'s docstring; this module implements them.
+The character classes (also those normalisation needs: marks, format characters) are
 computed once, at import, from :mod:`unicodedata`. It does not normalise text, scan for
 anchors or evaluate queries, and touches neither network nor database.
 """

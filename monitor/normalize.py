@@ -48,9 +48,11 @@ HIGHLIGHT_END: Final = "\ue001"
 
 _MARK: Final = fast_class(list(MARKS))
 _MARKERS_CLASS = f"{HIGHLIGHT_START}{HIGHLIGHT_END}"
-_DROPPED: Final = fast_class(sorted([*FORMATS, (ord(HIGHLIGHT_START), ord(HIGHLIGHT_END))]))
+_DROPPED: Final = sorted([*FORMATS, (ord(HIGHLIGHT_START), ord(HIGHLIGHT_END))])
 _MARK_FIRST = re.compile(_MARK).match
-_DROP = re.compile(_DROPPED)
+_DROP = re.compile(fast_class(_DROPPED))
+# The same for text without astral characters: a plain class, which ``re`` skips to in C.
+_DROP_BMP = re.compile(fast_class([(lo, min(hi, 0xFFFF)) for lo, hi in _DROPPED if lo <= 0xFFFF]))
 _MARKERS = re.compile(f"[{_MARKERS_CLASS}]")
 _HAS_ASTRAL = re.compile(f"[{ASTRAL}]").search
 
@@ -64,8 +66,10 @@ def _fold(text: str) -> tuple[str, bool]:
     same = unicodedata.is_normalized("NFKC", text)
     if not same:
         text = _nfkc(text)
-    if not _printable(text) and _DROP.search(text):
-        text, same = _DROP.sub("", text), False
+    if not _printable(text):
+        drop = _DROP if _HAS_ASTRAL(text) else _DROP_BMP
+        if drop.search(text):
+            text, same = drop.sub("", text), False
     folded = text.casefold()
     if len(folded) != len(text):
         same = False
@@ -89,7 +93,8 @@ def _printable(text: str) -> bool:
     regex scan; format characters are not printable, and neither are line breaks)."""
     if text.isprintable():
         return True
-    return text.replace("\n", " ").replace("\t", " ").replace(BARRIER, " ").isprintable()
+    text = text.replace("\n", " ").replace("\t", " ").replace("\r", " ")
+    return text.replace(BARRIER, " ").isprintable()
 
 
 def cased(text: str) -> str:

@@ -158,6 +158,7 @@ PIECES = [
     *("CSTO", "a", " ", "\n", "\n", "\x00", "\u00a0", "…", "ﬁ", "ﬃ", "①", "㎏", "ｶ", "µ"),
     *("\u00ad", "\u200d", "\ufeff", HIGHLIGHT_START, "Straße", "ǰ", "J\u030c", "İ", "ΣΑΣ"),
     *("\u0301", "И\u0306", "Ёлка", "CSTО", "Kазах", "cт", "ᄀ", "ᅡ", "😀", "🄐", "x1", "_"),
+    *("\U000e0041", "\r"),  # an astral format character (a tag); a carriage return
 ]
 
 
