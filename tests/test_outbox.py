@@ -21,7 +21,9 @@ from test_service import rss
 from alerts.base import DeliveryResult, Message
 from monitor.app import App, poll_once
 from monitor.config import Settings, load_settings
+from monitor.db import create_db_engine
 from monitor.outbox import Outbox
+from monitor.store import Store
 
 NOW = datetime.now(UTC)
 
@@ -233,3 +235,33 @@ async def test_two_instances_never_send_the_same_alert(
         await app.aclose()
     assert sum(settled) == 8
     assert sorted(sent) == sorted(set(sent)) and len(sent) == 8
+
+
+async def test_restart_in_the_middle_of_a_retry_schedule_continues_it(
+    config: Callable[..., Path], feed_server: FeedServer, webhook_receiver: WebhookReceiver
+) -> None:
+    """Each ``poll_once`` is a fresh process's worth of state: the schedule lives in the
+    database, so a restart neither resends early nor forgets the delivery."""
+    path = config()
+    path.write_text(path.read_text().replace("retry: [0s]", "retry: [0s, 1h]"))
+    webhook_receiver.script(500, 500)
+    feed_server.set_feed("/feed.xml", items(1))
+    await poll_once(load_settings(path, {}))  # attempt 1 fails; attempt 2 due at once
+    await poll_once(load_settings(path, {}))  # a restart: attempt 2 fails; next in 1h
+    [record] = Store(create_db_engine(load_settings(path, {}).database)).list_alerts()
+    [delivery] = record.deliveries
+    assert (delivery.state, delivery.attempts) == ("failed", 2)
+    assert delivery.next_attempt_at is not None
+    wait = (delivery.next_attempt_at - datetime.now(UTC)).total_seconds()
+    assert 3000 < wait < 4000
+    await poll_once(load_settings(path, {}))  # another restart: not due, nothing sent
+    assert len(webhook_receiver.requests) == 2
+
+    app = await asyncio.to_thread(App, load_settings(path, {}))
+    try:
+        await outbox_at(app, delivery.next_attempt_at + timedelta(seconds=1)).deliver_due()
+    finally:
+        await app.aclose()
+    requests = await webhook_receiver.wait_for_async(3)
+    assert [r.status for r in requests] == [500, 500, 200]
+    assert len({r.json()["id"] for r in requests}) == 1
