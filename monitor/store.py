@@ -1,9 +1,9 @@
-"""Storage: the only module that speaks SQL.
+"""Storage: with ``store_outbox.py``, the only modules that speak SQL.
 
-Claims due feeds and due deliveries (with a lease, and ``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL so several instances can share one database), stores items once by identity,
-writes alerts and their deliveries in the same transaction as the items (the outbox), and
-answers the listings of the command line.
+Claims due feeds (with a lease, and ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so several
+instances can share one database), stores items once by identity, writes alerts and their
+deliveries in the same transaction as the items (the outbox), and answers the listings of
+the command line. ``Store`` also has the delivery methods of ``store_outbox.OutboxStore``.
 
 It does not fetch, parse, match or send: it is called with values and returns values.
 Methods are synchronous; the async pipeline runs them in a worker thread.
@@ -12,23 +12,38 @@ Methods are synchronous; the async pipeline runs them in a worker thread.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from alerts.base import Alert, AlertFeed, AlertItem, AlertMatch
-from monitor.errors import StorageError
-from monitor.schema import AlertRow, ChannelRow, DeliveryRow, FeedRow, ItemRow
+from monitor.schema import AlertRow, DeliveryRow, FeedRow, ItemRow
+from monitor.store_outbox import (
+    AlertRecord,
+    ChannelStatus,
+    ClaimedDelivery,
+    DeliveryStatus,
+    OutboxStore,
+    storage_errors,
+)
 from monitor.types import FeedState, Item, NewAlert, PollUpdate, StoredItems
 
+__all__ = [
+    "AlertRecord",
+    "ChannelStatus",
+    "ClaimedDelivery",
+    "DeliveryStatus",
+    "FeedSpec",
+    "FeedStatus",
+    "Store",
+    "StoredItem",
+    "key_hash",
+]
+
 frozen = dataclass(frozen=True, slots=True, kw_only=True)
-CLAIMABLE = ("pending", "failed")
-_DISABLED = select(ChannelRow.name).where(ChannelRow.disabled_at.is_not(None))
 
 
 @frozen
@@ -68,55 +83,15 @@ class StoredItem:
     first_seen_at: datetime
 
 
-@frozen
-class ClaimedDelivery:
-    id: int
-    channel: str
-    mode: str  # "now" or "digest"
-    attempts: int
-    alert: Alert
-
-
-@frozen
-class ChannelStatus:
-    """One row of ``monitor channels``: lasting state and deliveries by state."""
-
-    name: str
-    disabled_at: datetime | None
-    disabled_reason: str | None
-    deliveries: Mapping[str, int]
-
-
-@frozen
-class DeliveryStatus:
-    channel: str
-    state: str
-    attempts: int
-    last_error: str | None
-    next_attempt_at: datetime | None
-    sent_at: datetime | None
-
-
-@frozen
-class AlertRecord:
-    """One row of ``monitor alerts``."""
-
-    alert: Alert
-    deliveries: tuple[DeliveryStatus, ...]
-
-
 def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-class Store:
+class Store(OutboxStore):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         dialect = engine.dialect.name
         self._insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
-
-    def _session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
 
     # -- feeds -----------------------------------------------------------------------------
 
@@ -124,7 +99,7 @@ class Store:
         """Make the feeds table follow the configuration: add new feeds (due now), update
         names, deactivate feeds no longer configured (their items stay)."""
         wanted = {f.url: f for f in feeds}
-        with _errors("sync feeds"), self._session() as s, s.begin():
+        with storage_errors("sync feeds"), self._session() as s, s.begin():
             rows = {r.url: r for r in s.scalars(select(FeedRow))}
             for url, spec in wanted.items():
                 row = rows.get(url)
@@ -149,7 +124,7 @@ class Store:
 
     def release_leases(self) -> None:
         """Drop every lease (only safe when no other instance shares the database)."""
-        with _errors("release leases"), self._session() as s, s.begin():
+        with storage_errors("release leases"), self._session() as s, s.begin():
             s.execute(update(FeedRow).values(lease_until=None))
             s.execute(update(DeliveryRow).values(lease_until=None))
 
@@ -173,7 +148,7 @@ class Store:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        with _errors("claim feeds"), self._session() as s, s.begin():
+        with storage_errors("claim feeds"), self._session() as s, s.begin():
             rows = list(s.scalars(query))
             for row in rows:
                 row.lease_until = now + timedelta(seconds=lease)
@@ -181,7 +156,7 @@ class Store:
 
     def record_poll(self, feed_id: int, update_: PollUpdate) -> None:
         """Write a poll's outcome without items (304, errors, gone)."""
-        with _errors("record poll"), self.engine.begin() as conn:
+        with storage_errors("record poll"), self.engine.begin() as conn:
             _apply_poll(conn, feed_id, update_)
 
     def existing_items(self, feed_id: int, keys: Iterable[str]) -> dict[str, str]:
@@ -192,7 +167,7 @@ class Store:
         query = select(ItemRow.key_hash, ItemRow.content_hash).where(
             ItemRow.feed_id == feed_id, ItemRow.key_hash.in_(list(by_hash))
         )
-        with _errors("look up items"), self._session() as s:
+        with storage_errors("look up items"), self._session() as s:
             return {by_hash[h]: content for h, content in s.execute(query)}
 
     def add_items(
@@ -207,7 +182,7 @@ class Store:
         """Store new items, update edited ones, write alerts and their pending deliveries,
         and record the poll: all in one transaction, so a crash loses nothing half-done."""
         now = poll.polled_at
-        with _errors("store items"), self._session() as s, s.begin():
+        with storage_errors("store items"), self._session() as s, s.begin():
             ids: dict[str, int] = {}
             if new:
                 items = ItemRow.__table__  # Core insert: the ORM bulk path costs 2x per row
@@ -271,7 +246,7 @@ class Store:
             .order_by(ItemRow.first_seen_at.desc(), ItemRow.id.desc())
             .limit(limit)
         )
-        with _errors("read items"), self._session() as s:
+        with storage_errors("read items"), self._session() as s:
             return [
                 StoredItem(
                     item=_item(i),
@@ -292,218 +267,10 @@ class Store:
             .outerjoin(counts, counts.c.feed_id == FeedRow.id)
             .order_by(FeedRow.active.desc(), FeedRow.id)
         )
-        with _errors("list feeds"), self._session() as s:
+        with storage_errors("list feeds"), self._session() as s:
             return [_feed_status(row, n) for row, n in s.execute(query)]
 
     # -- deliveries ------------------------------------------------------------------------
-
-    def claim_due_deliveries(
-        self,
-        now: datetime,
-        lease: float,
-        channels: Sequence[str],
-        limit: int = 100,
-        *,
-        due_by: datetime | None = None,
-    ) -> list[ClaimedDelivery]:
-        """Lease deliveries due by ``due_by`` (default: now), for the channels this
-        instance has. The lease runs from ``now``, the moment of the claim."""
-        if not channels:
-            return []
-        due_by = due_by or now
-        ids_query = (
-            select(DeliveryRow.id)
-            .where(
-                DeliveryRow.state.in_(CLAIMABLE),
-                DeliveryRow.channel.in_(list(channels)),
-                DeliveryRow.channel.not_in(_DISABLED),
-                DeliveryRow.next_attempt_at <= due_by,
-                or_(DeliveryRow.lease_until.is_(None), DeliveryRow.lease_until < now),
-            )
-            .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        with _errors("claim deliveries"), self._session() as s, s.begin():
-            ids = list(s.scalars(ids_query))
-            if not ids:
-                return []
-            s.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id.in_(ids))
-                .values(lease_until=now + timedelta(seconds=lease))
-            )
-            rows = s.execute(_alert_query().where(DeliveryRow.id.in_(ids)))
-            return [
-                ClaimedDelivery(
-                    id=d.id,
-                    channel=d.channel,
-                    mode=d.mode,
-                    attempts=d.attempts,
-                    alert=_alert(a, i, f),
-                )
-                for d, a, i, f in rows
-            ]
-
-    def record_delivery(
-        self,
-        delivery_ids: Sequence[int],
-        *,
-        state: str,
-        now: datetime,
-        error: str | None = None,
-        next_attempt_at: datetime | None = None,
-    ) -> None:
-        """Write one attempt's outcome (for one delivery, or every one in a digest) and
-        release the lease."""
-        values: dict[str, object] = {
-            "state": state,
-            "attempts": DeliveryRow.attempts + 1,
-            "last_error": error,
-            "next_attempt_at": next_attempt_at,
-            "lease_until": None,
-        }
-        if state == "sent":
-            values["sent_at"] = now
-        query = update(DeliveryRow).where(DeliveryRow.id.in_(list(delivery_ids)))
-        with _errors("record delivery"), self._session() as s, s.begin():
-            s.execute(query.values(**values))
-
-    def release_deliveries(self, delivery_ids: Sequence[int]) -> None:
-        """Hand claimed deliveries back unsent (their claim would expire before sending)."""
-        query = update(DeliveryRow).where(DeliveryRow.id.in_(list(delivery_ids)))
-        with _errors("release deliveries"), self._session() as s, s.begin():
-            s.execute(query.values(lease_until=None))
-
-    def fold_deliveries(self, delivery_ids: Sequence[int], until: datetime) -> None:
-        """Move deliveries into their channel's next digest (rate limit reached)."""
-        query = update(DeliveryRow).where(DeliveryRow.id.in_(list(delivery_ids)))
-        with _errors("fold deliveries"), self._session() as s, s.begin():
-            s.execute(query.values(mode="digest", next_attempt_at=until, lease_until=None))
-
-    def count_sent_since(self, channel: str, since: datetime) -> int:
-        """Messages sent on a channel since ``since``; a digest counts once, however many
-        alerts it carried (its deliveries share one ``sent_at``)."""
-        query = select(func.count(func.distinct(DeliveryRow.sent_at))).where(
-            DeliveryRow.channel == channel, DeliveryRow.sent_at >= since
-        )
-        with _errors("count deliveries"), self._session() as s:
-            return s.scalar(query) or 0
-
-    def retry_deliveries(
-        self, now: datetime, *, alert_id: str | None = None, dead_only: bool = True
-    ) -> int:
-        """Send again: the deliveries of one alert (any state but sent), or every dead one.
-        The retry schedule starts over."""
-        query = update(DeliveryRow).where(DeliveryRow.state != "sent")
-        if alert_id is not None:
-            query = query.where(DeliveryRow.alert_id == alert_id)
-        if dead_only:
-            query = query.where(DeliveryRow.state == "dead")
-        values = {"state": "pending", "attempts": 0, "next_attempt_at": now, "lease_until": None}
-        with _errors("retry deliveries"), self._session() as s, s.begin():
-            return s.execute(query.values(**values)).rowcount
-
-    def alert_exists(self, alert_id: str) -> bool:
-        with _errors("look up alert"), self._session() as s:
-            return s.get(AlertRow, alert_id) is not None
-
-    def disable_channel(self, name: str, reason: str, now: datetime) -> None:
-        with _errors("disable channel"), self._session() as s, s.begin():
-            row = s.get(ChannelRow, name) or ChannelRow(name=name)
-            row.disabled_at, row.disabled_reason = now, reason
-            s.add(row)
-
-    def enable_channel(self, name: str) -> bool:
-        """Returns whether the channel was disabled."""
-        with _errors("enable channel"), self._session() as s, s.begin():
-            row = s.get(ChannelRow, name)
-            was = row is not None and row.disabled_at is not None
-            if row is not None:
-                row.disabled_at, row.disabled_reason = None, None
-            return was
-
-    def list_channels(self, names: Sequence[str]) -> list[ChannelStatus]:
-        counts = select(DeliveryRow.channel, DeliveryRow.state, func.count()).group_by(
-            DeliveryRow.channel, DeliveryRow.state
-        )
-        with _errors("list channels"), self._session() as s:
-            rows = {r.name: r for r in s.scalars(select(ChannelRow))}
-            by_state: dict[str, dict[str, int]] = {}
-            for channel, state, n in s.execute(counts):
-                by_state.setdefault(channel, {})[state] = n
-        return [
-            ChannelStatus(
-                name=name,
-                disabled_at=rows[name].disabled_at if name in rows else None,
-                disabled_reason=rows[name].disabled_reason if name in rows else None,
-                deliveries=by_state.get(name, {}),
-            )
-            for name in names
-        ]
-
-    def list_alerts(self, limit: int = 50, state: str | None = None) -> list[AlertRecord]:
-        query = (
-            select(AlertRow, ItemRow, FeedRow)
-            .join(ItemRow, ItemRow.id == AlertRow.item_id)
-            .join(FeedRow, FeedRow.id == ItemRow.feed_id)
-            .order_by(AlertRow.created_at.desc(), AlertRow.id)
-            .limit(limit)
-        )
-        if state:
-            query = query.where(
-                AlertRow.id.in_(select(DeliveryRow.alert_id).where(DeliveryRow.state == state))
-            )
-        with _errors("list alerts"), self._session() as s:
-            found = list(s.execute(query))
-            ids = [a.id for a, _, _ in found]
-            deliveries: dict[str, list[DeliveryStatus]] = {}
-            rows = s.scalars(
-                select(DeliveryRow)
-                .where(DeliveryRow.alert_id.in_(ids))
-                .order_by(DeliveryRow.channel)
-            )
-            for d in rows:
-                deliveries.setdefault(d.alert_id, []).append(
-                    DeliveryStatus(
-                        channel=d.channel,
-                        state=d.state,
-                        attempts=d.attempts,
-                        last_error=d.last_error,
-                        next_attempt_at=d.next_attempt_at,
-                        sent_at=d.sent_at,
-                    )
-                )
-            return [
-                AlertRecord(alert=_alert(a, i, f), deliveries=tuple(deliveries.get(a.id, ())))
-                for a, i, f in found
-            ]
-
-
-def _alert_query():  # type: ignore[no-untyped-def]
-    return (
-        select(DeliveryRow, AlertRow, ItemRow, FeedRow)
-        .join(AlertRow, AlertRow.id == DeliveryRow.alert_id)
-        .join(ItemRow, ItemRow.id == AlertRow.item_id)
-        .join(FeedRow, FeedRow.id == ItemRow.feed_id)
-    )
-
-
-def _alert(a: AlertRow, i: ItemRow, f: FeedRow) -> Alert:
-    return Alert(
-        id=a.id,
-        watchlist=a.watchlist,
-        item=AlertItem(
-            title=i.title,
-            link=i.link,
-            published=i.published or i.updated,
-            summary=i.summary or i.content,
-            guid=i.guid,
-        ),
-        feed=AlertFeed(name=f.name or f.title or f.url, url=f.current_url),
-        matches=tuple(AlertMatch(**m) for m in a.matches),
-        created_at=a.created_at,
-    )
 
 
 def _item(i: ItemRow) -> Item:
@@ -595,17 +362,3 @@ def _feed_status(r: FeedRow, items: int) -> FeedStatus:
         items=items,
         next_poll_at=None if r.state == "gone" else r.next_poll_at,
     )
-
-
-class _errors:
-    """Turn a database failure into a ``StorageError`` naming the operation."""
-
-    def __init__(self, operation: str) -> None:
-        self.operation = operation
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        if isinstance(exc, SQLAlchemyError):
-            raise StorageError(f"database error while trying to {self.operation}: {exc}") from exc

@@ -1,0 +1,288 @@
+"""Storage of the outbox: deliveries, their claims and outcomes, channel state, listings.
+
+Part of the storage layer with ``store.py`` (``Store`` inherits these methods): the only
+two modules that speak SQL. Deliveries are claimed with a lease, and ``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL, so several instances never send the same one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, Select, func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from alerts.base import Alert, AlertFeed, AlertItem, AlertMatch
+from monitor.errors import StorageError
+from monitor.schema import AlertRow, ChannelRow, DeliveryRow, FeedRow, ItemRow
+
+frozen = dataclass(frozen=True, slots=True, kw_only=True)
+CLAIMABLE = ("pending", "failed")
+_DISABLED = select(ChannelRow.name).where(ChannelRow.disabled_at.is_not(None))
+
+
+@frozen
+class ClaimedDelivery:
+    id: int
+    channel: str
+    mode: str  # "now" or "digest"
+    attempts: int
+    alert: Alert
+
+
+@frozen
+class ChannelStatus:
+    """One row of ``monitor channels``: lasting state and deliveries by state."""
+
+    name: str
+    disabled_at: datetime | None
+    disabled_reason: str | None
+    deliveries: Mapping[str, int]
+
+
+@frozen
+class DeliveryStatus:
+    channel: str
+    state: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+
+
+@frozen
+class AlertRecord:
+    """One row of ``monitor alerts``."""
+
+    alert: Alert
+    deliveries: tuple[DeliveryStatus, ...]
+
+
+class OutboxStore:
+    """The delivery half of ``Store``."""
+
+    engine: Engine
+
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def claim_due_deliveries(
+        self,
+        now: datetime,
+        lease: float,
+        channels: Sequence[str],
+        limit: int = 100,
+        *,
+        due_by: datetime | None = None,
+    ) -> list[ClaimedDelivery]:
+        """Lease deliveries due by ``due_by`` (default: now), for the channels this
+        instance has. The lease runs from ``now``, the moment of the claim."""
+        if not channels:
+            return []
+        due_by = due_by or now
+        ids_query = (
+            select(DeliveryRow.id)
+            .where(
+                DeliveryRow.state.in_(CLAIMABLE),
+                DeliveryRow.channel.in_(list(channels)),
+                DeliveryRow.channel.not_in(_DISABLED),
+                DeliveryRow.next_attempt_at <= due_by,
+                or_(DeliveryRow.lease_until.is_(None), DeliveryRow.lease_until < now),
+            )
+            .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with storage_errors("claim deliveries"), self._session() as s, s.begin():
+            ids = list(s.scalars(ids_query))
+            if not ids:
+                return []
+            s.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id.in_(ids))
+                .values(lease_until=now + timedelta(seconds=lease))
+            )
+            rows = s.execute(_alert_query().where(DeliveryRow.id.in_(ids)))
+            return [
+                ClaimedDelivery(
+                    id=d.id,
+                    channel=d.channel,
+                    mode=d.mode,
+                    attempts=d.attempts,
+                    alert=_alert(a, i, f),
+                )
+                for d, a, i, f in rows
+            ]
+
+    def record_delivery(
+        self,
+        delivery_ids: Sequence[int],
+        *,
+        state: str,
+        now: datetime,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> None:
+        """Write one attempt's outcome (for one delivery, or every one in a digest) and
+        release the lease."""
+        values: dict[str, object] = {
+            "state": state,
+            "attempts": DeliveryRow.attempts + 1,
+            "last_error": error,
+            "next_attempt_at": next_attempt_at,
+            "lease_until": None,
+        }
+        if state == "sent":
+            values["sent_at"] = now
+        query = update(DeliveryRow).where(DeliveryRow.id.in_(list(delivery_ids)))
+        with storage_errors("record delivery"), self._session() as s, s.begin():
+            s.execute(query.values(**values))
+
+    def release_deliveries(self, delivery_ids: Sequence[int]) -> None:
+        """Hand claimed deliveries back unsent (their claim would expire before sending)."""
+        query = update(DeliveryRow).where(DeliveryRow.id.in_(list(delivery_ids)))
+        with storage_errors("release deliveries"), self._session() as s, s.begin():
+            s.execute(query.values(lease_until=None))
+
+    def fold_deliveries(self, delivery_ids: Sequence[int], until: datetime) -> None:
+        """Move deliveries into their channel's next digest (rate limit reached)."""
+        query = update(DeliveryRow).where(DeliveryRow.id.in_(list(delivery_ids)))
+        with storage_errors("fold deliveries"), self._session() as s, s.begin():
+            s.execute(query.values(mode="digest", next_attempt_at=until, lease_until=None))
+
+    def count_sent_since(self, channel: str, since: datetime) -> int:
+        """Messages sent on a channel since ``since``; a digest counts once, however many
+        alerts it carried (its deliveries share one ``sent_at``)."""
+        query = select(func.count(func.distinct(DeliveryRow.sent_at))).where(
+            DeliveryRow.channel == channel, DeliveryRow.sent_at >= since
+        )
+        with storage_errors("count deliveries"), self._session() as s:
+            return s.scalar(query) or 0
+
+    def retry_deliveries(
+        self, now: datetime, *, alert_id: str | None = None, dead_only: bool = True
+    ) -> int:
+        """Send again: the deliveries of one alert (any state but sent), or every dead one.
+        The retry schedule starts over."""
+        query = update(DeliveryRow).where(DeliveryRow.state != "sent")
+        if alert_id is not None:
+            query = query.where(DeliveryRow.alert_id == alert_id)
+        if dead_only:
+            query = query.where(DeliveryRow.state == "dead")
+        values = {"state": "pending", "attempts": 0, "next_attempt_at": now, "lease_until": None}
+        with storage_errors("retry deliveries"), self._session() as s, s.begin():
+            return s.execute(query.values(**values)).rowcount
+
+    def alert_exists(self, alert_id: str) -> bool:
+        with storage_errors("look up alert"), self._session() as s:
+            return s.get(AlertRow, alert_id) is not None
+
+    def disable_channel(self, name: str, reason: str, now: datetime) -> None:
+        with storage_errors("disable channel"), self._session() as s, s.begin():
+            row = s.get(ChannelRow, name) or ChannelRow(name=name)
+            row.disabled_at, row.disabled_reason = now, reason
+            s.add(row)
+
+    def enable_channel(self, name: str) -> bool:
+        """Returns whether the channel was disabled."""
+        with storage_errors("enable channel"), self._session() as s, s.begin():
+            row = s.get(ChannelRow, name)
+            was = row is not None and row.disabled_at is not None
+            if row is not None:
+                row.disabled_at, row.disabled_reason = None, None
+            return was
+
+    def list_channels(self, names: Sequence[str]) -> list[ChannelStatus]:
+        counts = select(DeliveryRow.channel, DeliveryRow.state, func.count()).group_by(
+            DeliveryRow.channel, DeliveryRow.state
+        )
+        with storage_errors("list channels"), self._session() as s:
+            rows = {r.name: r for r in s.scalars(select(ChannelRow))}
+            by_state: dict[str, dict[str, int]] = {}
+            for channel, state, n in s.execute(counts):
+                by_state.setdefault(channel, {})[state] = n
+        return [
+            ChannelStatus(
+                name=name,
+                disabled_at=rows[name].disabled_at if name in rows else None,
+                disabled_reason=rows[name].disabled_reason if name in rows else None,
+                deliveries=by_state.get(name, {}),
+            )
+            for name in names
+        ]
+
+    def list_alerts(self, limit: int = 50, state: str | None = None) -> list[AlertRecord]:
+        query = (
+            select(AlertRow, ItemRow, FeedRow)
+            .join(ItemRow, ItemRow.id == AlertRow.item_id)
+            .join(FeedRow, FeedRow.id == ItemRow.feed_id)
+            .order_by(AlertRow.created_at.desc(), AlertRow.id)
+            .limit(limit)
+        )
+        if state:
+            query = query.where(
+                AlertRow.id.in_(select(DeliveryRow.alert_id).where(DeliveryRow.state == state))
+            )
+        with storage_errors("list alerts"), self._session() as s:
+            found = list(s.execute(query))
+            ids = [a.id for a, _, _ in found]
+            deliveries: dict[str, list[DeliveryStatus]] = {}
+            rows = s.scalars(
+                select(DeliveryRow)
+                .where(DeliveryRow.alert_id.in_(ids))
+                .order_by(DeliveryRow.channel)
+            )
+            for d in rows:
+                deliveries.setdefault(d.alert_id, []).append(
+                    DeliveryStatus(
+                        channel=d.channel,
+                        state=d.state,
+                        attempts=d.attempts,
+                        last_error=d.last_error,
+                        next_attempt_at=d.next_attempt_at,
+                        sent_at=d.sent_at,
+                    )
+                )
+            return [
+                AlertRecord(alert=_alert(a, i, f), deliveries=tuple(deliveries.get(a.id, ())))
+                for a, i, f in found
+            ]
+
+
+def _alert_query() -> Select[tuple[DeliveryRow, AlertRow, ItemRow, FeedRow]]:
+    return (
+        select(DeliveryRow, AlertRow, ItemRow, FeedRow)
+        .join(AlertRow, AlertRow.id == DeliveryRow.alert_id)
+        .join(ItemRow, ItemRow.id == AlertRow.item_id)
+        .join(FeedRow, FeedRow.id == ItemRow.feed_id)
+    )
+
+
+def _alert(a: AlertRow, i: ItemRow, f: FeedRow) -> Alert:
+    return Alert(
+        id=a.id,
+        watchlist=a.watchlist,
+        item=AlertItem(
+            title=i.title,
+            link=i.link,
+            published=i.published or i.updated,
+            summary=i.summary or i.content,
+            guid=i.guid,
+        ),
+        feed=AlertFeed(name=f.name or f.title or f.url, url=f.current_url),
+        matches=tuple(AlertMatch(**m) for m in a.matches),
+        created_at=a.created_at,
+    )
+
+
+@contextmanager
+def storage_errors(operation: str) -> Iterator[None]:
+    """Turn a database failure into a ``StorageError`` naming the operation."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise StorageError(f"database error while trying to {operation}: {exc}") from exc
