@@ -160,11 +160,16 @@ class Outbox:
             )
         return keep
 
+    def _retry_at(self, channel: str, attempts: int, retry_after: float | None) -> datetime | None:
+        """When to try again, or None: retries exhausted, the delivery is dead."""
+        return self.retry[channel].next_attempt(attempts, self.clock(), retry_after, self.rng)
+
     async def _send(self, out: Outgoing) -> None:
         channel = self.channels[out.channel]
         started = time.monotonic()
         attempts = out.attempts + 1
         next_attempt: datetime | None = None
+        error: str | None = None
         disable = False
         try:
             # Started before half the lease is gone, ended by three quarters: the outcome is
@@ -176,18 +181,15 @@ class Outbox:
             error = detail = exc.message
             disable = exc.disable_channel
             if exc.retryable:
-                next_attempt = self.retry[out.channel].next_attempt(
-                    attempts, self.clock(), exc.retry_after, self.rng
-                )
-            state = "failed" if next_attempt else "dead"
+                next_attempt = self._retry_at(out.channel, attempts, exc.retry_after)
         except TimeoutError:
             error = detail = f"no outcome within {self.lease / 4:.0f}s (a quarter of the lease)"
-            next_attempt = self.retry[out.channel].next_attempt(attempts, self.clock(), None)
-            state = "failed" if next_attempt else "dead"
+            next_attempt = self._retry_at(out.channel, attempts, None)
         except Exception as exc:  # a channel bug: keep the alert, try again later
             log.exception("channel=%s unexpected error", out.channel)
             error = detail = f"internal error: {exc!r}"
-            next_attempt = self.retry[out.channel].next_attempt(attempts, self.clock(), None)
+            next_attempt = self._retry_at(out.channel, attempts, None)
+        if error is not None:
             state = "failed" if next_attempt else "dead"
         await asyncio.to_thread(
             self.store.record_delivery,
