@@ -29,8 +29,8 @@ DEFAULT_CONFIG = "monitor.yaml"
 DEFAULT_DATABASE = "sqlite:///monitor.db"
 _ENV_REF = re.compile(r"\$(\$?)\{([^}]*)\}")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]i?B|B)?\s*$", re.IGNORECASE)
-_SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 10**6, "gb": 10**9, "kib": 1024, "mib": 1024**2}
-_SIZE_UNITS["gib"] = 1024**3
+_SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 10**6, "gb": 10**9}
+_SIZE_UNITS |= {"kib": 1024, "mib": 1024**2, "gib": 1024**3}
 
 
 def _parse_size(value: object) -> int:

@@ -177,14 +177,8 @@ class Pipeline:
             last_modified=result.last_modified,
             current_url=result.permanent_url,
             title=parsed.title or None,
-            next_poll_at=next_poll_after_success(
-                now,
-                self.settings.feed_interval(config),
-                hints=(result.max_age_seconds, parsed.ttl_seconds),
-                ceiling=self.settings.polling.max_interval,
-                jitter=self.settings.polling.jitter,
-                rng=self.rng,
-            ),
+            ttl_seconds=parsed.ttl_seconds,
+            next_poll_at=self._next_poll(now, config, result.max_age_seconds, parsed.ttl_seconds),
         )
         stored = await asyncio.to_thread(
             self.store.add_items, feed.id, new=new, changed=changed, alerts=alerts, poll=poll
@@ -235,6 +229,16 @@ class Pipeline:
             )
         return tuple(routes)
 
+    def _next_poll(self, now: datetime, config: FeedConfig, *hints: float | None) -> datetime:
+        return next_poll_after_success(
+            now,
+            self.settings.feed_interval(config),
+            hints=hints,
+            ceiling=self.settings.polling.max_interval,
+            jitter=self.settings.polling.jitter,
+            rng=self.rng,
+        )
+
     async def _unchanged(
         self, feed: FeedState, config: FeedConfig, result: FetchResult
     ) -> PollReport:
@@ -246,14 +250,8 @@ class Pipeline:
             etag=result.etag or feed.etag,
             last_modified=result.last_modified or feed.last_modified,
             current_url=result.permanent_url,
-            next_poll_at=next_poll_after_success(
-                now,
-                self.settings.feed_interval(config),
-                hints=(result.max_age_seconds,),
-                ceiling=self.settings.polling.max_interval,
-                jitter=self.settings.polling.jitter,
-                rng=self.rng,
-            ),
+            # A 304 carries no body: the feed's own <ttl> from its last full response holds.
+            next_poll_at=self._next_poll(now, config, result.max_age_seconds, feed.ttl_seconds),
         )
         await asyncio.to_thread(self.store.record_poll, feed.id, poll)
         return PollReport(feed=feed.label, url=feed.current_url, state="ok", status=304)

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -75,6 +76,9 @@ class FeedRow(Base):
     current_url: Mapped[str]
     name: Mapped[str | None]
     title: Mapped[str | None]
+    ttl_seconds: Mapped[float | None] = mapped_column(
+        Float
+    )  # the feed's own <ttl>/sy:updatePeriod, kept for 304s
     active: Mapped[bool] = mapped_column(default=True)
     state: Mapped[str] = mapped_column(String(16), default="new")
     etag: Mapped[str | None]

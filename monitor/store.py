@@ -329,6 +329,8 @@ def _apply_poll(s: Session | Connection, feed_id: int, p: PollUpdate) -> None:
         values["current_url"] = p.current_url
     if p.title:
         values["title"] = p.title
+    if p.state == "ok" and p.status != 304:
+        values["ttl_seconds"] = p.ttl_seconds
     feeds = FeedRow.__table__
     s.execute(update(feeds).where(feeds.c.id == feed_id).values(**values))
 
@@ -343,6 +345,7 @@ def _feed_state(r: FeedRow) -> FeedState:
         etag=r.etag,
         last_modified=r.last_modified,
         error_count=r.error_count,
+        ttl_seconds=r.ttl_seconds,
         first_poll=r.last_success_at is None,
     )
 

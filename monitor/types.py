@@ -126,6 +126,7 @@ class FeedState:
     etag: str | None
     last_modified: str | None
     error_count: int
+    ttl_seconds: float | None = None  # the feed's refresh hint from its last full response
     first_poll: bool  # no successful poll yet: the backlog window applies
 
     @property
@@ -146,6 +147,7 @@ class PollUpdate:
     last_modified: str | None = None
     current_url: str | None = None
     title: str | None = None
+    ttl_seconds: float | None = None  # set after a full parse; a 304 keeps the stored one
     next_poll_at: datetime
     retry_after: datetime | None = None
     error_count: int = 0

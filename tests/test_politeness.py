@@ -58,6 +58,18 @@ async def test_ttl_and_max_age_raise_the_interval_up_to_the_ceiling(
     assert delay_of(feeds["huge.xml"]) == pytest.approx(3 * 3600, abs=2)
 
 
+async def test_feed_ttl_still_counts_when_the_server_answers_304(
+    tmp_path: Path, db_url: str, feed_server: FeedServer
+) -> None:
+    settings = settings_for(tmp_path, db_url, [feed_server.url("/ttl.xml")])
+    with_ttl = rss(CSTO_ITEM).replace(b"<link>https://example.org/</link>", b"<ttl>30</ttl>", 1)
+    feed_server.set_feed("/ttl.xml", with_ttl, etag='"v1"')
+    await poll_once(settings)
+    reports, _ = await poll_once(settings)
+    assert [r.status for r in reports] == [304]
+    assert delay_of(feeds_by_path(settings)["ttl.xml"]) == pytest.approx(30 * 60, abs=2)
+
+
 async def test_failures_back_off_and_the_first_success_recovers(
     tmp_path: Path, db_url: str, feed_server: FeedServer
 ) -> None:
