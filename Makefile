@@ -1,5 +1,5 @@
 # Two commands for a newcomer: `make run` and `make test`. Each creates the virtual
-# environment when it is missing (or older than pyproject.toml).
+# environment when it is missing (or older than pyproject.toml, setup.py or the C source).
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
@@ -8,7 +8,7 @@ CONFIG ?= examples/monitor.yaml
 
 .PHONY: run test postgres lint format bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py monitor/_fastfold.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

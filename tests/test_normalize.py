@@ -5,8 +5,11 @@ here; the fast paths of normalisation are checked against a plain reference."""
 
 from __future__ import annotations
 
+import itertools
+import random
 import re
 import unicodedata
+from array import array
 from collections.abc import Callable
 
 import pytest
@@ -14,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import monitor.normalize as normalize_module
+from monitor import _fastfold
 from monitor.inflect import (
     BARRIER,
     CYRILLIC_LETTER,
@@ -192,6 +196,69 @@ def test_every_word_of_every_field_maps_back_into_its_field(fields: list[str]) -
             begin, end = norm.original_span(start + word.start(), start + word.end())
             assert low <= begin <= end <= high
             assert word[0] in normalize(norm.original[begin:end])
+
+
+def fast_fold(text: str) -> tuple[str, bool, bool] | None:
+    normalize("ё")  # installs the C tables on first use
+    return _fastfold.fold(text)
+
+
+def folded_by_table() -> list[str]:
+    """Every character the C table folds (below U+20000, folded whatever its neighbours)."""
+    return [
+        c
+        for c in map(chr, range(0x20000))
+        if not 0xD800 <= ord(c) <= 0xDFFF and fast_fold(c) is not None
+    ]
+
+
+def test_the_table_folds_almost_every_character_and_refuses_marks() -> None:
+    chars = folded_by_table()
+    assert len(chars) > 0x20000 - 0x800 - 3000  # all but surrogates, marks and composers
+    assert fast_fold("e\u0301") is None  # a combining mark
+    assert fast_fold("\u1100\u1161") is None  # Hangul jamo that compose
+    assert fast_fold("\U00030000") is None  # beyond the table
+    assert fast_fold("Ёлка…") == ("елка...", False, False)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_table_folding_equals_python_folding_of_whole_texts(seed: int) -> None:
+    """Folding by table is folding character by character. Python's steps act on the whole
+    text: every character next to many others (all of them, shuffled) must give the same."""
+    chars = folded_by_table()
+    random.Random(seed).shuffle(chars)
+    if seed % 2:  # every character also between letters that compose or fold specially
+        chars = [c + n for c, n in zip(chars, itertools.cycle("aёßİΣ…ﬁ\u00ad"))]
+    text = "".join(chars)
+    fast = fast_fold(text)
+    assert fast is not None
+    assert fast[0] == normalize_module._slow_fold(text)[0]
+
+
+SAFE_PIECES = [
+    *("CSTO", "a", " ", "\n", "\x00", "\u00a0", "…", "ﬁ", "①", "ｶ", "µ", "\u00ad", "\u200d"),
+    *("Straße", "İ", "ΣΑΣ", "Ёлка", "CSTО", "Kазах", "cт", "😀", "🄐", "´", HIGHLIGHT_START),
+]
+
+
+@given(st.lists(st.sampled_from(SAFE_PIECES), min_size=1, max_size=30).map("".join))
+def test_table_folding_flags_are_exact(text: str) -> None:
+    fast = fast_fold(text)
+    assert fast is not None
+    folded, same, mixed = fast
+    assert folded == normalize_module._slow_fold(text)[0]
+    singles = [fast_fold(c)[0] for c in text]  # type: ignore[index]
+    assert same == all(len(s) == 1 for s in singles)  # offsets are kept
+    adjacent = f"{LATIN_LETTER}{CYRILLIC_LETTER}|{CYRILLIC_LETTER}{LATIN_LETTER}"
+    assert mixed == bool(re.search(adjacent, folded))
+
+
+def test_wrong_tables_are_refused() -> None:
+    with pytest.raises(ValueError, match="wrong size"):
+        _fastfold.set_tables(b"", b"")
+    table = array("I", [0x80000000]) * 0x20000  # every entry points past an empty pool
+    with pytest.raises(ValueError, match="outside its pool"):
+        _fastfold.set_tables(table.tobytes(), b"")
 
 
 @pytest.mark.parametrize(

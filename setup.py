@@ -1,0 +1,10 @@
+"""The one part of the build pyproject.toml cannot declare stably: the C fast path of
+monitor.normalize's folding (a C compiler and the Python headers are needed to install)."""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension("monitor._fastfold", ["monitor/_fastfold.c"], extra_compile_args=["-O2"])
+    ]
+)
