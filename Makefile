@@ -8,7 +8,7 @@ CONFIG ?= examples/monitor.yaml
 
 .PHONY: run test postgres lint format bench clean
 
-$(STAMP): pyproject.toml setup.py monitor/_fastfold.c
+$(STAMP): pyproject.toml setup.py monitor/_speedups.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

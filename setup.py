@@ -5,6 +5,6 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=[
-        Extension("monitor._fastfold", ["monitor/_fastfold.c"], extra_compile_args=["-O2"])
+        Extension("monitor._speedups", ["monitor/_speedups.c"], extra_compile_args=["-O2"])
     ]
 )

@@ -98,27 +98,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Final
 
 import ahocorasick_rs
 
+from monitor import _speedups
 from monitor.errors import QueryError
 from monitor.inflect import (
-    EXACT,
     LANGUAGES,
-    LOW,
-    LOW_JOINERS,
-    PREFIX,
-    WORD_STOPS,
-    WORDS,
     WordForm,
     anchor_check,
     is_nospace,
-    joins,
+    joiner_bitmap,
     match_words,
     term_forms,
     tokenize,
-    word_end,
 )
 from monitor.normalize import HIGHLIGHT_END, HIGHLIGHT_START, NormText, cased, normalize_fields
 from monitor.query import (
@@ -274,7 +269,7 @@ class Matcher:
         for plan in self._plans:
             by_anchor.setdefault(plan.forms[plan.anchor].stem, []).append(plan)
         self._anchors = list(by_anchor)
-        self._check_left = [not is_nospace(anchor[0]) for anchor in self._anchors]
+        self._check_left = bytes(not is_nospace(anchor[0]) for anchor in self._anchors)
         found_with = [
             [p for k in range(1, len(anchor) + 1) for p in by_anchor.get(anchor[:k], ())]
             for anchor in self._anchors
@@ -294,6 +289,7 @@ class Matcher:
             for name in self._fields
         }
         self._slots = {name: (name, self._candidates[name]) for name in self._fields}
+        _install_joiners()
         self._automaton = (
             ahocorasick_rs.AhoCorasick(
                 self._anchors,
@@ -364,44 +360,30 @@ class Matcher:
 
     def _collect(self, norm: NormText, slots: list[list[_Slot]]) -> _Hits:
         """Check each anchor the automaton finds at a word start against every term it may
-        begin (or, for a phrase, be the longest word of), in the fields of its segment."""
+        begin (or, for a phrase, be the longest word of), in the fields of its segment.
+        The loop runs in C (monitor._speedups.collect: once per anchor found, it is most of
+        the cost of matching after the scan); phrases are checked by :func:`_words_span`."""
         assert self._automaton is not None
-        text, starts, check_left = norm.text, norm.starts, self._check_left
-        size, low_joiners, stops = len(text), LOW_JOINERS, WORD_STOPS
-        hits: _Hits = {}
-        segment, bound = -1, -1
-        for aid, start, end in self._automaton.find_matches_as_indexes(text):
-            if start and check_left[aid]:
-                c = text[start - 1]  # a word character before: not a word start
-                if c.isalnum() or c in low_joiners if c < LOW else joins(c, 0):
-                    continue
-            while start >= bound:
-                segment += 1
-                bound = starts[segment + 1] if segment + 1 < len(starts) else size + 1
-                fields = slots[segment]
-            # where the word at the anchor ends
-            rest = end if end == size or text[end] in stops else word_end(text, end)
-            for name, candidates in fields:
-                for tid, check, length, endings, plan in candidates[aid]:
-                    if check == WORDS:
-                        span = match_words(text, start, plan.forms, plan.anchor)
-                        if span is None or not _same_case(norm, span, plan):
-                            continue
-                        hit = (name, segment, *span)
-                    elif check == PREFIX or (
-                        rest == start + length
-                        if check == EXACT
-                        else text[start + length : rest] in endings
-                    ):
-                        hit = (name, segment, start, rest)
-                    else:
-                        continue
-                    found = hits.get(tid)
-                    if found is None:
-                        hits[tid] = [hit]
-                    else:
-                        found.append(hit)
-        return hits
+        text = norm.text
+        found = self._automaton.find_matches_as_indexes(text)
+        if not found:
+            return {}
+        return _speedups.collect(
+            found, text, norm.starts, slots, self._check_left, _words_span, norm
+        )
+
+
+@cache
+def _install_joiners() -> None:
+    """Give the C collect loop the word characters (once: building the bitmap takes ~50 ms)."""
+    _speedups.set_joiners(joiner_bitmap())
+
+
+def _words_span(norm: NormText, start: int, plan: _Plan) -> tuple[int, int] | None:
+    """Where a phrase (or a no-space or case-sensitive term) whose anchor word starts at
+    ``start`` is in the text; None if it is not there."""
+    span = match_words(norm.text, start, plan.forms, plan.anchor)
+    return span if span is not None and _same_case(norm, span, plan) else None
 
 
 def _same_case(norm: NormText, span: tuple[int, int], plan: _Plan) -> bool:

@@ -15,7 +15,7 @@ Only the last two steps keep every offset; matches are therefore found on the no
 and mapped back to the original only to cut snippets (:class:`NormText`).
 
 Cost (issue 4): ASCII text is NFKC-stable and ``lower()`` is its case folding. Other text is
-folded in C, by one table lookup per character (:mod:`monitor._fastfold`, about 1.5 ns a
+folded in C, by one table lookup per character (:mod:`monitor._speedups`, about 1.5 ns a
 character against 4.5 for ``str.casefold`` alone), when every character folds the same
 whatever its neighbours; the table is built here from the Python steps below
 (:func:`_slow_fold`), which fold the rest (combining marks, Hangul jamo; under 1% of feed
@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Final
 
-from monitor import _fastfold
+from monitor import _speedups
 from monitor.inflect import (
     ASTRAL,
     BARRIER,
@@ -96,8 +96,8 @@ def _fast_fold(text: str) -> tuple[str, bool, bool] | None:
     """(folded, offsets kept, may mix scripts) by table lookups in C; None when some
     character's folding depends on its neighbours (then Python folds the text)."""
     global _fast_fold
-    _fastfold.set_tables(*_fast_tables())
-    _fast_fold = _fastfold.fold  # the tables are built once, on first use
+    _speedups.set_tables(*_fast_tables())
+    _fast_fold = _speedups.fold  # the tables are built once, on first use
     return _fast_fold(text)
 
 
@@ -120,7 +120,7 @@ def _composes_backwards() -> frozenset[str]:
 
 
 def _fast_tables() -> tuple[bytes, bytes]:
-    """What :mod:`monitor._fastfold` applies: the folded form of each character below
+    """What :mod:`monitor._speedups` applies: the folded form of each character below
     U+20000 whose folding does not depend on its neighbours, with the script of each letter
     it folds to.
 

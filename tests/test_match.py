@@ -11,8 +11,10 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
+import monitor.inflect as inflect
 import monitor.match as match_module
 import monitor.normalize as normalize_module
+from monitor import _speedups
 from monitor.errors import QueryError
 from monitor.inflect import is_nospace, joins, tokenize
 from monitor.match import (
@@ -387,6 +389,24 @@ def test_automaton_is_built_once_not_per_item(monkeypatch: pytest.MonkeyPatch) -
     for n in range(20):
         matcher.match_item(make_item(title=f"a{n}"), CTX)
     assert len(built) == 1
+
+
+def test_the_c_checks_use_the_word_characters_and_checks_of_monitor_inflect() -> None:
+    assert (inflect.EXACT, inflect.ENDINGS, inflect.PREFIX, inflect.WORDS) == (0, 1, 2, 3)
+    bits = inflect.joiner_bitmap()
+    for cp in range(0x110000):
+        assert bool(bits[cp >> 3] >> (cp & 7) & 1) == joins(chr(cp), 0), hex(cp)
+
+
+def test_c_collect_refuses_matches_outside_the_text() -> None:
+    Matcher([Watchlist(name="w", query="a")])  # installs the word characters
+    slots: list[object] = [[("title", [()])]]
+    with pytest.raises(ValueError, match="outside the text or anchors"):
+        _speedups.collect([(0, 0, 5)], "abc", [0], slots, b"\x01", None, None)
+    with pytest.raises(ValueError, match="outside the text or anchors"):
+        _speedups.collect([(1, 0, 1)], "abc", [0], slots, b"\x01", None, None)
+    with pytest.raises(ValueError, match="one slot list per segment"):
+        _speedups.collect([(0, 0, 1)], "abc", [0, 2], slots, b"\x01", None, None)
 
 
 # --- Property test against a slow reference -------------------------------------------------

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import monitor.normalize as normalize_module
-from monitor import _fastfold
+from monitor import _speedups
 from monitor.inflect import (
     BARRIER,
     CYRILLIC_LETTER,
@@ -200,7 +200,7 @@ def test_every_word_of_every_field_maps_back_into_its_field(fields: list[str]) -
 
 def fast_fold(text: str) -> tuple[str, bool, bool] | None:
     normalize("ё")  # installs the C tables on first use
-    return _fastfold.fold(text)
+    return _speedups.fold(text)
 
 
 def folded_by_table() -> list[str]:
@@ -255,10 +255,10 @@ def test_table_folding_flags_are_exact(text: str) -> None:
 
 def test_wrong_tables_are_refused() -> None:
     with pytest.raises(ValueError, match="wrong size"):
-        _fastfold.set_tables(b"", b"")
+        _speedups.set_tables(b"", b"")
     table = array("I", [0x80000000]) * 0x20000  # every entry points past an empty pool
     with pytest.raises(ValueError, match="outside its pool"):
-        _fastfold.set_tables(table.tobytes(), b"")
+        _speedups.set_tables(table.tobytes(), b"")
 
 
 @pytest.mark.parametrize(

@@ -1,17 +1,20 @@
-/* The common case of monitor.normalize's folding, in one pass of table lookups.
+/* The hot path of matching (issue 4) in C: folding text (monitor.normalize) and checking the
+ * anchors the automaton finds (monitor.match). Both only apply what Python decided: tables
+ * and candidate lists are built in Python, so the rules live in one place.
  *
- * Python's own str methods fold text in several passes (NFKC, dropping format characters,
- * casefold, NFKC again, e -> e with diaeresis removed); together they cost more than the
- * automaton scan that follows (issue 4). Most characters of feed text are folded the same way
- * whatever surrounds them, so their folded form can be looked up one by one. The table is
- * built in Python, from unicodedata and monitor.normalize's own folding, so both agree by
- * construction (monitor/normalize.py, _fast_tables); here it is only applied.
+ * fold(text): Python's own str methods fold text in several passes (NFKC, dropping format
+ * characters, casefold, NFKC again, e with diaeresis -> e); together they cost more than the
+ * automaton scan that follows. Most characters of feed text are folded the same way whatever
+ * surrounds them, so their folded form can be looked up one by one, from a table built from
+ * Python's own folding (monitor/normalize.py, _fast_tables). It returns (folded, same, mixed),
+ * or None when the text holds a character whose folding depends on its neighbours (a
+ * combining mark, a character one can compose with, a character beyond the SMP): the caller
+ * then folds it in Python. `same` is true when every character became exactly one (offsets
+ * are kept); `mixed` when a Latin letter and a Cyrillic one are adjacent in the result (a
+ * word may mix look-alikes and needs repair).
  *
- * fold(text) returns (folded, same, mixed), or None when the text holds a character whose
- * folding depends on its neighbours (a combining mark, a character one can compose with, a
- * character beyond the SMP): the caller then folds it in Python. `same` is true when every character
- * became exactly one (offsets are kept); `mixed` when a Latin letter and a Cyrillic one are
- * adjacent in the result (a word may mix look-alikes and needs repair).
+ * collect(...): monitor.match's check of each found anchor against the terms it may begin;
+ * see collect_doc below.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -175,15 +178,199 @@ static PyObject *fold(PyObject *self, PyObject *text) {
     return Py_BuildValue("(NNN)", result, PyBool_FromLong(same), PyBool_FromLong(mixed));
 }
 
+
+/* How a candidate is checked: monitor.inflect's EXACT, ENDINGS, PREFIX, WORDS. */
+enum { EXACT, ENDINGS, PREFIX, WORDS };
+
+static PyObject *joiner_obj = NULL; /* bytes: a bit per code point, set for word characters */
+
+static PyObject *set_joiners(PyObject *self, PyObject *bitmap) {
+    if (!PyBytes_Check(bitmap) || PyBytes_GET_SIZE(bitmap) != 0x110000 / 8) {
+        PyErr_SetString(PyExc_ValueError, "set_joiners() takes 0x110000 bits as bytes");
+        return NULL;
+    }
+    Py_INCREF(bitmap);
+    Py_XSETREF(joiner_obj, bitmap);
+    Py_RETURN_NONE;
+}
+
+static inline int joins(const unsigned char *bits, Py_UCS4 ch) {
+    return (bits[ch >> 3] >> (ch & 7)) & 1;
+}
+
+/* Append (name, segment, start, end) to hits[tid]. */
+static int add_hit(PyObject *hits, PyObject *tid, PyObject *name, Py_ssize_t segment,
+                   Py_ssize_t start, Py_ssize_t end) {
+    PyObject *hit = Py_BuildValue("(Onnn)", name, segment, start, end);
+    if (hit == NULL) {
+        return -1;
+    }
+    PyObject *found = PyDict_GetItemWithError(hits, tid); /* borrowed */
+    int failed;
+    if (found != NULL) {
+        failed = PyList_Append(found, hit);
+    } else if (PyErr_Occurred()) {
+        failed = -1;
+    } else {
+        PyObject *list = PyList_New(1);
+        failed = list == NULL ? -1 : 0;
+        if (list != NULL) {
+            Py_INCREF(hit);
+            PyList_SET_ITEM(list, 0, hit);
+            failed = PyDict_SetItem(hits, tid, list);
+            Py_DECREF(list);
+        }
+    }
+    Py_DECREF(hit);
+    return failed;
+}
+
+/* Check the candidates of one anchor found at [start, end), in one field's list. */
+static int check_candidates(PyObject *hits, PyObject *name, PyObject *candidates,
+                            Py_ssize_t segment, PyObject *text, Py_ssize_t start,
+                            Py_ssize_t rest, PyObject *words, PyObject *norm) {
+    Py_ssize_t count = PyTuple_GET_SIZE(candidates);
+    for (Py_ssize_t k = 0; k < count; k++) {
+        /* (tid, check, length, endings, plan) */
+        PyObject *candidate = PyTuple_GET_ITEM(candidates, k);
+        PyObject *tid = PyTuple_GET_ITEM(candidate, 0);
+        long check = PyLong_AsLong(PyTuple_GET_ITEM(candidate, 1));
+        Py_ssize_t length = PyLong_AsSsize_t(PyTuple_GET_ITEM(candidate, 2));
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        Py_ssize_t hit_start = start, hit_end = rest;
+        if (check == WORDS) {
+            PyObject *plan = PyTuple_GET_ITEM(candidate, 4);
+            PyObject *span = PyObject_CallFunction(words, "OnO", norm, start, plan);
+            if (span == NULL) {
+                return -1;
+            }
+            if (span == Py_None) {
+                Py_DECREF(span);
+                continue;
+            }
+            int ok = PyArg_ParseTuple(span, "nn", &hit_start, &hit_end);
+            Py_DECREF(span);
+            if (!ok) {
+                return -1;
+            }
+        } else if (check == EXACT) {
+            if (rest != start + length) continue;
+        } else if (check == ENDINGS) {
+            PyObject *ending = PyUnicode_Substring(text, start + length, rest);
+            if (ending == NULL) {
+                return -1;
+            }
+            int found = PySet_Contains(PyTuple_GET_ITEM(candidate, 3), ending);
+            Py_DECREF(ending);
+            if (found < 0) {
+                return -1;
+            }
+            if (!found) continue;
+        } /* PREFIX: any word starting with the stem */
+        if (add_hit(hits, tid, name, segment, hit_start, hit_end) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(collect_doc,
+"collect(found, text, starts, slots, check_left, words, norm) -> dict\n\n"
+"Check each anchor the automaton found in ``text`` (``found``: (anchor, start, end)\n"
+"tuples, in text order) against the terms it may begin, in the fields of its segment.\n"
+"An anchor whose check_left byte is set counts only at a word start; ``starts`` are where\n"
+"the segments begin, ``slots[segment]`` lists (field name, candidates per anchor) and a\n"
+"candidate is (tid, check, stem length, endings, plan). WORDS candidates are checked by\n"
+"calling ``words(norm, start, plan)``, which returns a span or None. Returns\n"
+"{tid: [(field, segment, start, end), ...]}; monitor.match's docstring has the rules.");
+
+static PyObject *collect(PyObject *self, PyObject *args) {
+    PyObject *found, *text, *starts, *slots, *check_left, *words, *norm;
+    if (!PyArg_ParseTuple(args, "O!UO!O!SOO:collect", &PyList_Type, &found, &text, &PyList_Type,
+                          &starts, &PyList_Type, &slots, &check_left, &words, &norm)) {
+        return NULL;
+    }
+    if (joiner_obj == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "collect() before set_joiners()");
+        return NULL;
+    }
+    const unsigned char *bits = (const unsigned char *)PyBytes_AS_STRING(joiner_obj);
+    const char *left = PyBytes_AS_STRING(check_left);
+    Py_ssize_t anchors = PyBytes_GET_SIZE(check_left);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t size = PyUnicode_GET_LENGTH(text);
+    Py_ssize_t segments = PyList_GET_SIZE(starts);
+    if (PyList_GET_SIZE(slots) != segments) {
+        PyErr_SetString(PyExc_ValueError, "collect(): one slot list per segment");
+        return NULL;
+    }
+    PyObject *hits = PyDict_New();
+    if (hits == NULL) {
+        return NULL;
+    }
+    Py_ssize_t segment = -1, bound = -1;
+    PyObject *fields = NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(found); i++) {
+        Py_ssize_t aid, start, end;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(found, i), "nnn", &aid, &start, &end)) {
+            goto error;
+        }
+        if (aid < 0 || aid >= anchors || start < 0 || end < start || end > size) {
+            PyErr_SetString(PyExc_ValueError, "collect(): a match outside the text or anchors");
+            goto error;
+        }
+        if (start && left[aid] && joins(bits, PyUnicode_READ(kind, data, start - 1))) {
+            continue; /* a word character before: not a word start */
+        }
+        while (start >= bound) {
+            segment++;
+            if (segment >= segments) {
+                PyErr_SetString(PyExc_ValueError, "collect(): a match past the last segment");
+                goto error;
+            }
+            bound = segment + 1 < segments
+                        ? PyLong_AsSsize_t(PyList_GET_ITEM(starts, segment + 1))
+                        : size + 1;
+            if (bound == -1 && PyErr_Occurred()) {
+                goto error;
+            }
+            fields = PyList_GET_ITEM(slots, segment);
+        }
+        Py_ssize_t rest = end; /* where the word at the anchor ends */
+        while (rest < size && joins(bits, PyUnicode_READ(kind, data, rest))) {
+            rest++;
+        }
+        for (Py_ssize_t f = 0; f < PyList_GET_SIZE(fields); f++) {
+            PyObject *slot = PyList_GET_ITEM(fields, f); /* (name, candidates per anchor) */
+            PyObject *per_anchor = PyTuple_GET_ITEM(slot, 1);
+            PyObject *candidates = PyList_GET_ITEM(per_anchor, aid);
+            if (PyTuple_GET_SIZE(candidates) &&
+                check_candidates(hits, PyTuple_GET_ITEM(slot, 0), candidates, segment, text,
+                                 start, rest, words, norm) < 0) {
+                goto error;
+            }
+        }
+    }
+    return hits;
+error:
+    Py_DECREF(hits);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"set_tables", set_tables, METH_VARARGS, "Install the tables fold() applies."},
     {"fold", fold, METH_O, "Fold text by table, or None when Python must fold it."},
+    {"set_joiners", set_joiners, METH_O, "Install the word-character bitmap collect() uses."},
+    {"collect", collect, METH_VARARGS, collect_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_fastfold", "Table-driven text folding (monitor.normalize).", -1,
+    PyModuleDef_HEAD_INIT, "_speedups", "The hot path of matching (monitor.normalize, monitor.match).", -1,
     methods,
 };
 
-PyMODINIT_FUNC PyInit__fastfold(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }
