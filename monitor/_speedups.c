@@ -314,8 +314,15 @@ static PyObject *collect(PyObject *self, PyObject *args) {
     Py_ssize_t segment = -1, bound = -1;
     PyObject *fields = NULL;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(found); i++) {
-        Py_ssize_t aid, start, end;
-        if (!PyArg_ParseTuple(PyList_GET_ITEM(found, i), "nnn", &aid, &start, &end)) {
+        PyObject *match = PyList_GET_ITEM(found, i);
+        if (!PyTuple_Check(match) || PyTuple_GET_SIZE(match) != 3) {
+            PyErr_SetString(PyExc_TypeError, "collect(): matches are (anchor, start, end)");
+            goto error;
+        }
+        Py_ssize_t aid = PyLong_AsSsize_t(PyTuple_GET_ITEM(match, 0));
+        Py_ssize_t start = PyLong_AsSsize_t(PyTuple_GET_ITEM(match, 1));
+        Py_ssize_t end = PyLong_AsSsize_t(PyTuple_GET_ITEM(match, 2));
+        if (PyErr_Occurred()) {
             goto error;
         }
         if (aid < 0 || aid >= anchors || start < 0 || end < start || end > size) {

@@ -30,6 +30,8 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Sequence
 from functools import cache
+from itertools import accumulate
+from operator import add
 from typing import Final
 
 from monitor import _speedups
@@ -350,12 +352,10 @@ class NormText:
         self._tokens: list[int] | None = None
         if lengths is None:
             lengths = [len(part) for part in original.split(BARRIER)]
-        self.spans, low = [], 0
-        for length in lengths:
-            self.spans.append((low, low + length))
-            low += length + 1
+        lows = list(accumulate([n + 1 for n in lengths[:-1]], initial=0))[: len(lengths)]
+        self.spans = list(zip(lows, map(add, lows, lengths), strict=True))
         if self._same:
-            self.starts = [low for low, _ in self.spans]
+            self.starts = lows
             return
         self.starts, found = [0], text.find(BARRIER)
         while found >= 0:  # normalisation never makes or removes the barrier
