@@ -116,7 +116,7 @@ def describe_error(exc: httpx.HTTPError, host: str, timeout: float) -> tuple[str
     if isinstance(exc, httpx.RemoteProtocolError):
         return f"protocol error: {exc}", True
     cause = _root_cause(exc)
-    if isinstance(cause, socket.gaierror):
+    if isinstance(cause, socket.gaierror | UnicodeError):  # UnicodeError: a label IDNA refuses
         return f"cannot resolve host {host}", True
     if isinstance(cause, ConnectionRefusedError):
         return "connection refused", True

@@ -348,11 +348,13 @@ async def test_unusable_urls_are_refused_and_not_retryable(
 
 
 @pytest.mark.parametrize("allow_private", [True, False])
-async def test_unresolvable_host(allow_private: bool) -> None:
-    # .invalid never resolves (RFC 6761 section 6.4); the guard resolves by itself when on.
+@pytest.mark.parametrize("host", ["nonexistent.invalid", "a" * 64 + ".example"])
+async def test_unresolvable_host(allow_private: bool, host: str) -> None:
+    # .invalid never resolves (RFC 6761 section 6.4); a 64-character label is refused by
+    # IDNA before any lookup. With the guard on, the guarded backend resolves by itself.
     async with Fetcher(FetchSettings(allow_private_networks=allow_private)) as fetcher:
-        error = await fetch_error(fetcher, "http://nonexistent.invalid/feed")
-    assert error.message == "cannot resolve host nonexistent.invalid"
+        error = await fetch_error(fetcher, f"http://{host}/feed")
+    assert error.message == f"cannot resolve host {host}" and error.retryable
 
 
 async def test_connection_refused(fetcher: Fetcher) -> None:
