@@ -34,8 +34,9 @@ import monitor
 from monitor.errors import FetchError
 from monitor.netguard import (
     AddressGuard,
+    AddressRefused,
     BodyDecoder,
-    check_destination,
+    GuardedTransport,
     check_url,
     describe_error,
     port_of,
@@ -73,20 +74,25 @@ class Fetcher:
     """Fetches feeds over one shared connection pool; one instance per process.
 
     ``guard`` replaces the address check (tests use it to vet redirect hops on loopback);
-    by default hosts are only vetted when ``allow_private_networks`` is false.
+    by default hosts are only vetted when ``allow_private_networks`` is false. With a guard,
+    connections go through ``netguard.GuardedTransport``, which connects only to the
+    addresses the guard vetted, for every hop; without one, httpx's default transport is
+    used unchanged.
     """
 
     def __init__(self, settings: FetchSettings, *, guard: AddressGuard | None = None) -> None:
         self._settings = settings
-        self._guard = guard or (None if settings.allow_private_networks else refuse_private)
+        guard = guard or (None if settings.allow_private_networks else refuse_private)
+        limits = httpx.Limits(max_connections=settings.max_concurrency)
         self._global_slots = asyncio.Semaphore(settings.max_concurrency)
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._client = httpx.AsyncClient(
             follow_redirects=False,
             timeout=httpx.Timeout(settings.timeout),
-            limits=httpx.Limits(max_connections=settings.max_concurrency),
+            limits=limits,
             trust_env=False,
             cookies=_no_cookies(),
+            transport=None if guard is None else GuardedTransport(guard, limits=limits),
         )
 
     async def __aenter__(self) -> Self:
@@ -123,8 +129,6 @@ class Fetcher:
         redirected = False
         all_permanent = True
         for _ in range(self._settings.max_redirects + 1):
-            if self._guard is not None:
-                await check_destination(request.url, url.host, port_of(url), self._guard)
             headers = self._headers(request, same_origin=_origin(url) == origin)
             async with self._slot(url.host, budget):
                 step = await self._exchange(request, url, headers)
@@ -200,6 +204,8 @@ class Fetcher:
         except httpx.HTTPError as exc:
             message, retryable = describe_error(exc, url.host, self._settings.timeout)
             raise FetchError(request.url, message, retryable=retryable) from exc
+        except AddressRefused as exc:  # raised on connecting, before the request is sent
+            raise FetchError(request.url, exc.reason, retryable=False) from exc
 
     async def _interpret(
         self, request: FetchRequest, response: httpx.Response

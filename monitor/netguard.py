@@ -2,8 +2,8 @@
 
 Checks that httpx does not make for us:
 
-- where a feed URL may lead: only http and https; the host is resolved and its addresses
-  vetted by an ``AddressGuard`` before each request, redirect hops included;
+- where a feed URL may lead: only http and https; the addresses of every host a connection
+  is opened to, redirect hops included, are vetted by an ``AddressGuard``;
 - how far a body may expand: Content-Encoding is decoded here with bounded output per step,
   so a gzip or brotli bomb is cut after ``max_bytes`` of output instead of being inflated
   whole in memory (httpx inflates each 64 KiB network chunk in one go, which is ~64 MB for
@@ -11,14 +11,26 @@ Checks that httpx does not make for us:
 - what went wrong below HTTP: httpx errors (DNS, refused, TLS, resets) become one-line
   messages, never reprs.
 
-Input: a URL, host and port to vet; raw body chunks and the Content-Encoding header.
-Output: nothing or a ``FetchError``; decoded pieces of at most about ``PIECE`` bytes;
-a message and retryability for an httpx error.
-Does not: send requests, follow redirects, count the body against the cap (fetch does that).
+Vetting and connecting use one resolution. ``GuardedBackend`` is the network backend of the
+connection pool (``GuardedTransport``): it resolves the host once, asks the guard about the
+addresses and connects the TCP stream to one of exactly those addresses. Resolving to vet
+and letting httpx resolve again to connect would let a DNS server that answers a public
+address first and a private one next (DNS rebinding) slip past the guard. TLS still checks
+the certificate against, and sends SNI for, the host name: httpcore passes the URL's host
+to ``start_tls`` whatever address the stream was connected to. A pooled connection is only
+reused for its own scheme, host and port, so every hop to a new origin meets the guard
+before a byte of its request is sent.
 
-Known gap: the guard resolves the name itself and httpx resolves it again to connect, so a
-DNS server that answers differently the second time (DNS rebinding) can slip past it.
-Closing that gap needs a transport that connects to the vetted address; not done.
+Proxies: none. The fetcher ignores proxy environment variables (``trust_env=False``), and a
+guard here could not vet what a proxy connects to; proxy support would need the proxy to
+enforce the policy.
+
+Input: a URL to vet; the guard, host and port of each new connection; raw body chunks and
+the Content-Encoding header.
+Output: nothing or a ``FetchError``; a stream connected to a vetted address, or
+``AddressRefused``; decoded pieces of at most about ``PIECE`` bytes; a message and
+retryability for an httpx error.
+Does not: send requests, follow redirects, count the body against the cap (fetch does that).
 """
 
 from __future__ import annotations
@@ -28,10 +40,11 @@ import ipaddress
 import socket
 import ssl
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
 import brotli
+import httpcore
 import httpx
 
 from monitor.errors import FetchError
@@ -72,17 +85,128 @@ def refuse_private(host: str, port: int, addresses: Sequence[IPAddress]) -> str 
     return None
 
 
-async def check_destination(url: str, host: str, port: int, guard: AddressGuard) -> None:
-    """Resolve ``host`` and raise ``FetchError`` if ``guard`` refuses its addresses."""
+class AddressRefused(Exception):
+    """The guard refused the addresses of a host; ``reason`` is its one-line message.
+
+    Not an httpcore error, so httpx lets it through unwrapped: the fetcher turns it into a
+    ``FetchError`` carrying the reason as is.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+async def resolve(host: str, port: int) -> list[IPAddress]:
+    """The addresses of ``host`` in the resolver's order of preference, without repeats.
+
+    IPv6 scope ids are kept (``fe80::1%eth0``) so that an allowed link-local address stays
+    connectable. Raises ``OSError`` or ``UnicodeError`` when the name does not resolve.
+    """
     loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise FetchError(url, f"cannot resolve host {host}") from exc
-    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-    reason = guard(host, port, addresses)
-    if reason is not None:
-        raise FetchError(url, reason, retryable=False)
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = [ipaddress.ip_address(str(info[4][0])) for info in infos]
+    return list(dict.fromkeys(addresses))
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """A network backend that only connects to addresses its guard accepted.
+
+    ``connect_tcp`` resolves the host once, has the guard vet every address, then connects
+    to them in turn until one accepts (a plain fallback, no Happy Eyeballs racing: every
+    address is vetted, so any of them will do). Resolution and all attempts share the
+    connect timeout, as in httpcore's own backend. Failures come out as httpcore's
+    ``ConnectError``/``ConnectTimeout``, which httpx maps to its own, so ``describe_error``
+    still finds the ``gaierror`` or ``OSError`` underneath; a refusal as ``AddressRefused``.
+    Unix sockets are not supported (the base class raises ``NotImplementedError``).
+    """
+
+    def __init__(
+        self, guard: AddressGuard, inner: httpcore.AsyncNetworkBackend | None = None
+    ) -> None:
+        self._guard = guard
+        self._inner = inner or httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        try:
+            async with asyncio.timeout_at(deadline):
+                addresses = await resolve(host, port)
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(f"timed out resolving {host}") from exc
+        except (OSError, UnicodeError) as exc:
+            raise httpcore.ConnectError(f"cannot resolve host {host}") from exc
+        if not addresses:
+            raise httpcore.ConnectError(f"cannot resolve host {host}")
+        reason = self._guard(host, port, addresses)
+        if reason is not None:
+            raise AddressRefused(reason)
+        *others, last = addresses
+        for address in others:
+            try:
+                return await self._connect(address, port, deadline, local_address, socket_options)
+            except httpcore.ConnectError:  # a timeout has used the budget up: not caught
+                continue  # every address was vetted: the next one will do as well
+        return await self._connect(last, port, deadline, local_address, socket_options)
+
+    async def _connect(
+        self,
+        address: IPAddress,
+        port: int,
+        deadline: float | None,
+        local_address: str | None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None,
+    ) -> httpcore.AsyncNetworkStream:
+        remaining = None if deadline is None else deadline - asyncio.get_running_loop().time()
+        return await self._inner.connect_tcp(
+            str(address),
+            port,
+            timeout=None if remaining is None else max(0.0, remaining),
+            local_address=local_address,
+            socket_options=socket_options,
+        )
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's own transport, over a pool whose connections go through ``GuardedBackend``.
+
+    httpx 0.28 cannot hand a network backend to the pool it builds (encode/httpx#3749
+    proposes a parameter), so the pool it built is replaced by one made with the same
+    settings plus the backend; ``handle_async_request`` and ``aclose`` only use
+    ``self._pool``. Request conversion and exception mapping stay httpx's. httpx is pinned
+    below 0.29, and a changed ``_pool`` fails here, loudly, rather than leaving the pool
+    unguarded. No proxy: the guard vets the addresses this process connects to.
+    """
+
+    def __init__(
+        self,
+        guard: AddressGuard,
+        *,
+        limits: httpx.Limits,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        context = ssl_context or httpx.create_ssl_context(trust_env=False)
+        super().__init__(verify=context, trust_env=False, limits=limits)
+        if not isinstance(getattr(self, "_pool", None), httpcore.AsyncConnectionPool):
+            raise RuntimeError("httpx.AsyncHTTPTransport no longer keeps its pool in _pool")
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=GuardedBackend(guard),
+        )
 
 
 def check_url(feed_url: str, url: str) -> httpx.URL:
