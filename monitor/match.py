@@ -36,10 +36,11 @@ Query language
 Words and normalisation
 -----------------------
 Feed text and query terms are compared after the same normalisation (:mod:`monitor.normalize`):
-NFKC; format characters (soft hyphen, zero-width joiner, ...) removed; Unicode case folding;
-``ё`` = ``е``; a word mixing Latin and Cyrillic letters is rewritten in the script with more
-letters in it when every other letter has a look-alike there (``CSTО`` with a Cyrillic ``О``
-is ``csto``; a word that cannot be rewritten stays as it is).
+NFKC; format characters (soft hyphen, zero-width joiner, ...) removed; Unicode case folding
+(the Turkish ``İ`` folds to plain ``i``, so ``İstanbul`` = ``Istanbul``); ``ё`` = ``е``; a
+word mixing Latin and Cyrillic letters is rewritten in the script with more letters in it
+when every other letter has a look-alike there (``CSTО`` with a Cyrillic ``О`` is ``csto``; a
+word that cannot be rewritten stays as it is).
 
 A *word* is a maximal run of letters, digits and combining marks, in any script. Punctuation,
 spaces, symbols and ``_`` separate words, so ``Kazakhstan's`` contains the word
@@ -89,7 +90,9 @@ of watchlists needs a new Matcher), into one Aho-Corasick automaton (ahocorasick
 and scanned as one text (joined by a character no term can cross); an anchor found at a word
 start is checked against the rest of each term it belongs to; then only the watchlists with a
 positive term found are evaluated. So the cost per item grows with its length and its hits,
-not with the number of watchlists. What explains a match (a term's first occurrence per
+not with the number of watchlists. Folding and the check of each anchor found run in C
+(:mod:`monitor._speedups`), from tables and candidate lists built here and in
+:mod:`monitor.normalize`. What explains a match (a term's first occurrence per
 field, its snippet) is worked out once per item and shared by the watchlists that need it;
 offsets are mapped back to the original text only for those snippets.
 """

@@ -10,9 +10,10 @@ implements them. It does not parse queries, does not split words or decide infle
 Why the steps are in this order: NFKC first (a decomposed ``й`` is ``и`` + U+0306 otherwise),
 then format characters (category Cf: soft hyphen, zero-width joiner) are dropped, then
 ``casefold`` (which can lengthen the text: ``ß`` -> ``ss``), then NFKC again when case folding
-left something decomposed, then ``ё`` -> ``е``, then mixed-script look-alikes are repaired.
-Only the last two steps keep every offset; matches are therefore found on the normalised text
-and mapped back to the original only to cut snippets (:class:`NormText`).
+left something decomposed, then ``i`` + combining dot above (what ``casefold`` makes of the
+Turkish ``İ``) -> ``i`` and ``ё`` -> ``е``, then mixed-script look-alikes are repaired.
+Only some steps keep every offset; matches are therefore found on the normalised text and
+mapped back to the original only to cut snippets (:class:`NormText`).
 
 Cost (issue 4): ASCII text is NFKC-stable and ``lower()`` is its case folding. Other text is
 folded in C, by one table lookup per character (:mod:`monitor._speedups`, about 1.5 ns a
@@ -91,7 +92,12 @@ def _slow_fold(text: str) -> tuple[str, bool]:
         same = False
     if not unicodedata.is_normalized("NFKC", folded):
         folded, same = unicodedata.normalize("NFKC", folded), False
+    if _DOT_ABOVE in folded:  # Turkish İ folds to "i" and a dot: the dot goes
+        folded = folded.replace(f"i{_DOT_ABOVE}", "i")
     return folded.replace("ё", "е"), same
+
+
+_DOT_ABOVE: Final = "\u0307"
 
 
 def _fast_fold(text: str) -> tuple[str, bool, bool] | None:

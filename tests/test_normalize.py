@@ -62,6 +62,9 @@ CYRILLIC_O = "\u041e"  # О, looks like Latin O
         ("STRASSE", "strasse"),
         ("ΟΔΟΣ", "οδοσ"),
         ("ОДКБ", "одкб"),
+        ("İstanbul", "istanbul"),  # Turkish dotted capital I: plain i, no combining dot
+        ("I\u0307stanbul", "istanbul"),  # the same, decomposed
+        ("İSTANBUL İzmir", "istanbul izmir"),
         # ё = е
         ("Ёлка ёж", "елка еж"),
         ("Е\u0308лка", "елка"),  # decomposed ё too
@@ -172,7 +175,7 @@ def reference_normalize(text: str) -> str:
     text = nfkc("NFKC", text)
     markers = (HIGHLIGHT_START, HIGHLIGHT_END)
     text = "".join(c for c in text if unicodedata.category(c) != "Cf" and c not in markers)
-    text = nfkc("NFKC", text.casefold()).replace("ё", "е")
+    text = nfkc("NFKC", text.casefold()).replace("i\u0307", "i").replace("ё", "е")
     mixed = re.compile(f"{LATIN_LETTER}{CYRILLIC_LETTER}|{CYRILLIC_LETTER}{LATIN_LETTER}")
 
     def repair(word: re.Match[str]) -> str:
