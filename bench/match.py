@@ -43,7 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from monitor.inflect import tokenize
 from monitor.match import _AUTOMATON_KIND, Matcher, Watchlist
-from monitor.normalize import normalize, normalize_fields
+from monitor.normalize import normalize
+from monitor.normtext import normalize_fields
 from monitor.types import Item, MatchContext
 
 CORPUS_DIRS = (
@@ -234,6 +235,10 @@ def run(items: list[Item], terms: list[str], watchlists: list[Watchlist], repeat
         fresh, cached = size / best[name], size / best[f"{name}, cached"]
         print(f"    {name:<10}{fresh:6.1f} MB/s (UTF-8 already cached: {cached:.1f} MB/s)")
     print(f"  match_item / bare automaton {bare / best['match_item']:.2f}")
+    explaining = best["match_item"] - best["finding hits"]
+    print(f"    finding hits / bare automaton {bare / best['finding hits']:.2f}; explaining")
+    print(f"    (evaluating, snippets, results) {1e6 * explaining / n:.1f} us/item,")
+    print(f"    {explaining / bare:.2f}x the bare scan's time by itself")
     return Figures(match=size / best["match_item"], bare=size / bare)
 
 

@@ -118,7 +118,8 @@ from monitor.inflect import (
     term_forms,
     tokenize,
 )
-from monitor.normalize import HIGHLIGHT_END, HIGHLIGHT_START, NormText, cased, normalize_fields
+from monitor.normalize import HIGHLIGHT_END, HIGHLIGHT_START, cased
+from monitor.normtext import NormText, normalize_fields
 from monitor.query import (
     DEFAULT_FIELDS,
     FIELDS,

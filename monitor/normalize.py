@@ -1,11 +1,11 @@
 """Text normalisation for matching: one canonical form for feed text and for query terms.
 
 Input: plain text (a feed item's fields, or a term of a query). Output: the normalised text
-(:func:`normalize`, :func:`normalize_fields`), offsets back into the original
-(:class:`NormText`) and highlighted snippets of the original text (:func:`make_snippet`).
-The semantics are specified in the docstring of :mod:`monitor.match`; this module
-implements them. It does not parse queries, does not split words or decide inflection
-(:mod:`monitor.inflect`), does not match, and touches neither network nor database.
+(:func:`normalize`; :func:`fold` also says whether offsets were kept). The semantics are
+specified in the docstring of :mod:`monitor.match`; this module implements them. Offsets back
+into the original and snippets are :mod:`monitor.normtext`'s. It does not parse queries,
+does not split words or decide inflection (:mod:`monitor.inflect`), does not match, and
+touches neither network nor database.
 
 Why the steps are in this order: NFKC first (a decomposed ``й`` is ``и`` + U+0306 otherwise),
 then format characters (category Cf: soft hyphen, zero-width joiner) are dropped, then
@@ -28,11 +28,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from array import array
-from bisect import bisect_right
-from collections.abc import Sequence
-from functools import cache
-from itertools import accumulate
-from operator import add
 from typing import Final
 
 from monitor import _speedups
@@ -42,10 +37,8 @@ from monitor.inflect import (
     CYRILLIC_LETTER,
     FORMATS,
     LATIN_LETTER,
-    MARKS,
     fast_class,
     joins,
-    word_starts,
 )
 
 # The highlight markers of a snippet. Private-use characters, removed from feed text during
@@ -53,18 +46,14 @@ from monitor.inflect import (
 HIGHLIGHT_START: Final = "\ue000"
 HIGHLIGHT_END: Final = "\ue001"
 
-_MARK: Final = fast_class(list(MARKS))
-_MARKERS_CLASS = f"{HIGHLIGHT_START}{HIGHLIGHT_END}"
 _DROPPED: Final = sorted([*FORMATS, (ord(HIGHLIGHT_START), ord(HIGHLIGHT_END))])
-_MARK_FIRST = re.compile(_MARK).match
 _DROP = re.compile(fast_class(_DROPPED))
 # The same for text without astral characters: a plain class, which ``re`` skips to in C.
 _DROP_BMP = re.compile(fast_class([(lo, min(hi, 0xFFFF)) for lo, hi in _DROPPED if lo <= 0xFFFF]))
-_MARKERS = re.compile(f"[{_MARKERS_CLASS}]")
 _HAS_ASTRAL = re.compile(f"[{ASTRAL}]").search
 
 
-def _fold(text: str) -> tuple[str, bool, bool]:
+def fold(text: str) -> tuple[str, bool, bool]:
     """NFKC, drop format characters, casefold, ё -> е. The flags: every offset was kept; a
     Latin and a Cyrillic letter may be adjacent (look-alikes may need repair)."""
     if text.isascii():  # NFKC-stable, no format character, lower() is its case folding
@@ -244,7 +233,7 @@ def _has_mixed(text: str) -> bool:
     return b"LC" in scripts or b"CL" in scripts
 
 
-def _unmix(text: str) -> str:
+def repair_lookalikes(text: str) -> str:
     """Repair every word that mixes Latin and Cyrillic letters (offsets are kept)."""
     if not _has_mixed(text):
         return text
@@ -267,203 +256,5 @@ def _unmix(text: str) -> str:
 
 def normalize(text: str) -> str:
     """The normal form in which feed text and query terms are compared."""
-    folded, _, mixed = _fold(text)
-    return _unmix(folded) if mixed else folded
-
-
-@cache
-def _unstable() -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """Runs of characters that do not normalise to exactly one character (ligatures, "…",
-    format characters, ``ß``) or that may compose with the one before (combining marks):
-    for any text, and a faster one for text without astral characters (a pattern starting
-    with a plain class lets ``re`` skip ahead to a member in C). Built on first use: it costs
-    a tenth of a second."""
-    nfkc = unicodedata.normalize
-    ranges = [(ord(HIGHLIGHT_START), ord(HIGHLIGHT_END)), *FORMATS, *MARKS]
-    for cp in range(0x80, 0x40000):
-        if len(nfkc("NFKC", nfkc("NFKC", chr(cp)).casefold())) != 1:
-            ranges.append((cp, cp))
-    ranges.sort()
-    bmp = fast_class([(lo, min(hi, 0xFFFF)) for lo, hi in ranges if lo <= 0xFFFF])
-    return re.compile(fast_class(ranges) + "+"), re.compile(f"{bmp}{bmp}*")
-
-
-# The normalised length of single unstable characters, filled as they are met: a run is most
-# often one character ("…", "ß", a soft hyphen), and folding one costs a microsecond or two.
-_CHAR_LENGTHS: dict[str, int] = {}
-
-
-def _run_length(run: str) -> int:
-    if len(run) > 1:
-        return len(_fold(run)[0])
-    length = _CHAR_LENGTHS.get(run)
-    if length is None:
-        length = _CHAR_LENGTHS[run] = len(_fold(run)[0])
-    return length
-
-
-# An offset map of one text: (text starts, original starts, original ends, exact) per run.
-_Map = tuple[list[int], list[int], list[int], list[int]]
-
-
-def _offset_map(original: str, length: int) -> _Map:
-    """Runs copied one character for one, and the runs in between (normalised as a whole, so
-    a match inside one maps to all of it); ``length`` is the normalised text's."""
-    starts, originals, ends, exact = [0], [0], [0], [1]
-    done = size = 0  # original offset, normalised length so far
-
-    def add(begin: int, stop: int, length: int, one_for_one: int) -> None:
-        nonlocal size
-        starts.append(size)
-        originals.append(begin)
-        ends.append(stop)
-        exact.append(one_for_one)
-        size += length
-
-    every, bmp = _unstable()
-    for run in (every if _HAS_ASTRAL(original) else bmp).finditer(original):
-        begin, stop = run.span()
-        if begin > done and _MARK_FIRST(original, begin):
-            begin -= 1  # the base character a mark may compose with
-        if begin > done:
-            add(done, begin, begin - done, 1)
-        add(begin, stop, _run_length(original[begin:stop]), 0)
-        done = stop
-    add(done, len(original), len(original) - done, 1)
-    if size != length:
-        # Normalising the whole text composed across a run (rare: Hangul jamo). One
-        # inexact segment: a snippet then shows the whole text, cut to its width.
-        return [0], [0], [len(original)], [0]
-    return starts, originals, ends, exact
-
-
-class NormText:
-    """An item's texts (joined by :data:`BARRIER`), normalised once, with offsets back into
-    the original on demand.
-
-    ``starts`` are where each text begins in the normalised text, ``spans`` where each one
-    is in the original. The offset map of a text is built only when a snippet or a
-    case-sensitive check needs it there, and only when normalisation moved offsets in it:
-    most matched texts never pay for it.
-    """
-
-    __slots__ = ("_maps", "_same", "_tokens", "original", "spans", "starts", "text")
-
-    def __init__(self, original: str, lengths: Sequence[int] | None = None) -> None:
-        """``lengths``: of the texts joined in ``original``, when the caller knows them."""
-        self.original = original
-        folded, self._same, mixed = _fold(original)
-        self.text = text = _unmix(folded) if mixed else folded
-        self._maps: dict[int, _Map | None] = {}  # text index -> map; None: identity
-        self._tokens: list[int] | None = None
-        if lengths is None:
-            lengths = [len(part) for part in original.split(BARRIER)]
-        lows = list(accumulate([n + 1 for n in lengths[:-1]], initial=0))[: len(lengths)]
-        self.spans = list(zip(lows, map(add, lows, lengths), strict=True))
-        if self._same:
-            self.starts = lows
-            return
-        self.starts, found = [0], text.find(BARRIER)
-        while found >= 0:  # normalisation never makes or removes the barrier
-            self.starts.append(found + 1)
-            found = text.find(BARRIER, found + 1)
-
-    def original_span(self, start: int, end: int, segment: int = -1) -> tuple[int, int]:
-        """The span of the original text that became ``text[start:end]`` (which is in text
-        number ``segment``, when the caller knows)."""
-        if segment < 0:
-            segment = bisect_right(self.starts, start) - 1
-        low, high = self.spans[segment]
-        base = self.starts[segment]
-        if segment in self._maps:
-            found = self._maps[segment]
-        else:
-            found = self._maps[segment] = self._segment_map(segment)
-        if found is None:
-            return low + start - base, low + end - base
-        starts, originals, ends, exact = found
-        start, end = start - base, end - base
-        i = bisect_right(starts, start) - 1
-        j = bisect_right(starts, max(start, end - 1)) - 1
-        begin = originals[i] + (start - starts[i]) if exact[i] else originals[i]
-        stop = originals[j] + (end - starts[j]) if exact[j] else ends[j]
-        return low + begin, low + max(begin, min(stop, high - low))
-
-    def snippet(self, segment: int, start: int, end: int) -> str:
-        """:func:`make_snippet` of the original text of ``text[start:end]``, in text number
-        ``segment``."""
-        begin, stop = self.original_span(start, end, segment)
-        return make_snippet(self.original, begin, stop, bounds=self.spans[segment])
-
-    def _segment_map(self, index: int) -> _Map | None:
-        low, high = self.spans[index]
-        if self._same or self.original.isascii():
-            return None
-        original = self.original[low:high]
-        if original.isascii():
-            return None
-        stop = self.starts[index + 1] - 1 if index + 1 < len(self.starts) else len(self.text)
-        return _offset_map(original, stop - self.starts[index])
-
-    def token_index(self, offset: int) -> int:
-        """The index of the word containing (or preceding) normalised offset ``offset``."""
-        if self._tokens is None:
-            self._tokens = word_starts(self.text)
-        return bisect_right(self._tokens, offset) - 1
-
-
-def normalize_fields(texts: Sequence[str]) -> NormText:
-    """Several texts normalised as one, joined by :data:`BARRIER` (one pass per item, not per
-    field); a barrier inside a text becomes a space."""
-    joined = BARRIER.join(texts)
-    if joined.count(BARRIER) >= len(texts):  # a text holds one (never, in feed text)
-        texts = [t.replace(BARRIER, " ") for t in texts]
-        joined = BARRIER.join(texts)
-    return NormText(joined, list(map(len, texts)))
-
-
-def make_snippet(
-    original: str, start: int, end: int, width: int = 80, bounds: tuple[int, int] | None = None
-) -> str:
-    """About ``width`` characters of ``original`` around ``[start, end)``, the match marked.
-
-    ``bounds`` limits the window to one field of a joined text. A word cut by the window is
-    dropped when another word is left on that side (a text without spaces keeps its cut
-    run); an ellipsis shows a cut; whitespace runs become one space; highlight markers
-    already in the text are removed. (Written with plain comparisons rather than min/max:
-    one snippet is made per matched term and field, on the hot path.)
-    """
-    first, last = bounds if bounds is not None else (0, len(original))
-    room = width - (end - start) if end - start < width else 0
-    before = after = room // 2
-    after = room - before
-    if room - (last - end) > before:
-        before = room - (last - end)  # room the other side cannot use
-    if room - (start - first) > after:
-        after = room - (start - first)
-    low = start - before if start - before > first else first
-    high = end + after if end + after < last else last
-    left, right = original[low:start].split(), original[end:high].split()
-    if low > first and len(left) > 1 and not original[low - 1].isspace():
-        del left[0]
-    if high < last and len(right) > 1 and not original[high].isspace():
-        del right[-1]
-    head = " ".join(left)
-    if left and original[start - 1].isspace():
-        head += " "
-    tail = " ".join(right)
-    if right and original[end].isspace():
-        tail = " " + tail
-    middle = original[start:end]
-    if " " in middle or not middle.isprintable():
-        middle = " ".join(middle.split())
-    snippet = f"{head}{HIGHLIGHT_START}{middle}{HIGHLIGHT_END}{tail}"
-    if HIGHLIGHT_START in original[low:high] or HIGHLIGHT_END in original[low:high]:
-        snippet = f"{_unmark(head)}{HIGHLIGHT_START}{_unmark(middle)}{HIGHLIGHT_END}{_unmark(tail)}"
-    return ("…" if low > first else "") + snippet + ("…" if high < last else "")
-
-
-def _unmark(text: str) -> str:
-    if HIGHLIGHT_START in text or HIGHLIGHT_END in text:
-        return _MARKERS.sub("", text)
-    return text
+    folded, _, mixed = fold(text)
+    return repair_lookalikes(folded) if mixed else folded

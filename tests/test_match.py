@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import monitor.inflect as inflect
 import monitor.match as match_module
-import monitor.normalize as normalize_module
+import monitor.normtext as normtext_module
 from monitor import _speedups
 from monitor.errors import QueryError
 from monitor.inflect import is_nospace, joins, tokenize
@@ -351,13 +351,13 @@ def test_only_watchlists_with_a_hit_are_evaluated(monkeypatch: pytest.MonkeyPatc
 
 def counting_snippets(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     made: list[str] = []
-    real = normalize_module.make_snippet
+    real = normtext_module.make_snippet
 
     def counted(*args: Any, **kwargs: Any) -> str:
         made.append(real(*args, **kwargs))
         return made[-1]
 
-    monkeypatch.setattr(normalize_module, "make_snippet", counted)
+    monkeypatch.setattr(normtext_module, "make_snippet", counted)
     return made
 
 

@@ -1,7 +1,8 @@
-"""Tests of text normalisation, offsets back to the original and snippets
-(monitor/normalize.py), and of words and inflection (monitor/inflect.py). Each rule of the
-"Words and normalisation" and "Inflection" sections of monitor/match.py's docstring has a row
-here; the fast paths of normalisation are checked against a plain reference."""
+"""Tests of text normalisation (monitor/normalize.py, monitor/_speedups.c), offsets back to
+the original and snippets (monitor/normtext.py), and of words and inflection
+(monitor/inflect.py). Each rule of the "Words and normalisation" and "Inflection" sections of
+monitor/match.py's docstring has a row here; the fast paths of normalisation are checked
+against a plain reference."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import monitor.normalize as normalize_module
+import monitor.normtext as normtext_module
 from monitor import _speedups
 from monitor.inflect import (
     BARRIER,
@@ -28,15 +30,8 @@ from monitor.inflect import (
     tokenize,
     word_form,
 )
-from monitor.normalize import (
-    HIGHLIGHT_END,
-    HIGHLIGHT_START,
-    NormText,
-    cased,
-    make_snippet,
-    normalize,
-    normalize_fields,
-)
+from monitor.normalize import HIGHLIGHT_END, HIGHLIGHT_START, cased, normalize
+from monitor.normtext import NormText, make_snippet, normalize_fields
 
 CYRILLIC_O = "\u041e"  # О, looks like Latin O
 
@@ -282,15 +277,15 @@ def test_original_span_in_text_with_astral_characters(
 
 
 def counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
-    """Count the calls of a function of monitor.normalize."""
+    """Count the calls of a function of monitor.normtext."""
     calls: list[int] = []
-    real: Callable[..., object] = getattr(normalize_module, name)
+    real: Callable[..., object] = getattr(normtext_module, name)
 
     def counted(*args: object) -> object:
         calls.append(1)
         return real(*args)
 
-    monkeypatch.setattr(normalize_module, name, counted)
+    monkeypatch.setattr(normtext_module, name, counted)
     return calls
 
 
