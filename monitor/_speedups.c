@@ -233,6 +233,10 @@ static int check_candidates(PyObject *hits, PyObject *name, PyObject *candidates
     for (Py_ssize_t k = 0; k < count; k++) {
         /* (tid, check, length, endings, plan) */
         PyObject *candidate = PyTuple_GET_ITEM(candidates, k);
+        if (!PyTuple_Check(candidate) || PyTuple_GET_SIZE(candidate) != 5) {
+            PyErr_SetString(PyExc_TypeError, "collect(): a candidate of the wrong shape");
+            return -1;
+        }
         PyObject *tid = PyTuple_GET_ITEM(candidate, 0);
         long check = PyLong_AsLong(PyTuple_GET_ITEM(candidate, 1));
         Py_ssize_t length = PyLong_AsSsize_t(PyTuple_GET_ITEM(candidate, 2));
@@ -296,7 +300,6 @@ static PyObject *collect(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_RuntimeError, "collect() before set_joiners()");
         return NULL;
     }
-    const unsigned char *bits = (const unsigned char *)PyBytes_AS_STRING(joiner_obj);
     const char *left = PyBytes_AS_STRING(check_left);
     Py_ssize_t anchors = PyBytes_GET_SIZE(check_left);
     int kind = PyUnicode_KIND(text);
@@ -307,8 +310,12 @@ static PyObject *collect(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "collect(): one slot list per segment");
         return NULL;
     }
+    /* held for the call: words() runs Python code, which could install another bitmap */
+    PyObject *joiners = Py_NewRef(joiner_obj);
+    const unsigned char *bits = (const unsigned char *)PyBytes_AS_STRING(joiners);
     PyObject *hits = PyDict_New();
     if (hits == NULL) {
+        Py_DECREF(joiners);
         return NULL;
     }
     Py_ssize_t segment = -1, bound = -1;
@@ -345,6 +352,9 @@ static PyObject *collect(PyObject *self, PyObject *args) {
                 goto error;
             }
             fields = PyList_GET_ITEM(slots, segment);
+            if (!PyList_Check(fields)) {
+                goto bad_shape;
+            }
         }
         Py_ssize_t rest = end; /* where the word at the anchor ends */
         while (rest < size && joins(bits, PyUnicode_READ(kind, data, rest))) {
@@ -352,8 +362,17 @@ static PyObject *collect(PyObject *self, PyObject *args) {
         }
         for (Py_ssize_t f = 0; f < PyList_GET_SIZE(fields); f++) {
             PyObject *slot = PyList_GET_ITEM(fields, f); /* (name, candidates per anchor) */
+            if (!PyTuple_Check(slot) || PyTuple_GET_SIZE(slot) != 2) {
+                goto bad_shape;
+            }
             PyObject *per_anchor = PyTuple_GET_ITEM(slot, 1);
+            if (!PyList_Check(per_anchor) || PyList_GET_SIZE(per_anchor) <= aid) {
+                goto bad_shape;
+            }
             PyObject *candidates = PyList_GET_ITEM(per_anchor, aid);
+            if (!PyTuple_Check(candidates)) {
+                goto bad_shape;
+            }
             if (PyTuple_GET_SIZE(candidates) &&
                 check_candidates(hits, PyTuple_GET_ITEM(slot, 0), candidates, segment, text,
                                  start, rest, words, norm) < 0) {
@@ -361,8 +380,12 @@ static PyObject *collect(PyObject *self, PyObject *args) {
             }
         }
     }
+    Py_DECREF(joiners);
     return hits;
+bad_shape:
+    PyErr_SetString(PyExc_TypeError, "collect(): slots of the wrong shape");
 error:
+    Py_DECREF(joiners);
     Py_DECREF(hits);
     return NULL;
 }

@@ -410,6 +410,9 @@ def test_c_collect_refuses_matches_outside_the_text() -> None:
         _speedups.collect([(1, 0, 1)], "abc", [0], slots, b"\x01", None, None)
     with pytest.raises(ValueError, match="one slot list per segment"):
         _speedups.collect([(0, 0, 1)], "abc", [0, 2], slots, b"\x01", None, None)
+    for wrong in ([("title",)], [("title", [])], [("title", [[]])], [("title", [((1,),)])]):
+        with pytest.raises(TypeError, match="wrong shape"):
+            _speedups.collect([(0, 0, 3)], "abc", [0], [wrong], b"\x01", None, None)
 
 
 # --- Property test against a slow reference -------------------------------------------------
