@@ -20,7 +20,7 @@ from alerts.registry import build_channel
 from alerts.retry import RetryPolicy
 from monitor import PROJECT_URL
 from monitor.config import Settings
-from monitor.db import create_db_engine, migrate
+from monitor.db import DatabaseClock, create_db_engine, migrate
 from monitor.fetch import Fetcher, FetchSettings
 from monitor.match import Matcher
 from monitor.outbox import Outbox
@@ -54,7 +54,10 @@ class App:
             # SQLite is single-instance by design: leases left by a killed process can only
             # be our own, so pending work resumes at once instead of after the lease.
             self.store.release_leases()
-        self.store.sync_feeds([FeedSpec(url=f.url, name=f.name) for f in settings.feeds], utcnow())
+        self.clock = DatabaseClock(self.engine)
+        self.store.sync_feeds(
+            [FeedSpec(url=f.url, name=f.name) for f in settings.feeds], self.clock()
+        )
         self.channels: dict[str, Channel] = {c.name: build_channel(c) for c in settings.channels}
         self.retry = {c.name: RetryPolicy.from_retries(c.retry) for c in settings.channels}
         self.fetcher = Fetcher(fetch_settings(settings))
@@ -65,6 +68,7 @@ class App:
             fetcher=self.fetcher,
             matcher=Matcher(settings.watchlists_for()),
             parser=self.parser,
+            clock=self.clock,
         )
         self.outbox = Outbox(
             store=self.store,
@@ -72,7 +76,7 @@ class App:
             configs={c.name: c for c in settings.channels},
             retry=self.retry,
             lease=settings.service.lease,
-            clock=utcnow,
+            clock=self.clock,
             rng=random.Random(),
         )
 
