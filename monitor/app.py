@@ -2,7 +2,8 @@
 
 Opening an ``App`` connects to the database and brings its schema up to date (Alembic),
 makes the feeds table follow the configuration, and builds the HTTP client, the matcher,
-the channels and the parse workers. It does not poll or send anything by itself.
+the channels and the parse workers; :meth:`App.reload` rebuilds them for a new
+configuration. It does not poll or send anything by itself.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from alerts.retry import RetryPolicy
 from monitor import PROJECT_URL
 from monitor.config import Settings
 from monitor.db import DatabaseClock, create_db_engine, migrate
+from monitor.errors import ConfigError
 from monitor.fetch import Fetcher, FetchSettings
 from monitor.match import Matcher
 from monitor.outbox import Outbox
@@ -55,19 +57,27 @@ class App:
             # be our own, so pending work resumes at once instead of after the lease.
             self.store.release_leases()
         self.clock = DatabaseClock(self.engine)
-        self.store.sync_feeds(
-            [FeedSpec(url=f.url, name=f.name) for f in settings.feeds], self.clock()
+        self._configure(
+            settings,
+            Matcher(settings.watchlists_for()),
+            ParseWorkers(settings.polling.parse_workers),
         )
+
+    def _configure(self, settings: Settings, matcher: Matcher, parser: ParseWorkers) -> None:
+        """Build what follows the configuration file around a matcher and parse workers.
+        The feeds table is synced first: if the database refuses, nothing has changed."""
+        specs = [FeedSpec(url=f.url, name=f.name) for f in settings.feeds]
+        self.store.sync_feeds(specs, self.clock())
+        self.settings, self.matcher, self.parser = settings, matcher, parser
         self.channels: dict[str, Channel] = {c.name: build_channel(c) for c in settings.channels}
         self.retry = {c.name: RetryPolicy.from_retries(c.retry) for c in settings.channels}
         self.fetcher = Fetcher(fetch_settings(settings))
-        self.parser = ParseWorkers(settings.polling.parse_workers)
         self.pipeline = Pipeline(
             settings=settings,
             store=self.store,
             fetcher=self.fetcher,
-            matcher=Matcher(settings.watchlists_for()),
-            parser=self.parser,
+            matcher=matcher,
+            parser=parser,
             clock=self.clock,
         )
         self.outbox = Outbox(
@@ -79,6 +89,45 @@ class App:
             clock=self.clock,
             rng=random.Random(),
         )
+
+    async def reload(self, settings: Settings) -> list[str]:
+        """Apply a new configuration; returns what changed, for the log.
+
+        Call it while no poll or delivery runs (the service drains first). Feeds, watchlists,
+        channels and polling settings follow the file; the automaton is rebuilt only when
+        the watchlists changed. A new database, or a new service tick, needs a restart:
+        :class:`ConfigError` then, and nothing changes.
+        """
+        old = self.settings
+        restart = [
+            f"{key}: changing it needs a restart"
+            for key, before, after in (
+                ("database", old.database, settings.database),
+                ("service.tick", old.service.tick, settings.service.tick),
+            )
+            if before != after
+        ]
+        if restart:
+            raise ConfigError(settings.source, restart)
+        changes = _changes(old, settings)
+        matcher, parser = self.matcher, self.parser
+        watchlists = settings.watchlists_for()
+        if tuple(watchlists) != matcher.watchlists:
+            matcher = await asyncio.to_thread(Matcher, watchlists)
+        if settings.polling.parse_workers != old.polling.parse_workers:
+            parser = ParseWorkers(settings.polling.parse_workers)
+        fetcher, channels, workers = self.fetcher, self.channels, self.parser
+        try:
+            await asyncio.to_thread(self._configure, settings, matcher, parser)
+        except BaseException:
+            if parser is not workers:
+                parser.close()
+            raise
+        if parser is not workers:
+            workers.close()
+        await fetcher.aclose()
+        await asyncio.gather(*(c.aclose() for c in channels.values()))
+        return changes
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()
@@ -96,6 +145,35 @@ class App:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _changes(old: Settings, new: Settings) -> list[str]:
+    """What a reload changes, in a few words per section."""
+
+    def diff(section: str, before: dict[str, object], after: dict[str, object]) -> str | None:
+        added = sorted(after.keys() - before.keys())
+        removed = sorted(before.keys() - after.keys())
+        changed = sorted(k for k in before.keys() & after.keys() if before[k] != after[k])
+        parts = [
+            f"{label} {', '.join(names)}"
+            for label, names in (("added", added), ("removed", removed), ("changed", changed))
+            if names
+        ]
+        return f"{section}: {'; '.join(parts)}" if parts else None
+
+    found = [
+        diff("feeds", {f.url: f for f in old.feeds}, {f.url: f for f in new.feeds}),
+        diff(
+            "watchlists", {w.name: w for w in old.watchlists}, {w.name: w for w in new.watchlists}
+        ),
+        diff("channels", {c.name: c for c in old.channels}, {c.name: c for c in new.channels}),
+        diff("settings", _general(old), _general(new)),
+    ]
+    return [f for f in found if f is not None]
+
+
+def _general(settings: Settings) -> dict[str, object]:
+    return {"defaults": settings.defaults, "polling": settings.polling, "service": settings.service}
 
 
 async def poll_once(settings: Settings, *, only_due: bool = False) -> tuple[list[PollReport], int]:

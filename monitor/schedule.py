@@ -7,14 +7,15 @@ later share one PostgreSQL. Polls run as tasks so that a slow feed never holds u
 the tick only starts new polls while fewer than ``max_inflight`` are running.
 
 On stop, no new work is claimed, the polls and deliveries under way finish (their database
-writes complete), and only then does ``run_service`` return.
+writes complete), and only then does ``run_service`` return. A reload of the configuration
+(:meth:`Service.paused_for`) drains the same way, swaps the parts, and goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -39,6 +40,8 @@ class Service:
         self.claiming: asyncio.Task[object] | None = None
         self.delivering: asyncio.Task[object] | None = None
         self.stopping = False
+        self.paused = False
+        self._pausing = asyncio.Lock()
 
     def _spawn(self, coro: Coroutine[object, object, object]) -> asyncio.Task[object]:
         """Work runs in tasks we own, not in the scheduler's jobs: APScheduler cancels the
@@ -49,12 +52,28 @@ class Service:
         return task
 
     async def poll_tick(self) -> None:
-        if not self.stopping and (self.claiming is None or self.claiming.done()):
+        if self._idle and (self.claiming is None or self.claiming.done()):
             self.claiming = self._spawn(self._claim_and_poll())
 
     async def deliver_tick(self) -> None:
-        if not self.stopping and (self.delivering is None or self.delivering.done()):
+        if self._idle and (self.delivering is None or self.delivering.done()):
             self.delivering = self._spawn(self._deliver())
+
+    @property
+    def _idle(self) -> bool:
+        return not self.stopping and not self.paused
+
+    async def paused_for(self, change: Callable[[], Awaitable[None]]) -> None:
+        """Run ``change`` while nothing runs: claim no new work, let the polls and the
+        delivery pass under way finish, change, go on. Due work is not lost, only delayed:
+        it stays due in the database. One change at a time."""
+        async with self._pausing:
+            self.paused = True
+            try:
+                await self._drain()
+                await change()
+            finally:
+                self.paused = False
 
     async def _claim_and_poll(self) -> None:
         room = self.max_inflight - self.polls

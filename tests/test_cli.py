@@ -7,13 +7,15 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from feedserver import FeedServer
 from receivers import WebhookReceiver
-from test_service import CSTO_ITEM, OTHER_ITEM, rss
+from test_service import CSTO_ITEM, NOW, OTHER_ITEM, rss
 
 
 @pytest.fixture
@@ -136,3 +138,73 @@ def test_config_from_environment_variable(tmp_path: Path) -> None:
 def test_alerts_when_there_are_none(config_file: Path) -> None:
     result = monitor("alerts", "--config", str(config_file))
     assert result.returncode == 0 and "no alerts" in result.stdout
+
+
+class Running:
+    """``monitor run`` in a real process, its log lines collected as they come."""
+
+    def __init__(self, config: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+
+    def wait_for_line(self, text: str, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                if text in line:
+                    return line
+            time.sleep(0.05)
+        raise AssertionError(f"no log line with {text!r}:\n{''.join(self.lines)}")
+
+    def stop(self) -> str:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=60)
+        self._reader.join(timeout=10)
+        return "".join(self.lines)
+
+
+def test_sighup_reloads_the_configuration_between_polls(
+    config_file: Path, feed_server: FeedServer, webhook_receiver: WebhookReceiver
+) -> None:
+    running = Running(config_file)
+    try:
+        webhook_receiver.wait_for(1, timeout=60)  # the CSTO item, on the first poll
+
+        # A broken file is reported, naming the problem; the service goes on as it was.
+        good = config_file.read_text(encoding="utf-8")
+        config_file.write_text(good.replace("terms: [CSTO]", "terms: CSTO"), encoding="utf-8")
+        running.process.send_signal(signal.SIGHUP)
+        line = running.wait_for_line("configuration not reloaded")
+        assert "watchlists[0].terms" in line and "the running one stays" in line
+
+        # A new feed and a new watchlist: reloaded without a restart, the new feed polled
+        # at once (its first poll under the backlog rule), its matching item alerted.
+        feed_server.set_feed("/new.xml", rss(("n1", "Tokayev meets Putin", "Talks.", NOW)))
+        config_file.write_text(
+            good.replace(
+                "watchlists:\n",
+                f"  - url: {feed_server.url('/new.xml')}\nwatchlists:\n"
+                "  - name: tokayev\n    terms: [Tokayev]\n    notify: [hook]\n",
+            ),
+            encoding="utf-8",
+        )
+        running.process.send_signal(signal.SIGHUP)
+        line = running.wait_for_line("configuration reloaded")
+        assert "feeds: added" in line and "watchlists: added tokayev" in line
+        [_, second] = webhook_receiver.wait_for(2, timeout=60)
+        assert second.json()["watchlist"] == "tokayev"
+    finally:
+        log = running.stop()
+    assert running.process.returncode == 0, log
+    assert "Traceback" not in log

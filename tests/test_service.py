@@ -15,6 +15,7 @@ from receivers import SmtpSink, WebhookReceiver
 
 from monitor.app import poll_once
 from monitor.config import Settings, load_settings
+from monitor.errors import ConfigError
 from monitor.store import Store
 
 NOW = datetime.now(UTC)
@@ -272,3 +273,82 @@ async def test_permanent_redirect_moves_the_feed(
     assert feed.url == feed_server.url("/new.xml")
     await poll_once(settings)
     assert len(feed_server.requests_for("/feed.xml")) == 1
+
+
+# --- Reloading the configuration (SIGHUP) ---------------------------------------------------
+
+
+def edited(settings: Settings, **changes: object) -> Settings:
+    return settings.model_copy(update=changes)
+
+
+async def test_reload_rebuilds_the_automaton_only_when_watchlists_change(
+    config: Callable[..., Settings],
+) -> None:
+    from monitor.app import App
+    from monitor.config import WatchlistConfig
+
+    settings = config()
+    async with await asyncio.to_thread(App, settings) as app:
+        matcher = app.matcher
+        more_feeds = edited(
+            settings,
+            feeds=[
+                *settings.feeds,
+                settings.feeds[0].model_copy(update={"url": "http://127.0.0.1:9/other.xml"}),
+            ],
+        )
+        changes = await app.reload(more_feeds)
+        assert app.matcher is matcher and app.pipeline.matcher is matcher
+        assert changes == ["feeds: added http://127.0.0.1:9/other.xml"]
+        assert {f.url for f in store_for(settings).list_feeds()} >= {"http://127.0.0.1:9/other.xml"}
+
+        tokayev = WatchlistConfig.model_validate(
+            {"name": "t", "terms": ["Tokayev"], "notify": ["hook"]}
+        )
+        changes = await app.reload(edited(more_feeds, watchlists=[*settings.watchlists, tokayev]))
+        assert app.matcher is not matcher and app.pipeline.matcher is app.matcher
+        assert [w.name for w in app.matcher.watchlists] == ["csto", "t"]
+        assert changes == ["watchlists: added t"]
+
+
+async def test_reload_refuses_what_needs_a_restart_and_changes_nothing(
+    config: Callable[..., Settings], tmp_path: Path
+) -> None:
+    from monitor.app import App
+
+    settings = config()
+    async with await asyncio.to_thread(App, settings) as app:
+        pipeline = app.pipeline
+        other = edited(settings, database=f"sqlite:///{tmp_path / 'other.db'}")
+        with pytest.raises(ConfigError, match="database: changing it needs a restart"):
+            await app.reload(other)
+        assert app.pipeline is pipeline and app.settings is settings
+
+
+async def test_paused_for_waits_for_the_polls_under_way(
+    config: Callable[..., Settings], feed_server: FeedServer
+) -> None:
+    """A reload never swaps the parts under a running poll: it waits for it."""
+    from monitor.app import App
+    from monitor.schedule import Service
+
+    settings = config()
+    feed_server.set_handler("/feed.xml", lambda _r: Response(body=rss(CSTO_ITEM), delay=1.0))
+    async with await asyncio.to_thread(App, settings) as app:
+        service = Service(app.pipeline, app.outbox, tick=0.05, max_inflight=4)
+        stop = asyncio.Event()
+        running = asyncio.create_task(service.run(stop))
+        while service.polls == 0:  # the slow poll has started
+            await asyncio.sleep(0.01)
+        seen: list[int] = []
+
+        async def change() -> None:
+            seen.append(service.polls)
+
+        await service.paused_for(change)
+        stop.set()
+        await running
+    assert seen == [0]  # the poll had finished before the change ran
+    [feed] = store_for(settings).list_feeds()
+    assert feed.state == "ok"

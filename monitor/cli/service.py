@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,7 +18,14 @@ from monitor.cli.common import (
     run_async,
     setup_logging,
 )
-from monitor.config import Settings
+from monitor.config import Settings, load_settings
+from monitor.errors import ConfigError, MonitorError
+
+if TYPE_CHECKING:
+    from monitor.app import App
+    from monitor.schedule import Service
+
+log = logging.getLogger("monitor.service")
 
 app = typer.Typer()
 
@@ -33,7 +42,7 @@ def check(config: ConfigOption = None) -> None:
 
 @app.command()
 def run(config: ConfigOption = None, log_level: LogLevel = "INFO") -> None:
-    """Run the service until SIGTERM or SIGINT."""
+    """Run the service until SIGTERM or SIGINT; SIGHUP reloads the configuration."""
     settings = load(config)
     setup_logging(log_level)
     run_async(_serve(settings))
@@ -54,7 +63,45 @@ async def _serve(settings: Settings) -> None:
             tick=settings.service.tick,
             max_inflight=settings.polling.max_concurrency * 2,
         )
+        reloads: set[asyncio.Task[None]] = set()
+
+        def reload() -> None:
+            task = asyncio.create_task(_reload(built, service, Path(settings.source)))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, reload)
         await service.run(stop)
+
+
+async def _reload(built: App, service: Service, path: Path) -> None:
+    """SIGHUP: read the configuration file again and apply it between polls. A file with
+    problems is reported (each problem named) and the running configuration stays."""
+    try:
+        settings = await asyncio.to_thread(load_settings, path)
+    except ConfigError as exc:
+        _not_reloaded(exc)
+        return
+
+    async def apply() -> None:
+        changes = await built.reload(settings)
+        service.pipeline, service.outbox = built.pipeline, built.outbox
+        service.max_inflight = settings.polling.max_concurrency * 2
+        log.info("configuration reloaded from %s: %s", path, "; ".join(changes) or "no change")
+
+    try:
+        await service.paused_for(apply)
+    except MonitorError as exc:
+        _not_reloaded(exc)
+
+
+def _not_reloaded(exc: MonitorError) -> None:
+    """One log line, each problem named."""
+    if isinstance(exc, ConfigError):
+        reason = f"{exc.source}: {'; '.join(exc.problems)}"
+    else:
+        reason = str(exc)
+    log.error("configuration not reloaded, the running one stays: %s", reason)
 
 
 @app.command()
