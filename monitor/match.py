@@ -37,10 +37,13 @@ Words and normalisation
 -----------------------
 Feed text and query terms are compared after the same normalisation (:mod:`monitor.normalize`):
 NFKC; format characters (soft hyphen, zero-width joiner, ...) removed; Unicode case folding
-(the Turkish ``İ`` folds to plain ``i``, so ``İstanbul`` = ``Istanbul``); ``ё`` = ``е``; a
-word mixing Latin and Cyrillic letters is rewritten in the script with more letters in it
-when every other letter has a look-alike there (``CSTО`` with a Cyrillic ``О`` is ``csto``; a
-word that cannot be rewritten stays as it is).
+(the Turkish ``İ`` folds to plain ``i``, so ``İstanbul`` = ``Istanbul``); ``ё`` = ``е``; the
+letters of Kazakh, Kyrgyz, Uzbek and Tajik Cyrillic = the Russian letters they are written as
+in Russian (``ә ғ қ ң ө ұ ү һ ў ҳ ӣ ӯ ҷ`` = ``а г к н о у у х у х и у ч``: ``Тоқаев`` =
+``Токаев``, ``Өскемен`` = ``Оскемен``; Russian uses none of them; ``і`` stays, as Ukrainian and
+Belarusian tell it from ``и``); a word mixing Latin and Cyrillic letters is rewritten in the
+script with more letters in it when every other letter has a look-alike there (``CSTО`` with
+a Cyrillic ``О`` is ``csto``; a word that cannot be rewritten stays as it is).
 
 A *word* is a maximal run of letters, digits and combining marks, in any script. Punctuation,
 spaces, symbols and ``_`` separate words, so ``Kazakhstan's`` contains the word

@@ -11,7 +11,8 @@ Why the steps are in this order: NFKC first (a decomposed ``й`` is ``и`` + U+0
 then format characters (category Cf: soft hyphen, zero-width joiner) are dropped, then
 ``casefold`` (which can lengthen the text: ``ß`` -> ``ss``), then NFKC again when case folding
 left something decomposed, then ``i`` + combining dot above (what ``casefold`` makes of the
-Turkish ``İ``) -> ``i`` and ``ё`` -> ``е``, then mixed-script look-alikes are repaired.
+Turkish ``İ``) -> ``i``, ``ё`` -> ``е`` and the Central Asian Cyrillic letters -> Russian
+ones (``қ`` -> ``к``: :data:`_RUSSIAN_LETTERS`), then mixed-script look-alikes are repaired.
 Only some steps keep every offset; matches are therefore found on the normalised text and
 mapped back to the original only to cut snippets (:class:`NormText`).
 
@@ -54,7 +55,7 @@ _HAS_ASTRAL = re.compile(f"[{ASTRAL}]").search
 
 
 def fold(text: str) -> tuple[str, bool, bool]:
-    """NFKC, drop format characters, casefold, ё -> е. The flags: every offset was kept; a
+    """NFKC, drop format characters, casefold, ё -> е, қ -> к. The flags: every offset was kept; a
     Latin and a Cyrillic letter may be adjacent (look-alikes may need repair)."""
     if text.isascii():  # NFKC-stable, no format character, lower() is its case folding
         return text.lower(), True, False
@@ -83,10 +84,17 @@ def _slow_fold(text: str) -> tuple[str, bool]:
         folded, same = unicodedata.normalize("NFKC", folded), False
     if _DOT_ABOVE in folded:  # Turkish İ folds to "i" and a dot: the dot goes
         folded = folded.replace(f"i{_DOT_ABOVE}", "i")
-    return folded.replace("ё", "е"), same
+    return folded.translate(_RUSSIAN_LETTERS), same
 
 
 _DOT_ABOVE: Final = "\u0307"
+# ё = е, and the letters of Kazakh, Kyrgyz, Uzbek and Tajik Cyrillic = the Russian letters
+# they are written as in Russian (Тоқаев = Токаев, Өскемен = Оскемен). Russian uses none of
+# them, so Russian text is unchanged. (і stays: Ukrainian and Belarusian tell і from и.)
+_RUSSIAN_LETTERS: Final = str.maketrans("ёәғқңөұүһўҳӣӯҷ", "еагкноуухухиуч")
+_RUSSIAN_LETTERS_CASED: Final = str.maketrans(
+    "ёәғқңөұүһўҳӣӯҷЁӘҒҚҢӨҰҮҺЎҲӢӮҶ", "еагкноуухухиучЕАГКНОУУХУХИУЧ"
+)
 
 
 def _fast_fold(text: str) -> tuple[str, bool, bool] | None:
@@ -179,12 +187,12 @@ def _printable(text: str) -> bool:
 def cased(text: str) -> str:
     """The normal form without case folding or look-alike repair, for case-sensitive terms."""
     text = _DROP.sub("", unicodedata.normalize("NFKC", text))
-    return text.replace("ё", "е").replace("Ё", "Е")
+    return text.translate(_RUSSIAN_LETTERS_CASED)
 
 
 # Latin and Cyrillic letters that look alike once case-folded (the pairs of upper-case
 # look-alikes such as В/B are listed by their folded forms).
-_CYR_TO_LAT: Final = dict(zip("авекмнорстухіјѕԁԛԝһ", "abekmhopctyxijsdqwh", strict=True))
+_CYR_TO_LAT: Final = dict(zip("авекмнорстухіјѕԁԛԝ", "abekmhopctyxijsdqw", strict=True))
 _LAT_TO_CYR: Final = dict(zip("abekmhopctyxijs", "авекмнорстухіјѕ", strict=True))
 _MIXED = re.compile(f"{LATIN_LETTER}{CYRILLIC_LETTER}|{CYRILLIC_LETTER}{LATIN_LETTER}")
 _IS_LATIN = re.compile(LATIN_LETTER).match

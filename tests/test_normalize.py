@@ -63,6 +63,11 @@ CYRILLIC_O = "\u041e"  # О, looks like Latin O
         # ё = е
         ("Ёлка ёж", "елка еж"),
         ("Е\u0308лка", "елка"),  # decomposed ё too
+        # Kazakh, Kyrgyz, Uzbek and Tajik letters = the Russian ones they are written as
+        ("Тоқаев", "токаев"),
+        ("ҚАЗАҚСТАН Өскемен", "казакстан оскемен"),
+        ("әғқңөұүһ ўҳ ӣӯҷ", "агкноуух ух иуч"),
+        ("Київ білорусь", "київ білорусь"),  # і and ї stay
         # Latin/Cyrillic look-alikes inside one word
         (f"CST{CYRILLIC_O}", "csto"),
         (f"{CYRILLIC_O}ДKБ", "одкб"),  # Latin K among Cyrillic letters
@@ -160,6 +165,7 @@ PIECES = [
     *("CSTO", "a", " ", "\n", "\n", "\x00", "\u00a0", "…", "ﬁ", "ﬃ", "①", "㎏", "ｶ", "µ"),
     *("\u00ad", "\u200d", "\ufeff", HIGHLIGHT_START, "Straße", "ǰ", "J\u030c", "İ", "ΣΑΣ"),
     *("\u0301", "И\u0306", "Ёлка", "CSTО", "Kазах", "cт", "ᄀ", "ᅡ", "😀", "🄐", "x1", "_"),
+    *("Тоқаев", "Һh", "ӣ", "И\u0304"),
     *("\U000e0041", "\r"),  # an astral format character (a tag); a carriage return
 ]
 
@@ -170,7 +176,8 @@ def reference_normalize(text: str) -> str:
     text = nfkc("NFKC", text)
     markers = (HIGHLIGHT_START, HIGHLIGHT_END)
     text = "".join(c for c in text if unicodedata.category(c) != "Cf" and c not in markers)
-    text = nfkc("NFKC", text.casefold()).replace("i\u0307", "i").replace("ё", "е")
+    text = nfkc("NFKC", text.casefold()).replace("i\u0307", "i")
+    text = text.translate(str.maketrans("ёәғқңөұүһўҳӣӯҷ", "еагкноуухухиуч"))
     mixed = re.compile(f"{LATIN_LETTER}{CYRILLIC_LETTER}|{CYRILLIC_LETTER}{LATIN_LETTER}")
 
     def repair(word: re.Match[str]) -> str:
