@@ -14,7 +14,7 @@ left something decomposed, then ``i`` + combining dot above (what ``casefold`` m
 Turkish ``İ``) -> ``i``, ``ё`` -> ``е`` and the Central Asian Cyrillic letters -> Russian
 ones (``қ`` -> ``к``: :data:`_RUSSIAN_LETTERS`), then mixed-script look-alikes are repaired.
 Only some steps keep every offset; matches are therefore found on the normalised text and
-mapped back to the original only to cut snippets (:class:`NormText`).
+mapped back to the original only to cut snippets (:class:`monitor.normtext.NormText`).
 
 Cost (issue 4): ASCII text is NFKC-stable and ``lower()`` is its case folding. Other text is
 folded in C, by one table lookup per character (:mod:`monitor._speedups`, about 1.5 ns a
@@ -67,7 +67,7 @@ def fold(text: str) -> tuple[str, bool, bool]:
 
 
 def _slow_fold(text: str) -> tuple[str, bool]:
-    """:func:`_fold` by Python's str methods, for any text (the table's source of truth)."""
+    """:func:`fold` by Python's str methods, for any text (the table's source of truth)."""
     if "\xa0" in text:  # NFKC's most common change by far, one for one: do it cheaply
         text = text.replace("\xa0", " ")
     same = unicodedata.is_normalized("NFKC", text)
