@@ -390,11 +390,131 @@ error:
     return NULL;
 }
 
+
+/* ---- snippet(): monitor.normtext.make_snippet ------------------------------------------- */
+
+#define HIGHLIGHT_START 0xE000
+#define HIGHLIGHT_END 0xE001
+
+typedef struct {
+    Py_UCS4 *chars;
+    Py_ssize_t size, room;
+} Out;
+
+static int put_raw(Out *out, Py_UCS4 ch) {
+    if (out->size == out->room) {
+        Py_ssize_t room = out->room * 2 + 128;
+        Py_UCS4 *chars = PyMem_Realloc(out->chars, room * sizeof(Py_UCS4));
+        if (chars == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        out->chars = chars;
+        out->room = room;
+    }
+    out->chars[out->size++] = ch;
+    return 0;
+}
+
+/* A character of the text: highlight markers in it are dropped (a feed cannot forge one). */
+static int put(Out *out, Py_UCS4 ch) {
+    return ch == HIGHLIGHT_START || ch == HIGHLIGHT_END ? 0 : put_raw(out, ch);
+}
+
+/* The words (whitespace-separated runs, as str.split() finds them) of text[low:high],
+ * skipping the first `skip_first` and the last `skip_last`, joined by one space. */
+static int put_words(Out *out, int kind, const void *data, Py_ssize_t low, Py_ssize_t high,
+                     Py_ssize_t skip_first, Py_ssize_t skip_last, Py_ssize_t words) {
+    Py_ssize_t word = 0;
+    Py_ssize_t i = low;
+    while (i < high) {
+        while (i < high && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i))) i++;
+        if (i == high) break;
+        int keep = word >= skip_first && word < words - skip_last;
+        if (keep && word > skip_first && put(out, ' ') < 0) return -1;
+        while (i < high && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i))) {
+            if (keep && put(out, PyUnicode_READ(kind, data, i)) < 0) return -1;
+            i++;
+        }
+        word++;
+    }
+    return 0;
+}
+
+static Py_ssize_t count_words(int kind, const void *data, Py_ssize_t low, Py_ssize_t high) {
+    Py_ssize_t words = 0;
+    int in_word = 0;
+    for (Py_ssize_t i = low; i < high; i++) {
+        int space = Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i));
+        words += !space && !in_word;
+        in_word = !space;
+    }
+    return words;
+}
+
+PyDoc_STRVAR(snippet_doc,
+"snippet(original, start, end, width, first, last) -> str\n\n"
+"monitor.normtext.make_snippet for original[first:last]; its docstring has the rules.");
+
+static PyObject *snippet(PyObject *self, PyObject *args) {
+    PyObject *text;
+    Py_ssize_t start, end, width, first, last;
+    if (!PyArg_ParseTuple(args, "Unnnnn:snippet", &text, &start, &end, &width, &first, &last)) {
+        return NULL;
+    }
+    if (!(0 <= first && first <= start && start <= end && end <= last &&
+          last <= PyUnicode_GET_LENGTH(text))) {
+        PyErr_SetString(PyExc_ValueError, "snippet(): need 0 <= first <= start <= end <= last <= len");
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+#define AT(i) PyUnicode_READ(kind, data, (i))
+    Py_ssize_t room = end - start < width ? width - (end - start) : 0;
+    Py_ssize_t before = room / 2, after = room - room / 2;
+    if (room - (last - end) > before) before = room - (last - end); /* room the other side cannot use */
+    if (room - (start - first) > after) after = room - (start - first);
+    Py_ssize_t low = start - before > first ? start - before : first;
+    Py_ssize_t high = end + after < last ? end + after : last;
+
+    Py_ssize_t left = count_words(kind, data, low, start);
+    Py_ssize_t right = count_words(kind, data, end, high);
+    Py_ssize_t cut_left = low > first && left > 1 && !Py_UNICODE_ISSPACE(AT(low - 1));
+    Py_ssize_t cut_right = high < last && right > 1 && !Py_UNICODE_ISSPACE(AT(high));
+
+    int collapse = 0; /* the match itself: whitespace runs as one space when there are any */
+    for (Py_ssize_t i = start; i < end && !collapse; i++) {
+        Py_UCS4 ch = AT(i);
+        collapse = ch == ' ' || !Py_UNICODE_ISPRINTABLE(ch);
+    }
+
+    Out out = {NULL, 0, 0};
+    int failed = low > first && put_raw(&out, 0x2026) < 0; /* an ellipsis shows a cut */
+    failed = failed || put_words(&out, kind, data, low, start, cut_left, 0, left) < 0;
+    if (!failed && left && Py_UNICODE_ISSPACE(AT(start - 1))) failed = put(&out, ' ') < 0;
+    failed = failed || put_raw(&out, HIGHLIGHT_START) < 0;
+    if (!failed && collapse) {
+        failed = put_words(&out, kind, data, start, end, 0, 0, count_words(kind, data, start, end)) < 0;
+    } else {
+        for (Py_ssize_t i = start; i < end && !failed; i++) failed = put(&out, AT(i)) < 0;
+    }
+    failed = failed || put_raw(&out, HIGHLIGHT_END) < 0;
+    if (!failed && right && Py_UNICODE_ISSPACE(AT(end))) failed = put(&out, ' ') < 0;
+    failed = failed || put_words(&out, kind, data, end, high, 0, cut_right, right) < 0;
+    failed = failed || (high < last && put_raw(&out, 0x2026) < 0);
+#undef AT
+    PyObject *result = failed ? NULL
+                              : PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, out.chars, out.size);
+    PyMem_Free(out.chars);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"set_tables", set_tables, METH_VARARGS, "Install the tables fold() applies."},
     {"fold", fold, METH_O, "Fold text by table, or None when Python must fold it."},
     {"set_joiners", set_joiners, METH_O, "Install the word-character bitmap collect() uses."},
     {"collect", collect, METH_VARARGS, collect_doc},
+    {"snippet", snippet, METH_VARARGS, snippet_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -25,11 +25,11 @@ from functools import cache
 from itertools import accumulate
 from operator import add
 
+from monitor import _speedups
 from monitor.inflect import ASTRAL, BARRIER, FORMATS, MARKS, fast_class, word_starts
 from monitor.normalize import HIGHLIGHT_END, HIGHLIGHT_START, fold, repair_lookalikes
 
 _MARK_FIRST = re.compile(fast_class(list(MARKS))).match
-_MARKERS = re.compile(f"[{HIGHLIGHT_START}{HIGHLIGHT_END}]")
 _HAS_ASTRAL = re.compile(f"[{ASTRAL}]").search
 
 
@@ -192,40 +192,9 @@ def make_snippet(
     ``bounds`` limits the window to one field of a joined text. A word cut by the window is
     dropped when another word is left on that side (a text without spaces keeps its cut
     run); an ellipsis shows a cut; whitespace runs become one space; highlight markers
-    already in the text are removed. (Written with plain comparisons rather than min/max:
-    one snippet is made per matched term and field, on the hot path.)
+    already in the text are removed. Cut in C (one snippet is made per matched term and
+    field: most of the cost of explaining a match in Python); tests/test_normalize.py holds
+    the same rules in plain Python, as the reference it is checked against.
     """
     first, last = bounds if bounds is not None else (0, len(original))
-    room = width - (end - start) if end - start < width else 0
-    before = after = room // 2
-    after = room - before
-    if room - (last - end) > before:
-        before = room - (last - end)  # room the other side cannot use
-    if room - (start - first) > after:
-        after = room - (start - first)
-    low = start - before if start - before > first else first
-    high = end + after if end + after < last else last
-    left, right = original[low:start].split(), original[end:high].split()
-    if low > first and len(left) > 1 and not original[low - 1].isspace():
-        del left[0]
-    if high < last and len(right) > 1 and not original[high].isspace():
-        del right[-1]
-    head = " ".join(left)
-    if left and original[start - 1].isspace():
-        head += " "
-    tail = " ".join(right)
-    if right and original[end].isspace():
-        tail = " " + tail
-    middle = original[start:end]
-    if " " in middle or not middle.isprintable():
-        middle = " ".join(middle.split())
-    snippet = f"{head}{HIGHLIGHT_START}{middle}{HIGHLIGHT_END}{tail}"
-    if HIGHLIGHT_START in original[low:high] or HIGHLIGHT_END in original[low:high]:
-        snippet = f"{_unmark(head)}{HIGHLIGHT_START}{_unmark(middle)}{HIGHLIGHT_END}{_unmark(tail)}"
-    return ("…" if low > first else "") + snippet + ("…" if high < last else "")
-
-
-def _unmark(text: str) -> str:
-    if HIGHLIGHT_START in text or HIGHLIGHT_END in text:
-        return _MARKERS.sub("", text)
-    return text
+    return _speedups.snippet(original, start, end, width, first, last)

@@ -343,6 +343,67 @@ def test_snippet_stays_inside_its_field() -> None:
     assert marked(snippet) == "[CSTO] in the summary"
 
 
+def reference_snippet(
+    original: str, start: int, end: int, width: int = 80, bounds: tuple[int, int] | None = None
+) -> str:
+    """make_snippet's rules (its docstring), plainly, in Python: what the C code must do."""
+    first, last = bounds if bounds is not None else (0, len(original))
+    room = max(width - (end - start), 0)
+    before, after = room // 2, room - room // 2
+    before = max(before, room - (last - end))  # room the other side cannot use
+    after = max(after, room - (start - first))
+    low, high = max(start - before, first), min(end + after, last)
+    left, right = original[low:start].split(), original[end:high].split()
+    if low > first and len(left) > 1 and not original[low - 1].isspace():
+        del left[0]  # a word cut by the window
+    if high < last and len(right) > 1 and not original[high].isspace():
+        del right[-1]
+    head = " ".join(left) + (" " if left and original[start - 1].isspace() else "")
+    tail = (" " if right and original[end].isspace() else "") + " ".join(right)
+    middle = original[start:end]
+    if " " in middle or not middle.isprintable():
+        middle = " ".join(middle.split())
+
+    def unmark(text: str) -> str:
+        return text.replace(HIGHLIGHT_START, "").replace(HIGHLIGHT_END, "")
+
+    snippet = f"{unmark(head)}{HIGHLIGHT_START}{unmark(middle)}{HIGHLIGHT_END}{unmark(tail)}"
+    return ("…" if low > first else "") + snippet + ("…" if high < last else "")
+
+
+SNIPPET_PIECES = st.sampled_from(
+    [
+        *("a", "b", " ", "Ж", "北", "  ", "\n", "\t", "\u2003", "\xa0", "\u200b", "\x00"),
+        *("…", "word", "Слово", HIGHLIGHT_START, HIGHLIGHT_END, "😀", "\U0010fffd"),
+    ]
+)
+
+
+@given(
+    st.lists(SNIPPET_PIECES, min_size=1, max_size=60).map("".join),
+    st.integers(0, 10_000),
+    st.integers(0, 10_000),
+    st.integers(0, 10_000),
+    st.integers(0, 12),
+    st.integers(0, 90),
+)
+def test_snippet_follows_the_reference_rules(
+    text: str, a: int, b: int, c: int, span: int, width: int
+) -> None:
+    first, last = sorted([a % (len(text) + 1), b % (len(text) + 1)])
+    start = first + c % (last - first + 1)
+    end = min(start + span, last)
+    expected = reference_snippet(text, start, end, width, (first, last))
+    assert make_snippet(text, start, end, width, (first, last)) == expected
+
+
+def test_snippet_refuses_spans_outside_the_text() -> None:
+    with pytest.raises(ValueError, match="first <= start <= end <= last <= len"):
+        make_snippet("abc", 2, 1)
+    with pytest.raises(ValueError, match="first <= start <= end <= last <= len"):
+        make_snippet("abc", 0, 1, bounds=(0, 9))
+
+
 # --- Inflection -----------------------------------------------------------------------------
 
 
