@@ -1,6 +1,8 @@
-/* The hot path of matching (issue 4) in C: folding text (monitor.normalize) and checking the
- * anchors the automaton finds (monitor.match). Both only apply what Python decided: tables
- * and candidate lists are built in Python, so the rules live in one place.
+/* The hot path of matching (issue 4) in C: folding text (monitor.normalize), checking the
+ * anchors the automaton finds (monitor.match) and cutting snippets (monitor.normtext). The
+ * first two only apply what Python decided (tables and candidate lists are built in Python,
+ * so the rules live in one place); snippet() follows make_snippet's docstring, and the tests
+ * check it against the same rules written plainly in Python.
  *
  * fold(text): Python's own str methods fold text in several passes (NFKC, dropping format
  * characters, casefold, NFKC again, e with diaeresis -> e); together they cost more than the
@@ -14,7 +16,7 @@
  * word may mix look-alikes and needs repair).
  *
  * collect(...): monitor.match's check of each found anchor against the terms it may begin;
- * see collect_doc below.
+ * see collect_doc below. snippet(...): see snippet_doc.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -464,7 +466,8 @@ static PyObject *snippet(PyObject *self, PyObject *args) {
     }
     if (!(0 <= first && first <= start && start <= end && end <= last &&
           last <= PyUnicode_GET_LENGTH(text))) {
-        PyErr_SetString(PyExc_ValueError, "snippet(): need 0 <= first <= start <= end <= last <= len");
+        PyErr_SetString(PyExc_ValueError,
+                        "snippet(): need 0 <= first <= start <= end <= last <= len");
         return NULL;
     }
     int kind = PyUnicode_KIND(text);
@@ -472,7 +475,8 @@ static PyObject *snippet(PyObject *self, PyObject *args) {
 #define AT(i) PyUnicode_READ(kind, data, (i))
     Py_ssize_t room = end - start < width ? width - (end - start) : 0;
     Py_ssize_t before = room / 2, after = room - room / 2;
-    if (room - (last - end) > before) before = room - (last - end); /* room the other side cannot use */
+    /* room the other side cannot use */
+    if (room - (last - end) > before) before = room - (last - end);
     if (room - (start - first) > after) after = room - (start - first);
     Py_ssize_t low = start - before > first ? start - before : first;
     Py_ssize_t high = end + after < last ? end + after : last;
@@ -494,7 +498,8 @@ static PyObject *snippet(PyObject *self, PyObject *args) {
     if (!failed && left && Py_UNICODE_ISSPACE(AT(start - 1))) failed = put(&out, ' ') < 0;
     failed = failed || put_raw(&out, HIGHLIGHT_START) < 0;
     if (!failed && collapse) {
-        failed = put_words(&out, kind, data, start, end, 0, 0, count_words(kind, data, start, end)) < 0;
+        Py_ssize_t words = count_words(kind, data, start, end);
+        failed = put_words(&out, kind, data, start, end, 0, 0, words) < 0;
     } else {
         for (Py_ssize_t i = start; i < end && !failed; i++) failed = put(&out, AT(i)) < 0;
     }
@@ -503,8 +508,8 @@ static PyObject *snippet(PyObject *self, PyObject *args) {
     failed = failed || put_words(&out, kind, data, end, high, 0, cut_right, right) < 0;
     failed = failed || (high < last && put_raw(&out, 0x2026) < 0);
 #undef AT
-    PyObject *result = failed ? NULL
-                              : PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, out.chars, out.size);
+    PyObject *result =
+        failed ? NULL : PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, out.chars, out.size);
     PyMem_Free(out.chars);
     return result;
 }
@@ -519,8 +524,8 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_speedups", "The hot path of matching (monitor.normalize, monitor.match).", -1,
-    methods,
+    PyModuleDef_HEAD_INIT, "_speedups",
+    "The hot path of matching (monitor.normalize, monitor.match, monitor.normtext).", -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }
