@@ -8,6 +8,7 @@ production option. The schema is brought to the latest Alembic revision at start
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -94,9 +95,10 @@ class DatabaseClock:
     PostgreSQL they may run on several hosts, and a host whose clock runs ahead would take
     over another's lease before it ends (a double poll, a duplicate alert). So every instance
     reads time as the server's: this host's clock plus the server's offset from it, measured
-    at start and again every ``refresh`` seconds (one query; half its round trip is allowed
-    for). SQLite only runs on this host: its offset is zero and never measured. If a
-    measurement fails, the last offset is kept: the clock itself never fails.
+    at start and again every ``refresh`` seconds, in the background (one query; half its round
+    trip is allowed for). SQLite only runs on this host: its offset is zero and never
+    measured. If a measurement fails, the last offset is kept: the clock itself never fails
+    and never waits.
     """
 
     def __init__(
@@ -123,7 +125,9 @@ class DatabaseClock:
 
     def __call__(self) -> datetime:
         if self._measured_at is not None and time.monotonic() - self._measured_at > self.refresh:
-            self.measure()
+            # measured again in the background: reading the clock never waits on the network
+            self._measured_at = time.monotonic()
+            threading.Thread(target=self.measure, name="clock-offset", daemon=True).start()
         return self.local() + self.offset
 
     def measure(self) -> None:
