@@ -151,7 +151,7 @@ class WatchlistConfig(_Model):
     notify: list[NotifyRoute] = []
     feeds: frozenset[str] = frozenset()
     tags: frozenset[str] = frozenset()
-    language: Literal["auto", "ru", "en", "none"] = "auto"
+    language: Literal["auto", "ru", "kk", "en", "none"] = "auto"
 
     @field_validator("notify", mode="before")
     @classmethod

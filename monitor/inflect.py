@@ -272,7 +272,30 @@ RU_STEM_ENDINGS: Final = (
 RU_MIN_STEM: Final = 4
 EN_MIN_WORD: Final = 3
 EN_ENDINGS: Final = frozenset({"", "s", "es"})
-LANGUAGES: Final = frozenset({"ru", "en", "none"})
+LANGUAGES: Final = frozenset({"ru", "kk", "en", "none"})
+
+# Kazakh: endings as folded text has them (қ ғ ң ә ө ұ ү -> к г н а о у у; і stays), front
+# and back vowels and every consonant variant alike. Case endings, after nothing, a plural,
+# a third-person possessive, or both: Тоқаевтың, Қазақстанда, Алматыдағы, елдерінің.
+_KK_CASES: Final = (
+    *("нын", "нін", "дын", "дін", "тын", "тін"),  # genitive
+    *("га", "ге", "ка", "ке", "на", "не", "а", "е"),  # dative
+    *("ны", "ні", "ды", "ді", "ты", "ті", "н"),  # accusative
+    *("да", "де", "та", "те", "нда", "нде"),  # locative
+    *("дан", "ден", "тан", "тен", "нан", "нен", "ндан", "нден"),  # ablative
+    *("мен", "бен", "пен"),  # instrumental
+    *("дагы", "дегі", "тагы", "тегі", "ндагы", "ндегі"),  # "the one in"
+)
+_KK_PLURALS: Final = ("лар", "лер", "дар", "дер", "тар", "тер")
+_KK_POSSESSIVES: Final = ("ы", "і", "сы", "сі")
+KK_ENDINGS: Final = frozenset(
+    before + case
+    for before in ("", *_KK_PLURALS, *_KK_POSSESSIVES, *(p + s for p in _KK_PLURALS for s in "ыі"))
+    for case in ("", *_KK_CASES)
+)
+# Letters of Kazakh that Russian does not use (і aside: Ukrainian has it too): a query word
+# written with one gets the Kazakh endings without ``language: kk``.
+_KAZAKH_LETTERS: Final = frozenset("әғқңөұүһӘҒҚҢӨҰҮҺ")
 
 
 def _script(word: str) -> str | None:
@@ -297,6 +320,16 @@ def _russian(word: str) -> WordForm:
     return WordForm(stem=word, endings=RU_ENDINGS)
 
 
+def _kazakh(word: str) -> WordForm:
+    """The Russian forms (a Kazakh name in Russian text), and the word followed by Kazakh
+    endings (:data:`KK_ENDINGS`)."""
+    russian = _russian(word)
+    if len(word) < RU_MIN_STEM:
+        return russian
+    rest = word[len(russian.stem) :]
+    return WordForm(stem=russian.stem, endings=russian.endings | {rest + e for e in KK_ENDINGS})
+
+
 def _english(word: str) -> WordForm:
     if len(word) < EN_MIN_WORD:
         return WordForm(stem=word)
@@ -305,21 +338,29 @@ def _english(word: str) -> WordForm:
     return WordForm(stem=word, endings=EN_ENDINGS)
 
 
-_RULES: Final[dict[str, Callable[[str], WordForm]]] = {"cyrillic": _russian, "latin": _english}
-_LANGUAGE_SCRIPT: Final = {"ru": "cyrillic", "en": "latin"}
+_RULES: Final[dict[str, Callable[[str], WordForm]]] = {
+    "ru": _russian,
+    "kk": _kazakh,
+    "en": _english,
+}
+_LANGUAGE_SCRIPT: Final = {"ru": "cyrillic", "kk": "cyrillic", "en": "latin"}
 
 
 def word_form(word: str, written: str, language: str | None) -> WordForm:
     """The inflection rule for one normalised query word; ``written`` is it before folding.
 
     Acronyms (two or more letters, all upper case as written) and words with digits stay
-    exact; ``language`` None picks the rule by script, "none" turns inflection off.
+    exact; ``language`` None picks the rule by script (Kazakh for a Cyrillic word written
+    with a Kazakh letter), "none" turns inflection off.
     """
     if (len(written) >= 2 and written.isupper()) or any(c.isdigit() for c in word):
         return WordForm(stem=word)
     script = _script(word)
     if script is None or language == "none":
         return WordForm(stem=word)
-    if language is not None and _LANGUAGE_SCRIPT.get(language) != script:
+    if language is None:
+        kazakh = script == "cyrillic" and not _KAZAKH_LETTERS.isdisjoint(written)
+        language = "kk" if kazakh else "ru" if script == "cyrillic" else "en"
+    if _LANGUAGE_SCRIPT.get(language) != script:
         return WordForm(stem=word)
-    return _RULES[script](word)
+    return _RULES[language](word)

@@ -64,12 +64,23 @@ Inflection (per word of a term; acronyms and words with digits always stay exact
   :data:`~monitor.inflect.RU_ENDINGS` (none, or up to three letters: ``а у е ом ой ами
   ого ...``). So ``Казахстан`` matches ``Казахстане``, ``Казахстана``, ``Казахстаном``;
   ``Токаев`` matches ``Токаева``, ``Токаеву``. Derived words (``казахстанский``) do not.
+- Kazakh (a Cyrillic word written with a letter of Kazakh that Russian lacks, ``ә ғ қ ң ө ұ
+  ү һ``; or any Cyrillic word under ``language: kk``): the Russian forms (a Kazakh name in
+  Russian text), and also the word followed by a Kazakh ending of
+  :data:`~monitor.inflect.KK_ENDINGS`: a case ending (genitive ``-ның``, dative ``-ға``,
+  accusative ``-ны``, locative ``-да``, ablative ``-дан``, instrumental ``-мен``, ``-дағы``, in
+  every vowel-harmony and consonant variant), after nothing, a plural (``-лар``), a
+  third-person possessive (``-ы``, ``-сы``) or both. So ``Тоқаев`` matches ``Тоқаевтың``,
+  ``Тоқаевқа``, ``Тоқаевпен`` and ``Токаева``; ``Қазақстан`` matches ``Қазақстанда`` and
+  ``Қазақстандағы``. A word written the Russian way (``Токаев``) gets the Russian rule only:
+  short Kazakh endings such as ``-ка`` would turn Russian words into noise (``Путинка``).
 - English (a word in Latin letters, 3 letters or more): also with ``s`` or ``es``; a word
   ending in consonant + ``y`` also as ``ies`` (``party``/``parties``). Possessives need no
   rule: the apostrophe separates words.
 - Other scripts: exact words.
-- ``language:`` on a watchlist: ``ru`` applies only the Russian rule, ``en`` only the
-  English one, ``none`` neither; unset applies each word's rule by its script.
+- ``language:`` on a watchlist: ``ru`` applies only the Russian rule, ``kk`` the Kazakh one
+  to every Cyrillic word, ``en`` only the English one, ``none`` none; unset applies each
+  word's rule by its script (and its letters, for Kazakh).
 
 Explanations
 ------------

@@ -92,9 +92,6 @@ _DOT_ABOVE: Final = "\u0307"
 # they are written as in Russian (Тоқаев = Токаев, Өскемен = Оскемен). Russian uses none of
 # them, so Russian text is unchanged. (і stays: Ukrainian and Belarusian tell і from и.)
 _RUSSIAN_LETTERS: Final = str.maketrans("ёәғқңөұүһўҳӣӯҷ", "еагкноуухухиуч")
-_RUSSIAN_LETTERS_CASED: Final = str.maketrans(
-    "ёәғқңөұүһўҳӣӯҷЁӘҒҚҢӨҰҮҺЎҲӢӮҶ", "еагкноуухухиучЕАГКНОУУХУХИУЧ"
-)
 
 
 def _fast_fold(text: str) -> tuple[str, bool, bool] | None:
@@ -187,7 +184,7 @@ def _printable(text: str) -> bool:
 def cased(text: str) -> str:
     """The normal form without case folding or look-alike repair, for case-sensitive terms."""
     text = _DROP.sub("", unicodedata.normalize("NFKC", text))
-    return text.translate(_RUSSIAN_LETTERS_CASED)
+    return text.replace("ё", "е").replace("Ё", "Е")  # Kazakh letters stay: exact spelling
 
 
 # Latin and Cyrillic letters that look alike once case-folded (the pairs of upper-case

@@ -112,6 +112,10 @@ CASES = [
     ("Токаев", "Президент Тоқаев", True),
     ("Тоқаев", "встреча с Токаевым", True),
     ("Усть-Каменогорск OR Өскемен", "в Оскемене", True),
+    # Kazakh endings for a word written with a Kazakh letter
+    ("Тоқаев", "Тоқаевтың Астанадағы сапары", True),
+    ("Қазақстан AND сайлау", "Қазақстандағы сайлау", True),
+    ("Токаев", "Тоқаевтың сапары", False),  # Russian spelling: Russian endings only
     # phrases: separators do not matter, order and adjacency do
     ('"World Cup"', "the world  cup", True),
     ('"World Cup"', "World-Cup final", True),
@@ -525,13 +529,14 @@ TEXT_WORDS = [
     *("ОДКБшный", "Токаева", "США", "сша", "World", "Cup", "北京", "北", "京", "us", "US"),
     *("USA", "ёлка", "Елка", "so\u00adft", "soft", "party", "parties", "Straße", "strasse"),
     *("ﬁre", "fire", "x1", "the", "Россия", "России", "tass", "И\u0306ошкар"),
+    *("Тоқаевтың", "Токаевтын", "Қазақстанда", "Оскемен", "Өскеменде"),
 ]
 SEPARATORS = [" ", " ", " ", ", ", "\n", "-", "'", "…", "\u00a0", ". ", "\x00", ""]
 QUERY_TERMS = [
     *("Kazakhstan", "kazakh", "Kazakh*", "protest", "protest*", "CSTO", "csto", "ОДКБ"),
     *("Казахстан", "Токаев", "США", '"World Cup"', '"kazakhstan protests"', '="US"'),
     *('="CSTO"', "北京", "ёлка", "soft", "party", "strasse", "fire", "x1", "Россия", "the"),
-    *("tass", "Йошкар"),
+    *("tass", "Йошкар", "Тоқаев", "Қазақстан", "Өскемен", '="Тоқаевтың"'),
 ]
 FIELDS = [None] * 12 + ["title", "summary", "content", "author", "category", "link", "feed"]
 
@@ -574,7 +579,7 @@ def watchlists(draw: st.DrawFn) -> list[Watchlist]:
             continue
         feeds = draw(st.sampled_from([frozenset()] * 4 + [frozenset({"tass"}), frozenset({"rt"})]))
         tags = draw(st.sampled_from([frozenset()] * 4 + [frozenset({"ru"}), frozenset({"kz"})]))
-        language = draw(st.sampled_from([None, None, "ru", "en", "none"]))
+        language = draw(st.sampled_from([None, None, "ru", "kk", "en", "none"]))
         out.append(Watchlist(name=f"w{n}", query=query, feeds=feeds, tags=tags, language=language))
     assume(out)
     return out

@@ -431,6 +431,19 @@ def form(word: str, language: str | None = None) -> WordForm:
         ("коллективной", "коллективная", True),  # two-letter adjective ending
         ("Мали", "малой", False),  # stem would be 3 letters: exact
         ("Рим", "рима", False),  # under 4 letters: exact
+        # Kazakh (a word written with a Kazakh letter): the Kazakh case, plural and
+        # possessive endings, and the Russian forms; Russian-written words: Russian only
+        ("Тоқаев", "токаевтын", True),  # Тоқаевтың (genitive)
+        ("Тоқаев", "токаевка", True),  # Тоқаевқа (dative)
+        ("Тоқаев", "токаевпен", True),  # Тоқаевпен (with)
+        ("Тоқаев", "токаева", True),  # Russian text
+        ("Қазақстан", "казакстанда", True),  # locative
+        ("Қазақстан", "казакстандагы", True),  # "the one in"
+        ("Қазақстан", "казакстаннын", True),
+        ("Өскемен", "оскеменнін", True),
+        ("Қазақстан", "казакстанский", False),
+        ("Тоқаев", "токаевтынский", False),
+        ("Токаев", "токаевтын", False),  # written the Russian way: the Russian rule
         # acronyms stay exact
         ("ОДКБ", "одкб", True),
         ("ОДКБ", "одкба", False),
@@ -468,6 +481,11 @@ def test_inflection_rule(term: str, word: str, matches: bool) -> None:
         ("protest", "en", "protests", True),
         ("protest", "ru", "protests", False),  # ru: English rule off
         ("protest", "none", "protests", False),
+        ("Токаев", "kk", "токаевтын", True),  # kk: Kazakh endings for every Cyrillic word
+        ("Алматы", "kk", "алматыда", True),
+        ("Тоқаев", "ru", "токаевтын", False),  # ru: Russian only, however it is written
+        ("Тоқаев", "none", "токаева", False),
+        ("protest", "kk", "protests", False),
     ],
 )
 def test_language_turns_rules_on_and_off(
