@@ -17,6 +17,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:  # the query module imports this one
@@ -326,8 +327,14 @@ def _kazakh(word: str) -> WordForm:
     russian = _russian(word)
     if len(word) < RU_MIN_STEM:
         return russian
-    rest = word[len(russian.stem) :]
-    return WordForm(stem=russian.stem, endings=russian.endings | {rest + e for e in KK_ENDINGS})
+    endings = _kazakh_endings(word[len(russian.stem) :], russian.endings)
+    return WordForm(stem=russian.stem, endings=endings)
+
+
+@cache
+def _kazakh_endings(rest: str, russian: frozenset[str]) -> frozenset[str]:
+    """Shared by every word with the same rest after its stem (a set is ~1,000 strings)."""
+    return russian | {rest + ending for ending in KK_ENDINGS}
 
 
 def _english(word: str) -> WordForm:
