@@ -36,12 +36,12 @@ from monitor.netguard import (
     AddressGuard,
     AddressRefused,
     BodyDecoder,
-    GuardedTransport,
     check_url,
     describe_error,
     port_of,
     refuse_private,
 )
+from monitor.pools import pooled_transport
 from monitor.types import FetchRequest, FetchResult, frozen
 
 ACCEPT = (
@@ -76,23 +76,22 @@ class Fetcher:
     ``guard`` replaces the address check (tests use it to vet redirect hops on loopback);
     by default hosts are only vetted when ``allow_private_networks`` is false. With a guard,
     connections go through ``netguard.GuardedTransport``, which connects only to the
-    addresses the guard vetted, for every hop; without one, httpx's default transport is
-    used unchanged.
+    addresses the guard vetted, for every hop; without one, through httpx's own transport.
+    Either way hosts are spread over small pools (``monitor.pools``), so that connections
+    are kept for reuse without making one pool slow.
     """
 
     def __init__(self, settings: FetchSettings, *, guard: AddressGuard | None = None) -> None:
         self._settings = settings
         guard = guard or (None if settings.allow_private_networks else refuse_private)
-        limits = httpx.Limits(max_connections=settings.max_concurrency)
         self._global_slots = asyncio.Semaphore(settings.max_concurrency)
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._client = httpx.AsyncClient(
             follow_redirects=False,
             timeout=httpx.Timeout(settings.timeout),
-            limits=limits,
             trust_env=False,
             cookies=_no_cookies(),
-            transport=None if guard is None else GuardedTransport(guard, limits=limits),
+            transport=pooled_transport(settings.max_concurrency, guard),
         )
 
     async def __aenter__(self) -> Self:
@@ -214,6 +213,7 @@ class Fetcher:
         if status in REDIRECTS:
             return status, _redirect_target(request.url, response)
         if status == 304:
+            await response.aread()  # no body: this returns the connection to the pool
             return self._result(request, response, b"", keep_validators=True)
         if status == 410:
             return self._result(request, response, b"")

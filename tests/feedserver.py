@@ -130,6 +130,7 @@ class FeedServer:
         self._in_flight = 0
         self._max_in_flight = 0
         self._connections: set[socket.socket] = set()
+        self.connections_accepted = 0  # TCP connections opened to this server, ever
         self.errors: list[BaseException] = []  # exceptions raised by handlers (they got a 500)
         self.stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -273,6 +274,7 @@ class FeedServer:
         with self._lock:
             if open_:
                 self._connections.add(connection)
+                self.connections_accepted += 1
             else:
                 self._connections.discard(connection)
 

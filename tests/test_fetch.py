@@ -87,6 +87,22 @@ async def test_304_keeps_new_validators_if_sent_else_the_requests(
     assert (result.etag, result.last_modified) == ('"new"', "x")
 
 
+async def test_304s_to_one_host_share_a_connection(
+    feed_server: FeedServer, second_host: FeedServer, fetcher: Fetcher
+) -> None:
+    """A 304 hands its connection back for the next poll of that host (no new handshake);
+    and hosts polled together keep their connections apart."""
+    for server in (feed_server, second_host):
+        for n in range(3):
+            server.set_feed(f"/feed{n}", RSS, etag='"v"')
+    for _ in range(2):
+        for server in (feed_server, second_host):
+            for n in range(3):
+                result = await fetch(fetcher, server.url(f"/feed{n}"), etag='"v"')
+                assert result.status == 304
+    assert (feed_server.connections_accepted, second_host.connections_accepted) == (1, 1)
+
+
 # Statuses
 
 
