@@ -27,9 +27,13 @@ from monitor.netguard import AddressGuard, GuardedTransport
 
 SHARDS = 16
 # Idle connections kept per shard (httpx's default for a whole pool): enough for the hosts
-# of a shard that are polled together; 8 already cost new connections on the benchmark. An
-# idle connection closes after 5 s. The fetcher's own limits cap connections in use.
+# of a shard that are polled together; 8 already cost new connections on the benchmark. The
+# fetcher's own limits cap connections in use.
 KEEPALIVE_PER_SHARD = 20
+# An idle connection is closed after this long: feeds of one host are due together, so reuse
+# happens within seconds, and well before servers drop idle connections (Apache: after 5 s),
+# which would fail a poll that picked the connection just then.
+KEEPALIVE_SECONDS = 2.0
 
 
 class ShardedTransport(httpx.AsyncBaseTransport):
@@ -54,7 +58,9 @@ def pooled_transport(max_connections: int, guard: AddressGuard | None) -> Sharde
     ``GuardedTransport``), sharing one TLS context (each one loads the CA store)."""
     context: ssl.SSLContext = httpx.create_ssl_context(trust_env=False)
     limits = httpx.Limits(
-        max_connections=max_connections, max_keepalive_connections=KEEPALIVE_PER_SHARD
+        max_connections=max_connections,
+        max_keepalive_connections=KEEPALIVE_PER_SHARD,
+        keepalive_expiry=KEEPALIVE_SECONDS,
     )
     if guard is None:
         return ShardedTransport(
