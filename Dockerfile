@@ -1,4 +1,4 @@
-# The project's wheel is built with a C compiler (monitor/_speedups.c) in a first stage;
+# The project's wheel is built with a C compiler (monitor/match/_speedups.c) in a first stage;
 # the image that runs it has no compiler.
 FROM python:3.11-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \

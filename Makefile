@@ -8,10 +8,10 @@ CONFIG ?= examples/monitor.yaml
 
 .PHONY: run test postgres lint format bench clean
 
-$(STAMP): pyproject.toml setup.py monitor/_speedups.c
-	@command -v cc >/dev/null || { echo "error: a C compiler is needed to build monitor/_speedups.c (Debian: apt-get install gcc)" >&2; exit 1; }
+$(STAMP): pyproject.toml setup.py monitor/match/_speedups.c
+	@command -v cc >/dev/null || { echo "error: a C compiler is needed to build monitor/match/_speedups.c (Debian: apt-get install gcc)" >&2; exit 1; }
 	@$(PYTHON) -c "import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" \
-		|| { echo "error: the Python headers are needed to build monitor/_speedups.c (Debian: apt-get install python3-dev)" >&2; exit 1; }
+		|| { echo "error: the Python headers are needed to build monitor/match/_speedups.c (Debian: apt-get install python3-dev)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

@@ -1,10 +1,12 @@
 """The one part of the build pyproject.toml cannot declare stably: the C fast path of
-monitor.normalize's folding (a C compiler and the Python headers are needed to install)."""
+monitor.match.fold's folding (a C compiler and the Python headers are needed to install)."""
 
 from setuptools import Extension, setup
 
 setup(
     ext_modules=[
-        Extension("monitor._speedups", ["monitor/_speedups.c"], extra_compile_args=["-O2"])
+        Extension(
+            "monitor.match._speedups", ["monitor/match/_speedups.c"], extra_compile_args=["-O2"]
+        )
     ]
 )

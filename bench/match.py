@@ -41,11 +41,12 @@ import feedparser
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor.inflect import tokenize
-from monitor.match import _AUTOMATON_KIND, Matcher, Watchlist
-from monitor.normalize import normalize
-from monitor.normtext import normalize_fields
-from monitor.types import Item, MatchContext
+from monitor.match import Matcher
+from monitor.match.fold import normalize
+from monitor.match.inflect import tokenize
+from monitor.match.matcher import _AUTOMATON_KIND
+from monitor.match.normtext import normalize_fields
+from monitor.types import Item, MatchContext, Watchlist
 
 CORPUS_DIRS = (
     Path(__file__).resolve().parent.parent / "tests" / "data" / "feeds",

@@ -12,7 +12,6 @@ import asyncio
 import random
 import time
 import uuid
-from dataclasses import dataclass
 from types import TracebackType
 
 from alerts.base import Alert, AlertFeed, AlertItem, AlertMatch, Channel
@@ -21,14 +20,16 @@ from alerts.registry import build_channel
 from alerts.retry import RetryPolicy
 from monitor import PROJECT_URL
 from monitor.config import Settings
-from monitor.db import DatabaseClock, create_db_engine, migrate
 from monitor.errors import ConfigError
 from monitor.fetch import Fetcher, FetchSettings
 from monitor.match import Matcher
 from monitor.outbox import Outbox
-from monitor.pipeline import Pipeline, PollReport, utcnow
+from monitor.parse import ParseWorkers
+from monitor.pipeline import Pipeline, PollReport
 from monitor.store import FeedSpec, Store
-from monitor.workers import ParseWorkers
+from monitor.store.clock import DatabaseClock
+from monitor.store.engine import create_db_engine, migrate
+from monitor.types import frozen, utcnow
 
 
 def fetch_settings(settings: Settings) -> FetchSettings:
@@ -187,8 +188,10 @@ async def poll_once(settings: Settings, *, only_due: bool = False) -> tuple[list
         return reports, sent
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TestOutcome:
+@frozen
+class SampleDelivery:
+    """How a sample alert sent through one channel fared (``monitor channels test``)."""
+
     channel: str
     ok: bool
     detail: str
@@ -202,7 +205,7 @@ class TestOutcome:
         return f"{self.channel}: FAILED after {self.ms:.0f} ms: {self.detail} ({verdict})"
 
 
-async def send_test_alert(settings: Settings, name: str) -> TestOutcome:
+async def send_test_alert(settings: Settings, name: str) -> SampleDelivery:
     """Send a sample alert through one channel, outside the outbox (nothing is stored)."""
     config = next(c for c in settings.channels if c.name == name)
     now = utcnow()
@@ -230,4 +233,4 @@ async def send_test_alert(settings: Settings, name: str) -> TestOutcome:
     finally:
         await channel.aclose()
     ms = (time.monotonic() - started) * 1000
-    return TestOutcome(channel=name, ok=ok, detail=detail, retryable=retryable, ms=ms)
+    return SampleDelivery(channel=name, ok=ok, detail=detail, retryable=retryable, ms=ms)

@@ -1,13 +1,14 @@
 """When to poll a feed next: intervals, server hints, back-off and jitter.
 
 Pure: takes ``now`` and a random source, returns a time. It does not talk to servers or the
-database. The rules (issue 3):
+database. The rules:
 - after a success: the feed's interval, raised (never lowered) by the server's hints
   (``Cache-Control: max-age``, ``Expires``, RSS ``<ttl>``, ``sy:updatePeriod``) but a hint
   never raises it past ``ceiling``; plus up to ``jitter`` of the delay, so that feeds
   configured together drift apart instead of hitting servers in bursts;
 - after consecutive failures: the interval doubled per failure, capped at ``max_backoff``;
-  never before a server's ``Retry-After``.
+  after a permanent failure (a refused address, a 404: trying again soon cannot help),
+  ``max_backoff`` at once; never before a server's ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -41,9 +42,11 @@ def next_poll_after_failure(
     retry_after: datetime | None,
     jitter: float,
     rng: random.Random,
+    permanent: bool = False,
 ) -> datetime:
+    ceiling = max(max_backoff, interval)
     exponent = min(max(failures - 1, 0), 30)
-    delay = min(interval * 2**exponent, max(max_backoff, interval))
+    delay = ceiling if permanent else min(interval * 2**exponent, ceiling)
     when = now + timedelta(seconds=delay * (1 + rng.uniform(0, jitter)))
     if retry_after is not None and retry_after > when:
         return retry_after

@@ -23,7 +23,8 @@ from alerts.digest import DigestSetting
 from alerts.durations import Duration, parse_duration
 from alerts.registry import CHANNELS, ChannelConfig
 from monitor.errors import ConfigError, QueryError
-from monitor.match import Watchlist, compile_query, terms_to_query
+from monitor.match.query import compile_query, terms_to_query
+from monitor.types import Watchlist
 
 DEFAULT_CONFIG = "monitor.yaml"
 DEFAULT_DATABASE = "sqlite:///monitor.db"
@@ -82,7 +83,7 @@ class Defaults(_Model):
 
 
 class Polling(_Model):
-    """How the monitor treats servers: limits, timeouts, back-off (issue 3)."""
+    """How the monitor treats servers: limits, timeouts, back-off."""
 
     timeout: Duration = 10.0
     deadline: Duration = 30.0
@@ -101,6 +102,12 @@ class Polling(_Model):
     @classmethod
     def _size(cls, value: object) -> int:
         return _parse_size(value)
+
+    @property
+    def max_inflight(self) -> int:
+        """Polls under way at once, fetching or parsing: fetching outruns parsing, and
+        unbounded, hundreds of bodies would wait in memory for a parse worker."""
+        return self.max_concurrency * 2
 
 
 class Service(_Model):
@@ -130,10 +137,6 @@ class FeedConfig(_Model):
     @classmethod
     def _backlog(cls, value: object) -> object:
         return "default" if value == "default" else _parse_backlog(value)
-
-    @property
-    def label(self) -> str:
-        return self.name or self.url
 
 
 class NotifyRoute(_Model):

@@ -18,7 +18,6 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
@@ -28,12 +27,13 @@ from alerts.errors import DeliveryError
 from alerts.registry import ChannelConfig
 from alerts.retry import RetryPolicy
 from monitor.store import ClaimedDelivery, Store
+from monitor.types import DeliveryMode, DeliveryState, frozen
 
 log = logging.getLogger("monitor.delivery")
 DIGEST_NAMESPACE = uuid.UUID("0d6c3b7e-8f0a-4c55-9a61-5b1f0e4d2c77")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class Outgoing:
     """One message to send and the deliveries it settles."""
 
@@ -122,8 +122,8 @@ class Outbox:
             by_channel.setdefault(delivery.channel, []).append(delivery)
         outgoing: list[Outgoing] = []
         for channel, deliveries in by_channel.items():
-            digest = [d for d in deliveries if d.mode == "digest"]
-            single = [d for d in deliveries if d.mode != "digest"]
+            digest = [d for d in deliveries if d.mode == DeliveryMode.DIGEST]
+            single = [d for d in deliveries if d.mode != DeliveryMode.DIGEST]
             single = await self._within_rate(channel, single, now, extra=1 if digest else 0)
             if digest:
                 outgoing.append(_digest(channel, digest, now))
@@ -176,7 +176,7 @@ class Outbox:
             # written while the claim still holds.
             async with asyncio.timeout(self.lease / 4):
                 result = await channel.send(out.message)
-            state, error, detail = "sent", None, result.detail
+            state, error, detail = DeliveryState.SENT, None, result.detail
         except DeliveryError as exc:
             error = detail = exc.message
             disable = exc.disable_channel
@@ -190,7 +190,7 @@ class Outbox:
             error = detail = f"internal error: {exc!r}"
             next_attempt = self._retry_at(out.channel, attempts, None)
         if error is not None:
-            state = "failed" if next_attempt else "dead"
+            state = DeliveryState.FAILED if next_attempt else DeliveryState.DEAD
         await asyncio.to_thread(
             self.store.record_delivery,
             out.delivery_ids,

@@ -2,8 +2,9 @@
 
 ``poll_feed`` takes one claimed feed through the stages and records the outcome on the
 feed, whatever happens: an error in one feed is a value written to that feed's row, never
-an exception that stops the others. New items' alerts are handed to the store with their
-routes (channel, now or at a digest time); sending them is the outbox's job (``outbox.py``).
+an exception that stops the others. What to store, what alerts and when to poll next are
+decided by :mod:`monitor.decide` (pure); this module does the I/O around it. Sending the
+alerts is the outbox's job (``outbox.py``).
 
 It does not schedule anything (``schedule.py`` does) and does not build its collaborators
 (``app.py`` does).
@@ -15,45 +16,45 @@ import asyncio
 import logging
 import random
 import time
-import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 
-from monitor.cadence import next_poll_after_failure, next_poll_after_success
 from monitor.config import FeedConfig, Settings
+from monitor.decide import (
+    FeedPolicy,
+    Routing,
+    decide_failure,
+    decide_gone,
+    decide_items,
+    decide_unchanged,
+)
 from monitor.errors import FetchError, MonitorError, ParseError
 from monitor.fetch import Fetcher
 from monitor.match import Matcher
+from monitor.parse import ParseWorkers
 from monitor.store import Store
 from monitor.types import (
+    ClaimedFeed,
     FeedState,
     FetchRequest,
     FetchResult,
-    Item,
-    MatchContext,
-    NewAlert,
     ParsedFeed,
     PollUpdate,
-    Route,
+    frozen,
+    utcnow,
 )
-from monitor.workers import ParseWorkers
 
 log = logging.getLogger("monitor.poll")
-ALERT_NAMESPACE = uuid.UUID("6f1f8a4e-3c0b-4b8e-9d7a-2a7f5d9f1c11")
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class PollReport:
     """One poll, for logs and the ``poll`` command."""
 
     feed: str
     url: str
-    state: str
+    state: FeedState
     status: int | None
     new: int = 0
     matched: int = 0
@@ -62,10 +63,25 @@ class PollReport:
     ms: float = 0.0
 
 
-def alert_id(feed_url: str, item_key: str, watchlist: str) -> str:
-    """Stable across retries, restarts and even a rebuilt database: receivers can use it
-    as an idempotency key."""
-    return str(uuid.uuid5(ALERT_NAMESPACE, f"{feed_url}\x1f{item_key}\x1f{watchlist}"))
+def feed_policy(settings: Settings, feed: FeedConfig) -> FeedPolicy:
+    p = settings.polling
+    return FeedPolicy(
+        interval=settings.feed_interval(feed),
+        backlog=settings.feed_backlog(feed),
+        tags=feed.tags,
+        max_interval=p.max_interval,
+        max_backoff=p.max_backoff,
+        jitter=p.jitter,
+    )
+
+
+def routing(settings: Settings) -> Routing:
+    return Routing(
+        routes={
+            w.name: tuple((r.channel, r.digest) for r in w.notify) for w in settings.watchlists
+        },
+        digests={c.name: c.digest for c in settings.channels},
+    )
 
 
 class Pipeline:
@@ -88,12 +104,9 @@ class Pipeline:
         self.clock = clock
         self.rng = rng or random.Random()
         self.feeds: dict[str, FeedConfig] = {f.url: f for f in settings.feeds}
-        self.routes = {w.name: tuple(w.notify) for w in settings.watchlists}
-        self.channel_digests = {c.name: c.digest for c in settings.channels}
+        self.routing = routing(settings)
 
-    # -- polling ---------------------------------------------------------------------------
-
-    async def claim_feeds(self, *, only_due: bool, limit: int | None = None) -> list[FeedState]:
+    async def claim_feeds(self, *, only_due: bool, limit: int | None = None) -> list[ClaimedFeed]:
         return await asyncio.to_thread(
             self.store.claim_due_feeds,
             self.clock(),
@@ -102,41 +115,33 @@ class Pipeline:
             limit=limit,
         )
 
-    async def poll_feeds(self, feeds: Sequence[FeedState]) -> list[PollReport]:
-        """Poll many feeds concurrently, at most as many at once as the service would:
-        fetching outruns parsing, and unbounded, hundreds of bodies would wait in memory."""
-        room = asyncio.Semaphore(self.settings.polling.max_concurrency * 2)
+    async def poll_feeds(self, feeds: Sequence[ClaimedFeed]) -> list[PollReport]:
+        """Poll many feeds concurrently, at most as many at once as the service would."""
+        room = asyncio.Semaphore(self.settings.polling.max_inflight)
 
-        async def bounded(feed: FeedState) -> PollReport:
+        async def bounded(feed: ClaimedFeed) -> PollReport:
             async with room:
                 return await self.poll_feed(feed)
 
         return list(await asyncio.gather(*(bounded(f) for f in feeds)))
 
-    async def poll_feed(self, feed: FeedState) -> PollReport:
+    async def poll_feed(self, feed: ClaimedFeed) -> PollReport:
         """Poll one feed; never raises for a problem of the feed or the database."""
         started = time.monotonic()
         try:
             report = await self._poll(feed)
         except MonitorError as exc:
-            report = PollReport(
-                feed=feed.label, url=feed.current_url, state="error", status=None, error=str(exc)
-            )
+            report = _report(feed, FeedState.ERROR, None, error=str(exc))
         except Exception as exc:  # a bug must not take the other feeds down
             log.exception("feed=%s unexpected error", feed.current_url)
-            report = PollReport(
-                feed=feed.label,
-                url=feed.current_url,
-                state="error",
-                status=None,
-                error=f"internal error: {exc!r}",
-            )
+            report = _report(feed, FeedState.ERROR, None, error=f"internal error: {exc!r}")
         report = replace(report, ms=(time.monotonic() - started) * 1000)
         _log_poll(report)
         return report
 
-    async def _poll(self, feed: FeedState) -> PollReport:
+    async def _poll(self, feed: ClaimedFeed) -> PollReport:
         config = self.feeds.get(feed.url) or FeedConfig(url=feed.url)
+        policy = feed_policy(self.settings, config)
         request = FetchRequest(
             url=feed.current_url,
             etag=feed.etag,
@@ -146,168 +151,90 @@ class Pipeline:
         try:
             result = await self.fetcher.fetch(request)
         except FetchError as exc:
-            return await self._failed(feed, config, exc.status, exc.message, exc.retry_after)
+            return await self._failed(feed, policy, exc, exc.status, exc.retry_after)
         if result.gone:
-            return await self._gone(feed, result)
+            poll = decide_gone(feed, result, self.clock())
+            await self._record(feed, poll)
+            return _report(feed, FeedState.GONE, result.status, error=poll.error)
         if result.not_modified:
-            return await self._unchanged(feed, config, result)
+            await self._record(feed, decide_unchanged(feed, policy, result, self.clock(), self.rng))
+            return _report(feed, FeedState.OK, 304)
         try:
             parsed = await self.parser.parse(result)
         except ParseError as exc:
-            return await self._failed(feed, config, result.status, exc.message, None)
-        return await self._store(feed, config, result, parsed)
+            return await self._failed(feed, policy, exc, result.status, None)
+        return await self._store(feed, policy, result, parsed)
 
     async def _store(
-        self, feed: FeedState, config: FeedConfig, result: FetchResult, parsed: ParsedFeed
+        self, feed: ClaimedFeed, policy: FeedPolicy, result: FetchResult, parsed: ParsedFeed
     ) -> PollReport:
-        now = self.clock()
         keys = [item.key for item in parsed.items]
         existing = await asyncio.to_thread(self.store.existing_items, feed.id, keys)
-        new = [i for i in parsed.items if i.key not in existing]
-        changed = [
-            i for i in parsed.items if i.key in existing and existing[i.key] != i.content_hash
-        ]
-        alerts = self._match(feed, config, new, now)
-        poll = PollUpdate(
-            polled_at=now,
-            state="ok",
-            status=result.status,
-            warning=parsed.warning,
-            etag=result.etag,
-            last_modified=result.last_modified,
-            current_url=result.permanent_url,
-            title=parsed.title or None,
-            ttl_seconds=parsed.ttl_seconds,
-            next_poll_at=self._next_poll(now, config, result.max_age_seconds, parsed.ttl_seconds),
+        decision = decide_items(
+            feed,
+            policy,
+            result,
+            parsed,
+            existing,
+            self.clock(),
+            matcher=self.matcher,
+            routing=self.routing,
+            rng=self.rng,
         )
         stored = await asyncio.to_thread(
-            self.store.add_items, feed.id, new=new, changed=changed, alerts=alerts, poll=poll
+            self.store.add_items,
+            feed.id,
+            new=decision.new,
+            changed=decision.changed,
+            alerts=decision.alerts,
+            poll=decision.poll,
         )
         return PollReport(
             feed=feed.label,
             url=result.permanent_url or feed.current_url,
-            state="ok",
+            state=FeedState.OK,
             status=result.status,
             new=stored.new,
             matched=stored.alerts,
             warning=parsed.warning,
         )
 
-    def _match(
-        self, feed: FeedState, config: FeedConfig, items: Sequence[Item], now: datetime
-    ) -> list[NewAlert]:
-        """Alerts for new items. On a feed's first poll only items dated within the backlog
-        window count (an undated item counts as old); later, every new item does."""
-        backlog = self.settings.feed_backlog(config)
-        if feed.first_poll and backlog is not None:
-            cutoff = now - timedelta(seconds=backlog)
-            items = [i for i in items if i.date is not None and i.date >= cutoff]
-        context = MatchContext(
-            feed_name=feed.label, feed_url=feed.current_url, feed_tags=config.tags
-        )
-        alerts = []
-        for item in items:
-            for found in self.matcher.match_item(item, context):
-                alerts.append(
-                    NewAlert(
-                        id=alert_id(feed.url, item.key, found.watchlist),
-                        item_key=item.key,
-                        watchlist=found.watchlist,
-                        matches=found.matches,
-                        routes=self._routes(found.watchlist, now),
-                    )
-                )
-        return alerts
-
-    def _routes(self, watchlist: str, now: datetime) -> tuple[Route, ...]:
-        """Each channel the watchlist notifies, now or at its digest's next send time."""
-        routes = []
-        for route in self.routes.get(watchlist, ()):
-            digest = route.digest or self.channel_digests.get(route.channel)
-            routes.append(
-                Route(channel=route.channel, digest_at=digest.next_send(now) if digest else None)
-            )
-        return tuple(routes)
-
-    def _next_poll(self, now: datetime, config: FeedConfig, *hints: float | None) -> datetime:
-        return next_poll_after_success(
-            now,
-            self.settings.feed_interval(config),
-            hints=hints,
-            ceiling=self.settings.polling.max_interval,
-            jitter=self.settings.polling.jitter,
-            rng=self.rng,
-        )
-
-    async def _unchanged(
-        self, feed: FeedState, config: FeedConfig, result: FetchResult
-    ) -> PollReport:
-        now = self.clock()
-        poll = PollUpdate(
-            polled_at=now,
-            state="ok",
-            status=304,
-            etag=result.etag or feed.etag,
-            last_modified=result.last_modified or feed.last_modified,
-            current_url=result.permanent_url,
-            # A 304 carries no body: the feed's own <ttl> from its last full response holds.
-            next_poll_at=self._next_poll(now, config, result.max_age_seconds, feed.ttl_seconds),
-        )
-        await asyncio.to_thread(self.store.record_poll, feed.id, poll)
-        return PollReport(feed=feed.label, url=feed.current_url, state="ok", status=304)
-
-    async def _gone(self, feed: FeedState, result: FetchResult) -> PollReport:
-        now = self.clock()
-        message = "HTTP 410 Gone: the server says this feed was removed; polling stopped"
-        poll = PollUpdate(
-            polled_at=now,
-            state="gone",
-            status=result.status,
-            error=message,
-            next_poll_at=now,
-            error_count=feed.error_count + 1,
-        )
-        await asyncio.to_thread(self.store.record_poll, feed.id, poll)
-        return PollReport(
-            feed=feed.label, url=feed.current_url, state="gone", status=410, error=message
-        )
-
     async def _failed(
         self,
-        feed: FeedState,
-        config: FeedConfig,
+        feed: ClaimedFeed,
+        policy: FeedPolicy,
+        exc: FetchError | ParseError,
         status: int | None,
-        message: str,
         retry_after: datetime | None,
     ) -> PollReport:
-        now = self.clock()
-        failures = feed.error_count + 1
-        poll = PollUpdate(
-            polled_at=now,
-            state="error",
+        poll = decide_failure(
+            feed,
+            policy,
+            self.clock(),
+            self.rng,
             status=status,
-            error=message,
-            error_count=failures,
+            message=exc.message,
             retry_after=retry_after,
-            next_poll_at=next_poll_after_failure(
-                now,
-                self.settings.feed_interval(config),
-                failures=failures,
-                max_backoff=self.settings.polling.max_backoff,
-                retry_after=retry_after,
-                jitter=self.settings.polling.jitter,
-                rng=self.rng,
-            ),
+            permanent=not exc.retryable,
         )
+        await self._record(feed, poll)
+        return _report(feed, FeedState.ERROR, status, error=exc.message)
+
+    async def _record(self, feed: ClaimedFeed, poll: PollUpdate) -> None:
         await asyncio.to_thread(self.store.record_poll, feed.id, poll)
-        return PollReport(
-            feed=feed.label, url=feed.current_url, state="error", status=status, error=message
-        )
+
+
+def _report(
+    feed: ClaimedFeed, state: FeedState, status: int | None, *, error: str | None = None
+) -> PollReport:
+    return PollReport(
+        feed=feed.label, url=feed.current_url, state=state, status=status, error=error
+    )
 
 
 def _log_poll(r: PollReport) -> None:
     fields = f"feed={r.url} status={r.status or '-'} new={r.new} matched={r.matched} ms={r.ms:.0f}"
-    if r.state == "ok":
+    if r.state == FeedState.OK:
         extra = f" warning={r.warning!r}" if r.warning else ""
         log.info("%s%s", fields, extra)
     else:

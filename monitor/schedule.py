@@ -4,11 +4,12 @@ APScheduler 3 runs two short in-memory interval jobs. The schedule of each feed 
 the database (``feeds.next_poll_at``), not in APScheduler: every tick claims the feeds that
 are due with a lease, so one feed is never polled twice at once, and several instances can
 later share one PostgreSQL. Polls run as tasks so that a slow feed never holds up the tick;
-the tick only starts new polls while fewer than ``max_inflight`` are running.
+the tick only starts new polls while fewer than ``polling.max_inflight`` are running.
 
 On stop, no new work is claimed, the polls and deliveries under way finish (their database
-writes complete), and only then does ``run_service`` return. A reload of the configuration
-(:meth:`Service.paused_for`) drains the same way, swaps the parts, and goes on.
+writes complete), and only then does :meth:`Service.run` return. A reload of the
+configuration (:meth:`Service.reload`) drains the same way, has the app rebuild its parts,
+and goes on.
 """
 
 from __future__ import annotations
@@ -20,21 +21,19 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from monitor.outbox import Outbox
-from monitor.pipeline import Pipeline
-from monitor.types import FeedState
+from monitor.app import App
+from monitor.config import Settings
+from monitor.types import ClaimedFeed
 
 log = logging.getLogger("monitor.service")
 
 
 class Service:
-    def __init__(
-        self, pipeline: Pipeline, outbox: Outbox, *, tick: float, max_inflight: int
-    ) -> None:
-        self.pipeline = pipeline
-        self.outbox = outbox
-        self.tick = tick
-        self.max_inflight = max_inflight
+    """Runs an :class:`App`'s pipeline and outbox on the tick until stopped."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.tick = app.settings.service.tick  # changing it needs a restart
         self.tasks: set[asyncio.Task[object]] = set()
         self.polls = 0
         self.claiming: asyncio.Task[object] | None = None
@@ -75,12 +74,26 @@ class Service:
             finally:
                 self.paused = False
 
+    async def reload(self, settings: Settings) -> list[str]:
+        """Apply a new configuration between polls; returns what changed, for the log.
+
+        Claims stop, the work under way finishes, the app rebuilds its parts, claims go on.
+        A configuration the app refuses (:class:`~monitor.errors.ConfigError`) changes
+        nothing, and the service goes on with the running one."""
+        changes: list[str] = []
+
+        async def apply() -> None:
+            changes.extend(await self.app.reload(settings))
+
+        await self.paused_for(apply)
+        return changes
+
     async def _claim_and_poll(self) -> None:
-        room = self.max_inflight - self.polls
+        room = self.app.settings.polling.max_inflight - self.polls
         if room <= 0:
             return
         try:
-            feeds = await self.pipeline.claim_feeds(only_due=True, limit=room)
+            feeds = await self.app.pipeline.claim_feeds(only_due=True, limit=room)
         except Exception:
             log.exception("cannot claim due feeds; trying again next tick")
             return
@@ -88,15 +101,15 @@ class Service:
             self.polls += 1
             self._spawn(self._poll(feed))
 
-    async def _poll(self, feed: FeedState) -> None:
+    async def _poll(self, feed: ClaimedFeed) -> None:
         try:
-            await self.pipeline.poll_feed(feed)
+            await self.app.pipeline.poll_feed(feed)
         finally:
             self.polls -= 1
 
     async def _deliver(self) -> None:
         try:
-            await self.outbox.deliver_due()
+            await self.app.outbox.deliver_due()
         except Exception:
             log.exception("delivery pass failed; trying again next tick")
 

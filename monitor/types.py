@@ -8,9 +8,47 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from enum import StrEnum
 
 frozen = dataclass(frozen=True, slots=True, kw_only=True)
+"""The one decorator for values handed between stages."""
+
+
+def utcnow() -> datetime:
+    """The one clock of this host: aware UTC. Code that needs time takes a clock argument
+    defaulting to this, so tests pass their own."""
+    return datetime.now(UTC)
+
+
+def feed_display_name(name: str | None, title: str | None, url: str) -> str:
+    """The one rule for a feed's name wherever it is shown or matched (``feed:`` queries,
+    alerts, listings): the configured name, else the title the feed gives itself, else its
+    configured URL."""
+    return name or title or url
+
+
+class FeedState(StrEnum):
+    """A feed's polling state, as stored. ``new``: never polled successfully nor failed."""
+
+    NEW = "new"
+    OK = "ok"
+    ERROR = "error"
+    GONE = "gone"  # HTTP 410: polling stopped until the feed is configured anew
+
+
+class DeliveryState(StrEnum):
+    """A delivery's state, as stored. Pending and failed ones are claimed when due."""
+
+    PENDING = "pending"
+    FAILED = "failed"  # retryable failure: tried again at ``next_attempt_at``
+    DEAD = "dead"  # retries exhausted or a permanent failure: only a manual retry sends it
+    SENT = "sent"
+
+
+class DeliveryMode(StrEnum):
+    NOW = "now"  # sent on its own
+    DIGEST = "digest"  # collected and sent with the others of its channel
 
 
 @frozen
@@ -115,7 +153,22 @@ class MatchContext:
 
 
 @frozen
-class FeedState:
+class Watchlist:
+    name: str
+    query: str
+    feeds: frozenset[str] = frozenset()  # only items of these feeds (empty: all)
+    tags: frozenset[str] = frozenset()  # only feeds with one of these tags (empty: all)
+    language: str | None = None  # "ru", "en", "none" (no inflection); None: by script
+
+    def admits(self, context: MatchContext) -> bool:
+        """Whether items from this feed are considered at all."""
+        if self.feeds and context.feed_name not in self.feeds:
+            return False
+        return not self.tags or not self.tags.isdisjoint(context.feed_tags)
+
+
+@frozen
+class ClaimedFeed:
     """A claimed feed, as the pipeline needs it to poll once."""
 
     id: int
@@ -131,7 +184,7 @@ class FeedState:
 
     @property
     def label(self) -> str:
-        return self.name or self.title or self.url
+        return feed_display_name(self.name, self.title, self.url)
 
 
 @frozen
@@ -139,7 +192,7 @@ class PollUpdate:
     """The outcome of one poll, written to the feed's row (and its lease released)."""
 
     polled_at: datetime
-    state: str  # ok, error, gone
+    state: FeedState
     status: int | None
     error: str | None = None
     warning: str | None = None

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from monitor.db import create_db_engine, migrate
+from monitor.store.engine import create_db_engine, migrate
 
 pytest_plugins = ["feedserver", "receivers"]
 

@@ -11,8 +11,8 @@ from feedserver import FeedServer
 
 from monitor.app import poll_once
 from monitor.config import load_settings
-from monitor.db import create_db_engine
 from monitor.store import Store
+from monitor.store.engine import create_db_engine
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = json.loads((DATA / "parse_expected.json").read_text(encoding="utf-8"))["feeds"]

@@ -48,8 +48,8 @@ from receivers import SmtpSink, WebhookReceiver
 from test_service import rss
 
 from alerts.email import message_id
-from monitor.db import create_db_engine
 from monitor.store import AlertRecord, Store
+from monitor.store.engine import create_db_engine
 
 KILLS = int(os.environ.get("MONITOR_CRASH_KILLS", "30"))
 KILL_WINDOW = 0.6  # seconds after "service started" within which a random kill lands

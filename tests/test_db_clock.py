@@ -1,4 +1,4 @@
-"""The clock leases are read on (monitor/db.py, DatabaseClock): the database server's time on
+"""The clock leases are read on (monitor/store/clock.py): the database server's time on
 PostgreSQL, this host's on SQLite; wired into the pipeline and the outbox by the app."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from sqlalchemy import text
 
 from monitor.app import App
 from monitor.config import load_settings
-from monitor.db import DatabaseClock, create_db_engine
+from monitor.store.clock import DatabaseClock
+from monitor.store.engine import create_db_engine
 
 HOUR = timedelta(hours=1)
 
@@ -43,7 +44,7 @@ def test_postgresql_time_is_the_servers_even_when_this_hosts_clock_is_wrong(
     def behind() -> datetime:
         return datetime.now(UTC) - HOUR
 
-    with caplog.at_level(logging.WARNING, logger="monitor.db"):
+    with caplog.at_level(logging.WARNING, logger="monitor.store.clock"):
         clock = DatabaseClock(create_db_engine(postgres_url), local=behind)
     assert abs(clock() - server_now(postgres_url)) < timedelta(seconds=2)
     assert abs(clock.offset - HOUR) < timedelta(seconds=2)
@@ -80,7 +81,7 @@ def test_an_unreachable_server_keeps_the_last_offset(
     offset = clock.offset
     engine.dispose()
     clock.engine = create_db_engine("postgresql+psycopg://postgres@127.0.0.1:9/nothing")
-    with caplog.at_level(logging.WARNING, logger="monitor.db"):
+    with caplog.at_level(logging.WARNING, logger="monitor.store.clock"):
         now = clock()  # measuring fails, in the background: no exception, the last offset
         assert wait_until(lambda: "cannot read the database server's clock" in caplog.text)
     assert clock.offset == offset

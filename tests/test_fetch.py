@@ -20,8 +20,8 @@ from feedserver import FeedServer, Request, Response, drip, http_date, sequence
 
 import monitor
 from monitor.errors import FetchError
-from monitor.fetch import ACCEPT, Fetcher, FetchSettings, parse_max_age, parse_retry_after
-from monitor.netguard import IPAddress, is_public_address
+from monitor.fetch.fetcher import ACCEPT, Fetcher, FetchSettings, parse_max_age, parse_retry_after
+from monitor.fetch.guard import IPAddress, is_public_address
 from monitor.types import FetchRequest, FetchResult
 
 RSS = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'

@@ -11,24 +11,22 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-import monitor.inflect as inflect
-import monitor.match as match_module
-import monitor.normtext as normtext_module
-from monitor import _speedups
+import monitor.match.inflect as inflect
+import monitor.match.matcher as match_module
+import monitor.match.normtext as normtext_module
 from monitor.errors import QueryError
-from monitor.inflect import is_nospace, joins, tokenize
 from monitor.match import (
     HIGHLIGHT_END,
     HIGHLIGHT_START,
     Matcher,
-    Watchlist,
+    _speedups,
     compile_query,
-    term_forms,
     terms_to_query,
 )
-from monitor.normalize import cased, normalize
-from monitor.query import And, Near, Node, Not, Or, Term
-from monitor.types import Item, MatchContext, WatchlistMatch
+from monitor.match.fold import cased, normalize
+from monitor.match.inflect import is_nospace, joins, term_forms, tokenize
+from monitor.match.query import And, Near, Node, Not, Or, Term
+from monitor.types import Item, MatchContext, Watchlist, WatchlistMatch
 
 CTX = MatchContext(
     feed_name="tass", feed_url="https://tass.example/rss", feed_tags=frozenset({"ru"})

@@ -23,7 +23,7 @@ from feedserver import FeedServer, Response
 
 from monitor.errors import FetchError
 from monitor.fetch import Fetcher, FetchSettings
-from monitor.netguard import GuardedTransport, IPAddress, refuse_private
+from monitor.fetch.guard import GuardedTransport, IPAddress, refuse_private
 from monitor.types import FetchRequest
 
 RSS = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'

@@ -17,10 +17,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import monitor.normalize as normalize_module
-import monitor.normtext as normtext_module
-from monitor import _speedups
-from monitor.inflect import (
+import monitor.match.fold as normalize_module
+import monitor.match.normtext as normtext_module
+from monitor.match import _speedups
+from monitor.match.fold import HIGHLIGHT_END, HIGHLIGHT_START, cased, normalize
+from monitor.match.inflect import (
     BARRIER,
     CYRILLIC_LETTER,
     JOINER,
@@ -30,8 +31,7 @@ from monitor.inflect import (
     tokenize,
     word_form,
 )
-from monitor.normalize import HIGHLIGHT_END, HIGHLIGHT_START, cased, normalize
-from monitor.normtext import NormText, make_snippet, normalize_fields
+from monitor.match.normtext import NormText, make_snippet, normalize_fields
 
 CYRILLIC_O = "\u041e"  # О, looks like Latin O
 
@@ -174,7 +174,7 @@ PIECES = [
 
 
 def reference_normalize(text: str) -> str:
-    """The steps of monitor.normalize's docstring, each on the whole text, plainly."""
+    """The steps of monitor.match.fold's docstring, each on the whole text, plainly."""
     nfkc = unicodedata.normalize
     text = nfkc("NFKC", text)
     markers = (HIGHLIGHT_START, HIGHLIGHT_END)
@@ -270,7 +270,7 @@ def test_wrong_tables_are_refused() -> None:
 
 
 def counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
-    """Count the calls of a function of monitor.normtext."""
+    """Count the calls of a function of monitor.match.normtext."""
     calls: list[int] = []
     real: Callable[..., object] = getattr(normtext_module, name)
 

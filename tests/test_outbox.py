@@ -21,9 +21,9 @@ from test_service import rss
 from alerts.base import DeliveryResult, Message
 from monitor.app import App, poll_once
 from monitor.config import Settings, load_settings
-from monitor.db import create_db_engine
 from monitor.outbox import Outbox
 from monitor.store import Store
+from monitor.store.engine import create_db_engine
 
 NOW = datetime.now(UTC)
 

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from monitor.errors import ParseError
-from monitor.html import html_to_text, inspect_html_page, plain_to_text, repair_mojibake
-from monitor.parse import ENTITY_REFUSAL, parse_feed
+from monitor.parse.feed import ENTITY_REFUSAL, parse_feed
+from monitor.parse.html import html_to_text, inspect_html_page, plain_to_text, repair_mojibake
 from monitor.types import ParsedFeed
 
 DATA = Path(__file__).parent / "data"

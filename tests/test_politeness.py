@@ -13,8 +13,8 @@ from test_service import CSTO_ITEM, rss
 
 from monitor.app import poll_once
 from monitor.config import Settings, load_settings
-from monitor.db import create_db_engine
 from monitor.store import FeedStatus, Store
+from monitor.store.engine import create_db_engine
 
 
 def settings_for(tmp_path: Path, db_url: str, urls: list[str], extra: str = "") -> Settings:

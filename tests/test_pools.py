@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import httpx
 
-from monitor.netguard import GuardedTransport, IPAddress
-from monitor.pools import SHARDS, ShardedTransport, pooled_transport
+from monitor.fetch.guard import GuardedTransport, IPAddress
+from monitor.fetch.pools import SHARDS, ShardedTransport, pooled_transport
 
 
 def refuse_all(host: str, port: int, addresses: Sequence[IPAddress]) -> str | None:

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.errors import QueryError
-from monitor.query import (
+from monitor.match.query import (
     And,
     Near,
     Node,

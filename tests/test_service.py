@@ -85,7 +85,7 @@ channels:
 
 
 def store_for(settings: Settings) -> Store:
-    from monitor.db import create_db_engine
+    from monitor.store.engine import create_db_engine
 
     return Store(create_db_engine(settings.database))
 
@@ -336,7 +336,7 @@ async def test_paused_for_waits_for_the_polls_under_way(
     settings = config()
     feed_server.set_handler("/feed.xml", lambda _r: Response(body=rss(CSTO_ITEM), delay=1.0))
     async with await asyncio.to_thread(App, settings) as app:
-        service = Service(app.pipeline, app.outbox, tick=0.05, max_inflight=4)
+        service = Service(app)
         stop = asyncio.Event()
         running = asyncio.create_task(service.run(stop))
         while service.polls == 0:  # the slow poll has started
@@ -352,3 +352,31 @@ async def test_paused_for_waits_for_the_polls_under_way(
     assert seen == [0]  # the poll had finished before the change ran
     [feed] = store_for(settings).list_feeds()
     assert feed.state == "ok"
+
+
+async def test_service_reload_swaps_the_parts_it_runs_and_their_bound(
+    config: Callable[..., Settings], feed_server: FeedServer
+) -> None:
+    """The service, not its caller, applies a reload: the next tick polls with the new
+    pipeline and the in-flight bound of the new polling settings."""
+    from monitor.app import App
+    from monitor.schedule import Service
+
+    settings = config()
+    feed_server.set_feed("/feed.xml", rss(CSTO_ITEM))
+    async with await asyncio.to_thread(App, settings) as app:
+        service = Service(app)
+        before = app.pipeline
+        polling = settings.polling.model_copy(update={"max_concurrency": 3})
+        changes = await service.reload(edited(settings, polling=polling))
+        assert changes == ["settings: changed polling"]
+        assert service.app.pipeline is not before
+        assert service.app.settings.polling.max_inflight == 6
+        stop = asyncio.Event()
+        running = asyncio.create_task(service.run(stop))
+        deadline = asyncio.get_running_loop().time() + 10
+        while not store_for(settings).list_feeds()[0].last_polled_at:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.02)
+        stop.set()
+        await running

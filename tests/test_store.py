@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.db import create_db_engine, migrate
 from monitor.store import FeedSpec, Store
+from monitor.store.engine import create_db_engine, migrate
 from monitor.types import Item, MatchDetail, NewAlert, PollUpdate, Route
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ParseError
+from monitor.parse.workers import ParseWorkers
 from monitor.types import FetchResult
-from monitor.workers import ParseWorkers
 
 FEED = (Path(__file__).parent / "data" / "feeds" / "rss2-cp1251-oren-news.xml").read_bytes()
 

@@ -61,8 +61,8 @@ def setup_logging(level: str) -> None:
 
 
 def with_store(settings: Settings, query: Callable[[Any], T]) -> T:
-    from monitor.db import create_db_engine, migrate
     from monitor.store import Store
+    from monitor.store.engine import create_db_engine, migrate
 
     try:
         engine = create_db_engine(settings.database)

@@ -14,10 +14,9 @@ import typer
 
 from alerts.render import plain_snippet
 from monitor.cli.common import ConfigOption, JsonOption, echo_json, iso, load, run_async, with_store
-from monitor.pipeline import utcnow
 from monitor.store import AlertRecord
+from monitor.types import DeliveryState, utcnow
 
-STATES = ("pending", "sent", "failed", "dead")
 alerts_app = typer.Typer(help="Recent alerts and their deliveries.", invoke_without_command=True)
 channels_app = typer.Typer(help="Alert channels.", invoke_without_command=True)
 LimitOption = Annotated[int, typer.Option("--limit", min=1, help="How many, newest first.")]
@@ -38,10 +37,11 @@ def alerts(
     if ctx.invoked_subcommand is not None:
         return
     settings = load(config)
-    if state and state not in STATES:
-        typer.echo(f"error: --state must be one of {', '.join(STATES)}", err=True)
+    if state and state not in set(DeliveryState):
+        typer.echo(f"error: --state must be one of {', '.join(DeliveryState)}", err=True)
         raise typer.Exit(2)
-    rows = with_store(settings, lambda store: store.list_alerts(limit=limit, state=state))
+    wanted = DeliveryState(state) if state else None
+    rows = with_store(settings, lambda store: store.list_alerts(limit=limit, state=wanted))
     if as_json:
         echo_json([_alert_json(r) for r in rows])
         return
@@ -129,7 +129,7 @@ def channels(ctx: typer.Context, config: ConfigOption = None, as_json: JsonOptio
                     "type": types[r.name],
                     "disabled_at": iso(r.disabled_at),
                     "disabled_reason": r.disabled_reason,
-                    "deliveries": {s: r.deliveries.get(s, 0) for s in STATES},
+                    "deliveries": {s: r.deliveries.get(s, 0) for s in DeliveryState},
                 }
                 for r in rows
             ]
@@ -138,7 +138,7 @@ def channels(ctx: typer.Context, config: ConfigOption = None, as_json: JsonOptio
     if not rows:
         typer.echo("no channels configured")
     for r in rows:
-        counts = ", ".join(f"{r.deliveries.get(s, 0)} {s}" for s in STATES)
+        counts = ", ".join(f"{r.deliveries.get(s, 0)} {s}" for s in DeliveryState)
         state = (
             f"DISABLED since {iso(r.disabled_at)}: {r.disabled_reason}" if r.disabled_at else "ok"
         )

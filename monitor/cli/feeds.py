@@ -8,6 +8,7 @@ import typer
 
 from monitor.cli.common import ConfigOption, JsonOption, echo_json, iso, load, with_store
 from monitor.store import FeedStatus
+from monitor.types import FeedState
 
 app = typer.Typer()
 
@@ -46,7 +47,7 @@ def _feeds_table(rows: list[FeedStatus]) -> str:
     lines = [f"{'STATE':7} {'ITEMS':>6} {'ERRS':>4} {'LAST POLL':20} {'NEXT POLL':20} NAME / URL"]
     for r in rows:
         state = r.state if r.active else f"{r.state}*"
-        flag = "!" if r.state in {"error", "gone"} else " "
+        flag = "!" if r.state in {FeedState.ERROR, FeedState.GONE} else " "
         lines.append(
             f"{state:7} {r.items:>6} {r.error_count:>4} "
             f"{(iso(r.last_polled_at) or '-')[:19]:20} {(iso(r.next_poll_at) or '-')[:19]:20} "
@@ -56,7 +57,7 @@ def _feeds_table(rows: list[FeedStatus]) -> str:
             lines.append(f"{'':62}{r.url}")
         if r.url != r.configured_url:
             lines.append(f"{'':62}moved permanently from {r.configured_url}")
-        if r.last_error and r.state != "ok":
+        if r.last_error and r.state != FeedState.OK:
             lines.append(f"{'':62}last error: {r.last_error}")
         elif r.warning:
             lines.append(f"{'':62}warning: {r.warning}")

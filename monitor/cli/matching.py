@@ -21,8 +21,7 @@ from monitor.cli.common import ConfigOption, JsonOption, echo_json, iso, load, w
 from monitor.config import Settings
 from monitor.errors import ParseError
 from monitor.match import Matcher
-from monitor.pipeline import utcnow
-from monitor.types import Item, MatchContext, WatchlistMatch
+from monitor.types import Item, MatchContext, WatchlistMatch, feed_display_name, utcnow
 
 app = typer.Typer()
 
@@ -79,10 +78,23 @@ def _matcher(settings: Settings, scoped: bool) -> Matcher:
 
 
 def _context(settings: Settings, feed: str | None) -> MatchContext:
+    """The feed as the live pipeline sees it: an unnamed feed goes by the title it gave
+    itself when it was last polled (so ``feed:`` queries see the same name), read from the
+    database."""
     config = next((f for f in settings.feeds if feed in {f.name, f.url}), None)
     if config is None:
         return MatchContext(feed_name=feed or "", feed_url=feed or "")
-    return MatchContext(feed_name=config.label, feed_url=config.url, feed_tags=config.tags)
+    stored = None
+    if config.name is None:
+        stored = with_store(
+            settings,
+            lambda s: next((f for f in s.list_feeds() if f.configured_url == config.url), None),
+        )
+    return MatchContext(
+        feed_name=feed_display_name(config.name, stored and stored.title, config.url),
+        feed_url=stored.url if stored else config.url,
+        feed_tags=config.tags,
+    )
 
 
 @app.command()

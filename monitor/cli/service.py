@@ -20,9 +20,9 @@ from monitor.cli.common import (
 )
 from monitor.config import Settings, load_settings
 from monitor.errors import ConfigError, MonitorError
+from monitor.types import FeedState
 
 if TYPE_CHECKING:
-    from monitor.app import App
     from monitor.schedule import Service
 
 log = logging.getLogger("monitor.service")
@@ -57,16 +57,11 @@ async def _serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with await asyncio.to_thread(App, settings) as built:
-        service = Service(
-            built.pipeline,
-            built.outbox,
-            tick=settings.service.tick,
-            max_inflight=settings.polling.max_concurrency * 2,
-        )
+        service = Service(built)
         reloads: set[asyncio.Task[None]] = set()
 
         def reload() -> None:
-            task = asyncio.create_task(_reload(built, service, Path(settings.source)))
+            task = asyncio.create_task(_reload(service, Path(settings.source)))
             reloads.add(task)
             task.add_done_callback(reloads.discard)
 
@@ -74,25 +69,16 @@ async def _serve(settings: Settings) -> None:
         await service.run(stop)
 
 
-async def _reload(built: App, service: Service, path: Path) -> None:
-    """SIGHUP: read the configuration file again and apply it between polls. A file with
+async def _reload(service: Service, path: Path) -> None:
+    """SIGHUP: read the configuration file again and have the service apply it. A file with
     problems is reported (each problem named) and the running configuration stays."""
     try:
         settings = await asyncio.to_thread(load_settings, path)
-    except ConfigError as exc:
-        _not_reloaded(exc)
-        return
-
-    async def apply() -> None:
-        changes = await built.reload(settings)
-        service.pipeline, service.outbox = built.pipeline, built.outbox
-        service.max_inflight = settings.polling.max_concurrency * 2
-        log.info("configuration reloaded from %s: %s", path, "; ".join(changes) or "no change")
-
-    try:
-        await service.paused_for(apply)
+        changes = await service.reload(settings)
     except MonitorError as exc:
         _not_reloaded(exc)
+        return
+    log.info("configuration reloaded from %s: %s", path, "; ".join(changes) or "no change")
 
 
 def _not_reloaded(exc: MonitorError) -> None:
@@ -116,7 +102,7 @@ def poll(
     from monitor.app import poll_once
 
     reports, sent = run_async(poll_once(settings, only_due=due))
-    failed = [r for r in reports if r.state != "ok"]
+    failed = [r for r in reports if r.state != FeedState.OK]
     typer.echo(
         f"polled {len(reports)} feed(s): {sum(r.new for r in reports)} new item(s), "
         f"{sum(r.matched for r in reports)} alert(s); {sent} delivery attempt(s); "

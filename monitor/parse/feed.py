@@ -4,7 +4,7 @@ Input: the body (already decoded from gzip/brotli by the fetcher), the final URL
 for relative links) and the response headers (only ``Content-Type`` is used). Output: a
 ``ParsedFeed`` whose items have plain-text fields, absolute http(s) links, UTC dates and a
 stable identity ``key``, each key once. RSS 0.9x/1.0/2.0 and Atom go through feedparser 6,
-JSON Feed 1.0/1.1 through ``monitor.jsonfeed``. Raises ``ParseError`` for anything that is
+JSON Feed 1.0/1.1 through ``monitor.parse.jsonfeed``. Raises ``ParseError`` for anything that is
 not a feed.
 
 Pure: it does not touch the network, the database or the clock, and it keeps no state, so
@@ -31,8 +31,8 @@ import feedparser
 from feedparser.exceptions import CharacterEncodingOverride
 
 from monitor.errors import ParseError
-from monitor.html import html_to_text, inspect_html_page, plain_to_text
-from monitor.jsonfeed import JsonFeed, JsonItem, looks_like_json, read_json_feed
+from monitor.parse.html import html_to_text, inspect_html_page, plain_to_text
+from monitor.parse.jsonfeed import JsonFeed, JsonItem, looks_like_json, read_json_feed
 from monitor.types import Item, ParsedFeed
 
 ENTITY_REFUSAL = "refusing XML entity declarations (possible XXE / entity expansion attack)"

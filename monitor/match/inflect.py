@@ -21,7 +21,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:  # the query module imports this one
-    from monitor.query import Term
+    from monitor.match.query import Term
 
 # Scripts written without spaces between words: each letter is a word of its own, so a term
 # in these scripts is found inside longer runs of letters (no segmenter is involved).
@@ -148,7 +148,7 @@ def word_starts(text: str) -> list[int]:
 
 
 def joiner_bitmap() -> bytes:
-    """:data:`JOINER` as one bit per code point (for monitor._speedups.collect)."""
+    """:data:`JOINER` as one bit per code point (for monitor.match._speedups.collect)."""
     bits = bytearray(0x110000 // 8)
     for lo, hi in _CLASSES["J"]:
         for cp in range(lo, hi + 1):

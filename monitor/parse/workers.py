@@ -19,10 +19,10 @@ from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 
 from monitor.errors import ParseError
-from monitor.parse import parse_feed
+from monitor.parse.feed import parse_feed
 from monitor.types import FetchResult, ParsedFeed
 
-log = logging.getLogger("monitor.workers")
+log = logging.getLogger("monitor.parse.workers")
 
 
 class ParseWorkers:

@@ -3,8 +3,8 @@
 Input: plain text (a feed item's fields, or a term of a query). Output: the normalised text
 (:func:`normalize`; :func:`fold` also says whether offsets were kept). The semantics are
 specified in the docstring of :mod:`monitor.match`; this module implements them. Offsets back
-into the original and snippets are :mod:`monitor.normtext`'s. It does not parse queries,
-does not split words or decide inflection (:mod:`monitor.inflect`), does not match, and
+into the original and snippets are :mod:`monitor.match.normtext`'s. It does not parse queries,
+does not split words or decide inflection (:mod:`monitor.match.inflect`), does not match, and
 touches neither network nor database.
 
 Why the steps are in this order: NFKC first (a decomposed ``й`` is ``и`` + U+0306 otherwise),
@@ -14,10 +14,10 @@ left something decomposed, then ``i`` + combining dot above (what ``casefold`` m
 Turkish ``İ``) -> ``i``, ``ё`` -> ``е`` and the Central Asian Cyrillic letters -> Russian
 ones (``қ`` -> ``к``: :data:`_RUSSIAN_LETTERS`), then mixed-script look-alikes are repaired.
 Only some steps keep every offset; matches are therefore found on the normalised text and
-mapped back to the original only to cut snippets (:class:`monitor.normtext.NormText`).
+mapped back to the original only to cut snippets (:class:`monitor.match.normtext.NormText`).
 
 Cost (issue 4): ASCII text is NFKC-stable and ``lower()`` is its case folding. Other text is
-folded in C, by one table lookup per character (:mod:`monitor._speedups`, about 1.5 ns a
+folded in C, by one table lookup per character (:mod:`monitor.match._speedups`, about 1.5 ns a
 character against 4.5 for ``str.casefold`` alone), when every character folds the same
 whatever its neighbours; the table is built here from the Python steps below
 (:func:`_slow_fold`), which fold the rest (combining marks, Hangul jamo; under 1% of feed
@@ -31,8 +31,8 @@ import unicodedata
 from array import array
 from typing import Final
 
-from monitor import _speedups
-from monitor.inflect import (
+from monitor.match import _speedups
+from monitor.match.inflect import (
     ASTRAL,
     BARRIER,
     CYRILLIC_LETTER,
@@ -122,7 +122,7 @@ def _composes_backwards() -> frozenset[str]:
 
 
 def _fast_tables() -> tuple[bytes, bytes]:
-    """What :mod:`monitor._speedups` applies: the folded form of each character below
+    """What :mod:`monitor.match._speedups` applies: the folded form of each character below
     U+20000 whose folding does not depend on its neighbours, with the script of each letter
     it folds to.
 

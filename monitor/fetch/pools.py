@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import httpx
 
-from monitor.netguard import AddressGuard, GuardedTransport
+from monitor.fetch.guard import AddressGuard, GuardedTransport
 
 SHARDS = 16
 # Idle connections kept per shard (httpx's default for a whole pool): enough for the hosts

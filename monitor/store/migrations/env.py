@@ -1,17 +1,17 @@
 """Alembic environment: runs migrations on the connection the app hands over.
 
-``monitor.db.migrate`` passes an open connection in ``config.attributes["connection"]``;
+``monitor.store.engine.migrate`` passes an open connection in ``config.attributes["connection"]``;
 the ``alembic`` command line is not needed to run the service.
 """
 
 from alembic import context
 
-from monitor.schema import Base
+from monitor.store.schema import Base
 
 config = context.config
 connection = config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("run migrations through monitor.db.migrate (no connection given)")
+    raise RuntimeError("run migrations through monitor.store.engine.migrate (no connection given)")
 
 context.configure(
     connection=connection,

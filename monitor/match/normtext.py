@@ -5,7 +5,7 @@ Input: the texts of an item's fields (:func:`normalize_fields`) or one text. Out
 :class:`NormText`: the normalised text the automaton scans, where each field starts in it,
 word positions (for NEAR), and for a span of the normalised text the span of the original it
 came from (:meth:`NormText.original_span`) and a snippet around it (:func:`make_snippet`).
-Folding itself is :mod:`monitor.normalize`'s; this module keeps track of where things were.
+Folding itself is :mod:`monitor.match.fold`'s; this module keeps track of where things were.
 It does not match, and touches neither network nor database.
 
 Why offsets need mapping at all: folding can lengthen text (``ß`` -> ``ss``, ``…`` -> ``...``)
@@ -23,9 +23,9 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from functools import cache
 
-from monitor import _speedups
-from monitor.inflect import ASTRAL, BARRIER, FORMATS, MARKS, fast_class, word_starts
-from monitor.normalize import HIGHLIGHT_END, HIGHLIGHT_START, fold, repair_lookalikes
+from monitor.match import _speedups
+from monitor.match.fold import HIGHLIGHT_END, HIGHLIGHT_START, fold, repair_lookalikes
+from monitor.match.inflect import ASTRAL, BARRIER, FORMATS, MARKS, fast_class, word_starts
 
 _MARK_FIRST = re.compile(fast_class(list(MARKS))).match
 _HAS_ASTRAL = re.compile(f"[{ASTRAL}]").search

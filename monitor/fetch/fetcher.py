@@ -32,7 +32,7 @@ import httpx
 
 import monitor
 from monitor.errors import FetchError
-from monitor.netguard import (
+from monitor.fetch.guard import (
     AddressGuard,
     AddressRefused,
     BodyDecoder,
@@ -41,7 +41,7 @@ from monitor.netguard import (
     port_of,
     refuse_private,
 )
-from monitor.pools import pooled_transport
+from monitor.fetch.pools import pooled_transport
 from monitor.types import FetchRequest, FetchResult, frozen
 
 ACCEPT = (
@@ -77,7 +77,7 @@ class Fetcher:
     by default hosts are only vetted when ``allow_private_networks`` is false. With a guard,
     connections go through ``netguard.GuardedTransport``, which connects only to the
     addresses the guard vetted, for every hop; without one, through httpx's own transport.
-    Either way hosts are spread over small pools (``monitor.pools``), so that connections
+    Either way hosts are spread over small pools (``monitor.fetch.pools``), so that connections
     are kept for reuse without making one pool slow.
     """
 

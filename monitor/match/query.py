@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from monitor.errors import QueryError
-from monitor.inflect import tokenize
-from monitor.normalize import cased, normalize
+from monitor.match.fold import cased, normalize
+from monitor.match.inflect import tokenize
 
 FIELDS: Final = ("title", "summary", "content", "author", "category", "link", "feed")
 DEFAULT_FIELDS: Final = frozenset({"title", "summary", "content"})

@@ -1,27 +1,24 @@
-"""Storage of the outbox: deliveries, their claims and outcomes, channel state, listings.
+"""The outbox's tables: deliveries, their claims and outcomes, and the alert listings.
 
-Part of the storage layer with ``store.py`` (``Store`` inherits these methods): the only
-two modules that speak SQL. Deliveries are claimed with a lease, and ``FOR UPDATE SKIP
-LOCKED`` on PostgreSQL, so several instances never send the same one.
+Deliveries are written with their alert and item (:mod:`monitor.store.items`); here they
+are claimed with a lease (and ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several instances
+never send the same one), each attempt's outcome is recorded, and rate-limited ones are
+folded into a digest. It does not send anything (:mod:`monitor.outbox` does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, Select, func, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, func, or_, select, update
 
 from alerts.base import Alert, AlertFeed, AlertItem, AlertMatch
-from monitor.errors import StorageError
-from monitor.schema import AlertRow, ChannelRow, DeliveryRow, FeedRow, ItemRow
+from monitor.store.base import StoreBase, storage_errors
+from monitor.store.schema import AlertRow, ChannelRow, DeliveryRow, FeedRow, ItemRow
+from monitor.types import DeliveryMode, DeliveryState, feed_display_name, frozen
 
-frozen = dataclass(frozen=True, slots=True, kw_only=True)
-CLAIMABLE = ("pending", "failed")
+CLAIMABLE = (DeliveryState.PENDING, DeliveryState.FAILED)
 _DISABLED = select(ChannelRow.name).where(ChannelRow.disabled_at.is_not(None))
 
 
@@ -29,25 +26,15 @@ _DISABLED = select(ChannelRow.name).where(ChannelRow.disabled_at.is_not(None))
 class ClaimedDelivery:
     id: int
     channel: str
-    mode: str  # "now" or "digest"
+    mode: DeliveryMode
     attempts: int
     alert: Alert
 
 
 @frozen
-class ChannelStatus:
-    """One row of ``monitor channels``: lasting state and deliveries by state."""
-
-    name: str
-    disabled_at: datetime | None
-    disabled_reason: str | None
-    deliveries: Mapping[str, int]
-
-
-@frozen
 class DeliveryStatus:
     channel: str
-    state: str
+    state: DeliveryState
     attempts: int
     last_error: str | None
     next_attempt_at: datetime | None
@@ -62,14 +49,7 @@ class AlertRecord:
     deliveries: tuple[DeliveryStatus, ...]
 
 
-class OutboxStore:
-    """The delivery half of ``Store``."""
-
-    engine: Engine
-
-    def _session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
-
+class DeliveryStore(StoreBase):
     def claim_due_deliveries(
         self,
         now: datetime,
@@ -111,7 +91,7 @@ class OutboxStore:
                 ClaimedDelivery(
                     id=d.id,
                     channel=d.channel,
-                    mode=d.mode,
+                    mode=DeliveryMode(d.mode),
                     attempts=d.attempts,
                     alert=_alert(a, i, f),
                 )
@@ -122,7 +102,7 @@ class OutboxStore:
         self,
         delivery_ids: Sequence[int],
         *,
-        state: str,
+        state: DeliveryState,
         now: datetime,
         error: str | None = None,
         next_attempt_at: datetime | None = None,
@@ -136,7 +116,7 @@ class OutboxStore:
             "next_attempt_at": next_attempt_at,
             "lease_until": None,
         }
-        if state == "sent":
+        if state == DeliveryState.SENT:
             values["sent_at"] = now
         query = update(DeliveryRow).where(DeliveryRow.id.in_(list(delivery_ids)))
         with storage_errors("record delivery"), self._session() as s, s.begin():
@@ -152,7 +132,9 @@ class OutboxStore:
         """Move deliveries into their channel's next digest (rate limit reached)."""
         query = update(DeliveryRow).where(DeliveryRow.id.in_(list(delivery_ids)))
         with storage_errors("fold deliveries"), self._session() as s, s.begin():
-            s.execute(query.values(mode="digest", next_attempt_at=until, lease_until=None))
+            s.execute(
+                query.values(mode=DeliveryMode.DIGEST, next_attempt_at=until, lease_until=None)
+            )
 
     def count_sent_since(self, channel: str, since: datetime) -> int:
         """Messages sent on a channel since ``since``; a digest counts once, however many
@@ -168,12 +150,17 @@ class OutboxStore:
     ) -> int:
         """Send again: the deliveries of one alert (any state but sent), or every dead one.
         The retry schedule starts over."""
-        query = update(DeliveryRow).where(DeliveryRow.state != "sent")
+        query = update(DeliveryRow).where(DeliveryRow.state != DeliveryState.SENT)
         if alert_id is not None:
             query = query.where(DeliveryRow.alert_id == alert_id)
         if dead_only:
-            query = query.where(DeliveryRow.state == "dead")
-        values = {"state": "pending", "attempts": 0, "next_attempt_at": now, "lease_until": None}
+            query = query.where(DeliveryRow.state == DeliveryState.DEAD)
+        values = {
+            "state": DeliveryState.PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "lease_until": None,
+        }
         with storage_errors("retry deliveries"), self._session() as s, s.begin():
             return s.execute(query.values(**values)).rowcount
 
@@ -181,41 +168,7 @@ class OutboxStore:
         with storage_errors("look up alert"), self._session() as s:
             return s.get(AlertRow, alert_id) is not None
 
-    def disable_channel(self, name: str, reason: str, now: datetime) -> None:
-        with storage_errors("disable channel"), self._session() as s, s.begin():
-            row = s.get(ChannelRow, name) or ChannelRow(name=name)
-            row.disabled_at, row.disabled_reason = now, reason
-            s.add(row)
-
-    def enable_channel(self, name: str) -> bool:
-        """Returns whether the channel was disabled."""
-        with storage_errors("enable channel"), self._session() as s, s.begin():
-            row = s.get(ChannelRow, name)
-            was = row is not None and row.disabled_at is not None
-            if row is not None:
-                row.disabled_at, row.disabled_reason = None, None
-            return was
-
-    def list_channels(self, names: Sequence[str]) -> list[ChannelStatus]:
-        counts = select(DeliveryRow.channel, DeliveryRow.state, func.count()).group_by(
-            DeliveryRow.channel, DeliveryRow.state
-        )
-        with storage_errors("list channels"), self._session() as s:
-            rows = {r.name: r for r in s.scalars(select(ChannelRow))}
-            by_state: dict[str, dict[str, int]] = {}
-            for channel, state, n in s.execute(counts):
-                by_state.setdefault(channel, {})[state] = n
-        return [
-            ChannelStatus(
-                name=name,
-                disabled_at=rows[name].disabled_at if name in rows else None,
-                disabled_reason=rows[name].disabled_reason if name in rows else None,
-                deliveries=by_state.get(name, {}),
-            )
-            for name in names
-        ]
-
-    def list_alerts(self, limit: int = 50, state: str | None = None) -> list[AlertRecord]:
+    def list_alerts(self, limit: int = 50, state: DeliveryState | None = None) -> list[AlertRecord]:
         query = (
             select(AlertRow, ItemRow, FeedRow)
             .join(ItemRow, ItemRow.id == AlertRow.item_id)
@@ -240,7 +193,7 @@ class OutboxStore:
                 deliveries.setdefault(d.alert_id, []).append(
                     DeliveryStatus(
                         channel=d.channel,
-                        state=d.state,
+                        state=DeliveryState(d.state),
                         attempts=d.attempts,
                         last_error=d.last_error,
                         next_attempt_at=d.next_attempt_at,
@@ -273,16 +226,7 @@ def _alert(a: AlertRow, i: ItemRow, f: FeedRow) -> Alert:
             summary=i.summary or i.content,
             guid=i.guid,
         ),
-        feed=AlertFeed(name=f.name or f.title or f.url, url=f.current_url),
+        feed=AlertFeed(name=feed_display_name(f.name, f.title, f.url), url=f.current_url),
         matches=tuple(AlertMatch(**m) for m in a.matches),
         created_at=a.created_at,
     )
-
-
-@contextmanager
-def storage_errors(operation: str) -> Iterator[None]:
-    """Turn a database failure into a ``StorageError`` naming the operation."""
-    try:
-        yield
-    except SQLAlchemyError as exc:
-        raise StorageError(f"database error while trying to {operation}: {exc}") from exc

@@ -1,0 +1,215 @@
+"""The decision step of a poll: what to store, what alerts, and when to poll next.
+
+Input: the claimed feed as stored, the feed's policy (from the settings), the fetch result,
+the parsed feed, the stored content hashes of its items, the matcher and ``now``. Output:
+the items that are new and those edited in place, the alerts of the new ones (under the
+backlog rule, with their routes), and the :class:`~monitor.types.PollUpdate` to record,
+including the next poll time. Also the poll updates of the outcomes without items: not
+modified, gone, failed.
+
+Pure, like reader's update decider: no network, no database, no clock of its own (``now``
+and the random source are arguments), so every rule here is tested without I/O. The
+pipeline does the I/O around it.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+from alerts.digest import DigestSetting
+from monitor.cadence import next_poll_after_failure, next_poll_after_success
+from monitor.match import Matcher
+from monitor.types import (
+    ClaimedFeed,
+    FeedState,
+    FetchResult,
+    Item,
+    MatchContext,
+    NewAlert,
+    ParsedFeed,
+    PollUpdate,
+    Route,
+    frozen,
+)
+
+ALERT_NAMESPACE = uuid.UUID("6f1f8a4e-3c0b-4b8e-9d7a-2a7f5d9f1c11")
+GONE_MESSAGE = "HTTP 410 Gone: the server says this feed was removed; polling stopped"
+
+
+@frozen
+class FeedPolicy:
+    """What the settings say about polling one feed."""
+
+    interval: float
+    backlog: float | None  # seconds back a first poll alerts on; None: every item
+    tags: frozenset[str] = frozenset()
+    max_interval: float  # server hints never push the interval past this
+    max_backoff: float  # failures never push it past this; a permanent failure goes there
+    jitter: float
+
+
+@frozen
+class Routing:
+    """Where each watchlist's alerts go: its routes, and each channel's own digest."""
+
+    routes: Mapping[str, Sequence[tuple[str, DigestSetting | None]]]  # watchlist -> routes
+    digests: Mapping[str, DigestSetting | None]  # channel -> its digest
+
+    def for_watchlist(self, watchlist: str, now: datetime) -> tuple[Route, ...]:
+        """Each channel the watchlist notifies, now or at its digest's next send time."""
+        out = []
+        for channel, digest in self.routes.get(watchlist, ()):
+            digest = digest or self.digests.get(channel)
+            out.append(Route(channel=channel, digest_at=digest.next_send(now) if digest else None))
+        return tuple(out)
+
+
+@frozen
+class ItemsDecision:
+    """What a full response changes: items to insert and to update, alerts, the poll."""
+
+    new: tuple[Item, ...]
+    changed: tuple[Item, ...]
+    alerts: tuple[NewAlert, ...]
+    poll: PollUpdate
+
+
+def alert_id(feed_url: str, item_key: str, watchlist: str) -> str:
+    """Stable across retries, restarts and even a rebuilt database: receivers can use it
+    as an idempotency key."""
+    return str(uuid.uuid5(ALERT_NAMESPACE, f"{feed_url}\x1f{item_key}\x1f{watchlist}"))
+
+
+def decide_items(
+    feed: ClaimedFeed,
+    policy: FeedPolicy,
+    result: FetchResult,
+    parsed: ParsedFeed,
+    existing: Mapping[str, str],
+    now: datetime,
+    *,
+    matcher: Matcher,
+    routing: Routing,
+    rng: random.Random,
+) -> ItemsDecision:
+    """A full response: new items by identity, edited ones by content hash, the alerts
+    of the new ones, and the poll's outcome."""
+    new = tuple(i for i in parsed.items if i.key not in existing)
+    changed = tuple(
+        i for i in parsed.items if i.key in existing and existing[i.key] != i.content_hash
+    )
+    context = MatchContext(feed_name=feed.label, feed_url=feed.current_url, feed_tags=policy.tags)
+    alerts = tuple(
+        NewAlert(
+            id=alert_id(feed.url, item.key, found.watchlist),
+            item_key=item.key,
+            watchlist=found.watchlist,
+            matches=found.matches,
+            routes=routing.for_watchlist(found.watchlist, now),
+        )
+        for item in alerting(new, first_poll=feed.first_poll, backlog=policy.backlog, now=now)
+        for found in matcher.match_item(item, context)
+    )
+    poll = PollUpdate(
+        polled_at=now,
+        state=FeedState.OK,
+        status=result.status,
+        warning=parsed.warning,
+        etag=result.etag,
+        last_modified=result.last_modified,
+        current_url=result.permanent_url,
+        title=parsed.title or None,
+        ttl_seconds=parsed.ttl_seconds,
+        next_poll_at=_after_success(now, policy, rng, result.max_age_seconds, parsed.ttl_seconds),
+    )
+    return ItemsDecision(new=new, changed=changed, alerts=alerts, poll=poll)
+
+
+def alerting(
+    items: Sequence[Item], *, first_poll: bool, backlog: float | None, now: datetime
+) -> list[Item]:
+    """The new items that may alert. On a feed's first poll only items dated within the
+    backlog window (an undated item counts as old): subscribing to a feed must not send its
+    whole archive. Later, every new item."""
+    if not first_poll or backlog is None:
+        return list(items)
+    cutoff = now - timedelta(seconds=backlog)
+    return [i for i in items if i.date is not None and i.date >= cutoff]
+
+
+def decide_unchanged(
+    feed: ClaimedFeed, policy: FeedPolicy, result: FetchResult, now: datetime, rng: random.Random
+) -> PollUpdate:
+    """A 304: the validators the server sent (else the stored ones) and the next poll."""
+    return PollUpdate(
+        polled_at=now,
+        state=FeedState.OK,
+        status=304,
+        etag=result.etag or feed.etag,
+        last_modified=result.last_modified or feed.last_modified,
+        current_url=result.permanent_url,
+        # A 304 carries no body: the feed's own <ttl> from its last full response holds.
+        next_poll_at=_after_success(now, policy, rng, result.max_age_seconds, feed.ttl_seconds),
+    )
+
+
+def decide_gone(feed: ClaimedFeed, result: FetchResult, now: datetime) -> PollUpdate:
+    """A 410: the feed is gone and is not claimed again."""
+    return PollUpdate(
+        polled_at=now,
+        state=FeedState.GONE,
+        status=result.status,
+        error=GONE_MESSAGE,
+        next_poll_at=now,
+        error_count=feed.error_count + 1,
+    )
+
+
+def decide_failure(
+    feed: ClaimedFeed,
+    policy: FeedPolicy,
+    now: datetime,
+    rng: random.Random,
+    *,
+    status: int | None,
+    message: str,
+    retry_after: datetime | None = None,
+    permanent: bool = False,
+) -> PollUpdate:
+    """A failed poll: back off (at once to ``max_backoff`` when trying again soon cannot
+    help), never before the server's Retry-After."""
+    failures = feed.error_count + 1
+    return PollUpdate(
+        polled_at=now,
+        state=FeedState.ERROR,
+        status=status,
+        error=message,
+        error_count=failures,
+        retry_after=retry_after,
+        next_poll_at=next_poll_after_failure(
+            now,
+            policy.interval,
+            failures=failures,
+            max_backoff=policy.max_backoff,
+            retry_after=retry_after,
+            jitter=policy.jitter,
+            rng=rng,
+            permanent=permanent,
+        ),
+    )
+
+
+def _after_success(
+    now: datetime, policy: FeedPolicy, rng: random.Random, *hints: float | None
+) -> datetime:
+    return next_poll_after_success(
+        now,
+        policy.interval,
+        hints=hints,
+        ceiling=policy.max_interval,
+        jitter=policy.jitter,
+        rng=rng,
+    )
