@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from alerts.digest import DigestSetting
+from alerts.digest import DigestSchedule
 from monitor.cadence import next_poll_after_failure, next_poll_after_success
 from monitor.match import Matcher
 from monitor.types import (
@@ -32,6 +32,7 @@ from monitor.types import (
     ParsedFeed,
     PollUpdate,
     Route,
+    feed_display_name,
     frozen,
 )
 
@@ -55,8 +56,8 @@ class FeedPolicy:
 class Routing:
     """Where each watchlist's alerts go: its routes, and each channel's own digest."""
 
-    routes: Mapping[str, Sequence[tuple[str, DigestSetting | None]]]  # watchlist -> routes
-    digests: Mapping[str, DigestSetting | None]  # channel -> its digest
+    routes: Mapping[str, Sequence[tuple[str, DigestSchedule | None]]]  # watchlist -> routes
+    digests: Mapping[str, DigestSchedule | None]  # channel -> its digest
 
     def for_watchlist(self, watchlist: str, now: datetime) -> tuple[Route, ...]:
         """Each channel the watchlist notifies, now or at its digest's next send time."""
@@ -101,7 +102,9 @@ def decide_items(
     changed = tuple(
         i for i in parsed.items if i.key in existing and existing[i.key] != i.content_hash
     )
-    context = MatchContext(feed_name=feed.label, feed_url=feed.current_url, feed_tags=policy.tags)
+    # The feed's name as it will be stored after this poll (its title may be new).
+    name = feed_display_name(feed.name, parsed.title or feed.title, feed.url)
+    context = MatchContext(feed_name=name, feed_url=feed.current_url, feed_tags=policy.tags)
     alerts = tuple(
         NewAlert(
             id=alert_id(feed.url, item.key, found.watchlist),

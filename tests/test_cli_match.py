@@ -109,3 +109,31 @@ async def test_backtest_lists_what_would_have_alerted(
     assert code == 0 and "would have alerted: none" in out
     code, out = invoke("backtest", "--config", str(config), "--watchlist", "nope")
     assert code == 2 and "no watchlist named 'nope'" in out
+
+
+async def test_match_feed_gives_an_unnamed_feed_the_name_the_pipeline_gives_it(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """One rule for a feed's name: an unnamed feed goes by its own title in ``feed:``
+    queries, live and in ``monitor match --feed``."""
+    path = tmp_path / "monitor.yaml"
+    url = feed_server.url("/feed.xml")
+    path.write_text(
+        f"""
+database: sqlite:///{tmp_path / "m.db"}
+polling: {{parse_workers: 0}}
+defaults: {{backlog: all}}
+feeds:
+  - url: {url}
+watchlists:
+  - name: wire
+    query: 'feed:"Central Asia wire" AND CSTO'
+""",
+        encoding="utf-8",
+    )
+    feed_server.set_feed("/feed.xml", rss(CSTO_ITEM))
+    reports, _ = await poll_once(load_settings(path, {}))
+    assert [r.matched for r in reports] == [1]  # live: the feed's title is its name
+    code, out = invoke("match", "--json", "--config", str(path), "--feed", url, "CSTO summit")
+    assert code == 0
+    assert [w["watchlist"] for w in json.loads(out)] == ["wire"]

@@ -94,6 +94,28 @@ async def test_failures_back_off_and_the_first_success_recovers(
     assert delay_of(healed) == pytest.approx(60, abs=2)
 
 
+async def test_permanent_failures_back_off_to_max_backoff_at_once(
+    tmp_path: Path, db_url: str, feed_server: FeedServer
+) -> None:
+    """A 404 or a refused private address will not heal in a minute: the feed waits
+    ``max_backoff`` at once instead of retrying on the short schedule; a 503 does not."""
+    urls = [feed_server.url(p) for p in ("/missing.xml", "/busy.xml")]
+    settings = settings_for(tmp_path, db_url, urls, ", max_backoff: 6h")
+    feed_server.set_response("/missing.xml", 404, b"no such feed")
+    feed_server.set_response("/busy.xml", 503, b"try later")
+    await poll_once(settings)
+    feeds = feeds_by_path(settings)
+    assert feeds["missing.xml"].state == "error" and feeds["missing.xml"].error_count == 1
+    assert delay_of(feeds["missing.xml"]) == pytest.approx(6 * 3600, abs=2)
+    assert delay_of(feeds["busy.xml"]) == pytest.approx(60, abs=2)
+
+    guarded = settings_for(
+        tmp_path, db_url, [feed_server.url("/busy.xml")], ", allow_private_networks: false"
+    )
+    await poll_once(guarded)
+    assert delay_of(feeds_by_path(guarded)["busy.xml"]) == pytest.approx(86400, abs=2)
+
+
 async def test_hostile_servers_cost_only_their_own_feed(
     tmp_path: Path, db_url: str, feed_server: FeedServer
 ) -> None:

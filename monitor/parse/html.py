@@ -14,9 +14,10 @@ rather than on regular expressions, which cannot tell a tag from ``a < b``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import urljoin
+
+from monitor.types import frozen
 
 # Elements whose boundaries separate words or lines (HTML Living Standard, "flow content"
 # that renders as a block, plus cells and line breaks).
@@ -186,7 +187,7 @@ class _TextExtractor(HTMLParser):
         return "\n".join(self._blocks)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class HtmlPage:
     """What an HTML page served in place of a feed tells us."""
 

@@ -2,7 +2,8 @@
 
 Input: the bytes of a JSON Feed 1.0 or 1.1 document (https://jsonfeed.org/version/1.1).
 Output: a ``JsonFeed`` holding the spec's own fields, still raw (HTML not stripped,
-URLs not resolved); ``monitor.parse`` turns them into ``Item`` values like any other feed.
+URLs not resolved), and :func:`parse_json_feed` turns those into a ``ParsedFeed`` like any
+other feed's.
 Raises ``ParseError`` for invalid JSON or JSON that is not a JSON Feed. It does not touch
 the network, and it does not validate fields the monitor never reads.
 """
@@ -11,14 +12,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from html import unescape
 from typing import Any
 
 from monitor.errors import ParseError
-
-frozen = dataclass(frozen=True, slots=True, kw_only=True)
+from monitor.parse.html import html_to_text, plain_to_text
+from monitor.parse.items import absolute_link, distinct, make_item, one_line, unique_items
+from monitor.types import Item, ParsedFeed, frozen
 
 _VERSION_PREFIX = "https://jsonfeed.org/version/"
 _JSON_TYPES = frozenset({"application/feed+json", "application/json"})
@@ -131,3 +133,33 @@ def _date(value: object) -> datetime | None:
         return parsed.astimezone(UTC)
     except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one
         return None
+
+
+def parse_json_feed(body: bytes, *, url: str) -> ParsedFeed:
+    """A JSON Feed document as a ``ParsedFeed``, like any other feed."""
+    feed = read_json_feed(body, url=url)
+    return ParsedFeed(
+        title=one_line(plain_to_text(unescape(feed.title))),
+        link=absolute_link(url, feed.home_page_url),
+        items=unique_items(_item_from_json(item, url) for item in feed.items),
+    )
+
+
+def _item_from_json(item: JsonItem, base: str) -> Item:
+    """JSON Feed text fields are plain text by the spec, but publishers put HTML
+    entities in titles (``&#8211;``): entities are decoded, tags are left alone."""
+    if item.content_html:
+        content = html_to_text(item.content_html)
+    else:
+        content = plain_to_text(item.content_text)
+    return make_item(
+        guid=item.id,
+        link=absolute_link(base, item.url),
+        title=one_line(plain_to_text(unescape(item.title))),
+        summary=plain_to_text(unescape(item.summary)),
+        content=content,
+        author=", ".join(distinct(plain_to_text(name) for name in item.authors)),
+        categories=distinct(plain_to_text(tag) for tag in item.tags),
+        published=item.date_published,
+        updated=item.date_modified,
+    )

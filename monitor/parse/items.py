@@ -1,0 +1,91 @@
+"""Items as every feed format ends up: identity, content hash, absolute links, one key once.
+
+Input: the fields a format's reader found, already plain text. Output: ``Item`` values.
+Pure; it neither reads a document nor decides what is new (the pipeline does, by ``key``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime
+from urllib.parse import urljoin, urlsplit
+
+from monitor.types import Item
+
+_LINK_SCHEMES = frozenset({"http", "https"})
+
+
+def make_item(
+    *,
+    guid: str | None,
+    link: str | None,
+    title: str,
+    summary: str,
+    content: str,
+    author: str,
+    categories: tuple[str, ...],
+    published: datetime | None,
+    updated: datetime | None,
+) -> Item:
+    """Identity: the guid, else the link, else the text. The text hash covers summary as
+    well as title and content, or every untitled description-only item (Scripting News)
+    would share one key."""
+    if guid:
+        key = f"guid:{guid}"
+    elif link:
+        key = f"link:{link}"
+    else:
+        key = f"hash:{_sha256(title, summary, content)}"
+    return Item(
+        key=key,
+        guid=guid,
+        link=link,
+        title=title,
+        summary=summary,
+        content=content,
+        author=author,
+        categories=categories,
+        published=published,
+        updated=updated,
+        content_hash=_sha256(title, summary, content, link or ""),
+    )
+
+
+def _sha256(*parts: str) -> str:
+    # A separator no text contains keeps ("ab", "c") and ("a", "bc") apart; surrogatepass
+    # because JSON may escape lone surrogates.
+    joined = "\x1f".join(parts).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(joined).hexdigest()
+
+
+def unique_items(items: Iterable[Item]) -> tuple[Item, ...]:
+    """The first occurrence of each key (feeds repeat guids; the store keeps one row per
+    key), leaving out empty items: an ``<item/>`` with no id, link or text (PCMag's
+    illegally nested ones) can be neither shown nor matched."""
+    first: dict[str, Item] = {}
+    for item in items:
+        if item.guid or item.link or item.title or item.summary or item.content:
+            first.setdefault(item.key, item)
+    return tuple(first.values())
+
+
+def distinct(texts: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(text for text in texts if text))
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def absolute_link(base: str, link: object) -> str | None:
+    """An absolute http(s) URL, or None: other schemes (javascript:, data:) are not links
+    an alert should carry."""
+    if not isinstance(link, str) or not link.strip():
+        return None
+    try:
+        absolute = urljoin(base, link.strip())
+        scheme = urlsplit(absolute).scheme
+    except ValueError:  # "http://[::1" and other unparseable netlocs
+        return None
+    return absolute if scheme in _LINK_SCHEMES else None
