@@ -1,4 +1,7 @@
-"""Alert delivery: the outbox, channels (webhook, email, log) and retries.
+"""Alert delivery: the ``Channel`` protocol and its channels (webhook, email, log),
+rendering, digests and retry schedules.
 
-This package never imports ``monitor``: the pipeline builds the ``Alert`` defined here.
+The outbox that claims and records deliveries is the monitor's (``monitor/outbox.py``);
+this package only sends one message when asked. It never imports ``monitor``: the monitor
+builds the ``Alert`` values defined here.
 """

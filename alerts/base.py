@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Protocol
 
 frozen = dataclass(frozen=True, slots=True, kw_only=True)
+"""The one decorator for values handed between stages and packages (``monitor.types``
+takes it from here, the lowest floor): immutable, slotted, keyword-only."""
 
 
 @frozen

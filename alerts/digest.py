@@ -18,13 +18,13 @@ occurrence only. Either way there is exactly one digest that local day.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
+from alerts.base import frozen
 from alerts.durations import parse_duration
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -41,7 +41,7 @@ _EXAMPLES = (
 DigestKind = Literal["interval", "daily", "weekly"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class DigestSchedule:
     """A parsed ``digest:`` setting. Build it with ``DigestSchedule.parse``.
 

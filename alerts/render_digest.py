@@ -5,7 +5,7 @@ JSON-ready dicts. Pure like alerts/render.py, whose escaping, highlighting and l
 it reuses for every alert it lists: does not touch the network, the clock or the database,
 and never raises on odd feed text.
 
-People read a digest grouped by watchlist (issue 5): watchlists in the order of their
+People read a digest grouped by watchlist: watchlists in the order of their
 newest alert, alerts newest first within each. Both orders follow from ``Digest.alerts``
 being newest first, so nothing is re-sorted here. The JSON payload keeps the flat list
 (receivers group as they like) and lists every alert; the formats meant for people list
@@ -15,10 +15,9 @@ at most a bounded number and say how many more there are.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-from alerts.base import Alert, Digest
+from alerts.base import Alert, Digest, frozen
 from alerts.render import (
     DISCORD_CONTENT_MAX,
     DISCORD_DESCRIPTION_MAX,
@@ -56,7 +55,7 @@ _FEED_IN_LIST_MAX = 100
 _MORE_RESERVE = 40  # room kept for the "and K more" line
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class DigestGroup:
     """The alerts of one watchlist within a digest, newest first."""
 

@@ -17,7 +17,7 @@ from alerts.durations import Duration
 
 class ChannelSettings(BaseModel):
     """``digest``: None sends each alert at once (the default); a schedule collects the
-    channel's alerts and sends them as one message when due (issue 5).
+    channel's alerts and sends them as one message when due.
     ``max_per_hour``: None is unlimited; beyond N messages in a UTC clock hour, further
     alerts fold into the next digest (or, without one, into one digest at the next hour).
     """

@@ -17,13 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.app import App
 from monitor.config import Settings
-from monitor.types import ClaimedFeed
+from monitor.types import ClaimedFeed, utcnow
 
 log = logging.getLogger("monitor.service")
 
@@ -123,7 +122,7 @@ class Service:
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=None,
-                next_run_time=datetime.now(UTC),
+                next_run_time=utcnow(),
             )
         scheduler.start()
         log.info("service started: tick=%ss", self.tick)

@@ -7,12 +7,12 @@ confuse two fields of the same type.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-frozen = dataclass(frozen=True, slots=True, kw_only=True)
-"""The one decorator for values handed between stages."""
+# The one decorator for values handed between stages, defined on the lowest floor.
+from alerts.base import frozen as frozen
 
 
 def utcnow() -> datetime:

@@ -1,11 +1,10 @@
 """Parse workers: feed parsing off the event loop, on every core.
 
-feedparser is CPU-bound (~10-20 ms for a 50-item feed) and holds the GIL, so the service
-parses in a pool of processes (``forkserver``: never fork a process that runs threads).
-A worker that dies (out of memory on a hostile document, a segfault in a C extension)
-breaks a ``ProcessPoolExecutor`` for good; this pool replaces it so that one bad feed
-costs one failed poll, not every poll after it. With ``workers=0`` parsing runs in a
-thread instead (tests, tiny deployments).
+feedparser is CPU-bound and holds the GIL, so the service parses in a pool of processes
+(``forkserver``: never fork a process that runs threads). A worker that dies (out of memory
+on a hostile document, a segfault in a C extension) breaks a ``ProcessPoolExecutor`` for
+good; this pool replaces it so that one bad feed costs one failed poll, not every poll
+after it. With ``workers=0`` parsing runs in a thread instead (tests, tiny deployments).
 """
 
 from __future__ import annotations

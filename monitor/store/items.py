@@ -67,7 +67,7 @@ class ItemStore(StoreBase):
         with storage_errors("store items"), self._session() as s, s.begin():
             ids: dict[str, int] = {}
             if new:
-                items = ItemRow.__table__  # Core insert: the ORM bulk path costs 2x per row
+                items = ItemRow.__table__  # Core insert: the ORM bulk path costs more per row
                 stmt = (
                     self._insert(items)
                     .on_conflict_do_nothing(index_elements=["feed_id", "key_hash"])
