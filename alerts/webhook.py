@@ -19,7 +19,6 @@ import asyncio
 import json
 import ssl
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
@@ -47,6 +46,7 @@ from alerts.render_digest import (
     render_digest_text,
 )
 from alerts.settings import ChannelSettings
+from httpfields import retry_after_seconds
 
 USER_AGENT = "feed-monitor (+https://github.com/feed-monitor/feed-monitor)"
 RETRYABLE_4XX = frozenset({408, 425, 429})
@@ -204,7 +204,9 @@ class WebhookChannel:
         retryable = status >= 500 or status in RETRYABLE_4XX
         retry_after = None
         if retryable:
-            retry_after = parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
+            retry_after = retry_after_seconds(
+                response.headers.get("retry-after"), datetime.now(UTC)
+            )
         raise DeliveryError(self.name, message, retryable=retryable, retry_after=retry_after)
 
     def _network_message(self, exc: BaseException) -> str:
@@ -258,22 +260,6 @@ async def _read_excerpt(response: httpx.Response) -> str:
             break
     text = chunks[:ERROR_BODY_MAX].decode("utf-8", "replace")
     return " ".join(text.split())
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Retry-After as seconds: delta-seconds or an HTTP-date (RFC 9110 section 10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 def display_url(url: str) -> str:

@@ -3,22 +3,19 @@
 Opening an ``App`` connects to the database and brings its schema up to date (Alembic),
 makes the feeds table follow the configuration, and builds the HTTP client, the matcher,
 the channels and the parse workers; :meth:`App.reload` rebuilds them for a new
-configuration. It does not poll or send anything by itself.
+configuration. It runs nothing by itself: the service (``schedule.py``) runs the parts on a
+tick, and :func:`poll_once` runs them once for ``monitor poll``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import time
-import uuid
 from types import TracebackType
 
-from alerts.base import Alert, AlertFeed, AlertItem, AlertMatch, Channel
-from alerts.errors import DeliveryError
+from alerts.base import Channel
 from alerts.registry import build_channel
 from alerts.retry import RetryPolicy
-from monitor import PROJECT_URL
 from monitor.config import Settings
 from monitor.errors import ConfigError
 from monitor.fetch import Fetcher, FetchSettings
@@ -29,7 +26,6 @@ from monitor.pipeline import Pipeline, PollReport
 from monitor.store import FeedSpec, Store
 from monitor.store.clock import DatabaseClock
 from monitor.store.engine import create_db_engine, migrate
-from monitor.types import frozen, utcnow
 
 
 def fetch_settings(settings: Settings) -> FetchSettings:
@@ -186,51 +182,3 @@ async def poll_once(settings: Settings, *, only_due: bool = False) -> tuple[list
         reports = await app.pipeline.poll_feeds(feeds)
         sent = await app.outbox.deliver_due()
         return reports, sent
-
-
-@frozen
-class SampleDelivery:
-    """How a sample alert sent through one channel fared (``monitor channels test``)."""
-
-    channel: str
-    ok: bool
-    detail: str
-    retryable: bool = False
-    ms: float = 0.0
-
-    def describe(self) -> str:
-        if self.ok:
-            return f"{self.channel}: sample alert delivered in {self.ms:.0f} ms ({self.detail})"
-        verdict = "would be retried" if self.retryable else "permanent: would not be retried"
-        return f"{self.channel}: FAILED after {self.ms:.0f} ms: {self.detail} ({verdict})"
-
-
-async def send_test_alert(settings: Settings, name: str) -> SampleDelivery:
-    """Send a sample alert through one channel, outside the outbox (nothing is stored)."""
-    config = next(c for c in settings.channels if c.name == name)
-    now = utcnow()
-    alert = Alert(
-        id=f"test-{uuid.uuid4()}",
-        watchlist="test",
-        item=AlertItem(
-            title="Test alert from feed-monitor: CSTO / ОДКБ",
-            link=PROJECT_URL,
-            published=now,
-            summary="If you can read this, the channel works.",
-            guid=None,
-        ),
-        feed=AlertFeed(name="feed-monitor", url=PROJECT_URL),
-        matches=(AlertMatch(term="CSTO", field="title", snippet="Test alert: CSTO / ОДКБ"),),
-        created_at=now,
-    )
-    channel = build_channel(config)
-    started = time.monotonic()
-    try:
-        result = await channel.send(alert)
-        ok, detail, retryable = True, result.detail, False
-    except DeliveryError as exc:
-        ok, detail, retryable = False, exc.message, exc.retryable
-    finally:
-        await channel.aclose()
-    ms = (time.monotonic() - started) * 1000
-    return SampleDelivery(channel=name, ok=ok, detail=detail, retryable=retryable, ms=ms)

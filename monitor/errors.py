@@ -45,6 +45,22 @@ class FetchError(MonitorError):
         super().__init__(f"{url}: {message}")
 
 
+class AddressRefused(MonitorError):
+    """The private-network guard refused the addresses of a host; ``reason`` is its one-line
+    message. Not retryable: the refusal follows from the configuration and from where the
+    host points, neither of which changes by trying again.
+
+    Raised inside the connection pool, below httpx, and not an httpcore error, so httpx lets
+    it through unwrapped: the fetcher turns it into a ``FetchError`` carrying the reason.
+    """
+
+    retryable = False
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
 class ParseError(MonitorError):
     """The body is not a feed we can read."""
 

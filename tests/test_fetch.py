@@ -19,8 +19,9 @@ import trustme
 from feedserver import FeedServer, Request, Response, drip, http_date, sequence
 
 import monitor
-from monitor.errors import FetchError
-from monitor.fetch.fetcher import ACCEPT, Fetcher, FetchSettings, parse_max_age, parse_retry_after
+from monitor.errors import AddressRefused, FetchError
+from monitor.fetch.caching import parse_max_age
+from monitor.fetch.fetcher import ACCEPT, Fetcher, FetchSettings
 from monitor.fetch.guard import IPAddress, is_public_address
 from monitor.types import FetchRequest, FetchResult
 
@@ -129,13 +130,22 @@ async def test_retry_after_as_http_date(
     assert error.message.startswith(f"HTTP {status} ")
 
 
-def test_parse_retry_after_forms() -> None:
+@pytest.mark.parametrize("value", ["soon", "-5", "", "1.5", "9" * 40, "9" * 5000])
+async def test_unusable_retry_after_is_ignored(
+    feed_server: FeedServer, fetcher: Fetcher, value: str
+) -> None:
+    # Unreadable, or so far ahead that no datetime holds it: the usual back-off applies.
+    feed_server.set_response("/feed", 503, headers={"Retry-After": value})
+    error = await fetch_error(fetcher, feed_server.url("/feed"))
+    assert (error.status, error.retryable, error.retry_after) == (503, True, None)
+
+
+async def test_retry_after_comes_from_the_fetchers_clock(feed_server: FeedServer) -> None:
     now = datetime(2030, 1, 1, tzinfo=UTC)
-    assert parse_retry_after(" 30 ", now) == now + timedelta(seconds=30)
-    moment = parse_retry_after("Wed, 02 Jan 2030 03:04:05 -0000", now)
-    assert moment == datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
-    for junk in ("soon", "-5", "", "1.5", "9" * 40):
-        assert parse_retry_after(junk, now) is None
+    feed_server.set_response("/feed", 429, headers={"Retry-After": " 30 "})
+    async with Fetcher(FetchSettings(), clock=lambda: now) as fetcher:
+        error = await fetch_error(fetcher, feed_server.url("/feed"))
+    assert error.retry_after == now + timedelta(seconds=30)
 
 
 async def test_410_is_a_gone_result_not_an_error(feed_server: FeedServer, fetcher: Fetcher) -> None:
@@ -144,14 +154,37 @@ async def test_410_is_a_gone_result_not_an_error(feed_server: FeedServer, fetche
     assert result.status == 410 and result.gone and result.body == b""
 
 
-@pytest.mark.parametrize(("status", "message"), [(404, "HTTP 404 Not Found"), (500, None)])
-async def test_error_statuses_raise_with_status_and_stay_retryable(
-    feed_server: FeedServer, fetcher: Fetcher, status: int, message: str | None
+@pytest.mark.parametrize(
+    ("status", "retryable", "message"),
+    [
+        (404, False, "HTTP 404 Not Found"),
+        (403, False, "HTTP 403 Forbidden"),
+        (401, False, "HTTP 401 Unauthorized"),
+        (400, False, "HTTP 400 Bad Request"),
+        (408, True, "HTTP 408 Request Timeout"),
+        (429, True, "HTTP 429 Too Many Requests"),
+        (500, True, "HTTP 500 Internal Server Error"),
+        (503, True, "HTTP 503 Service Unavailable"),
+    ],
+)
+async def test_error_statuses_raise_with_status_and_retryability(
+    feed_server: FeedServer, fetcher: Fetcher, status: int, retryable: bool, message: str
 ) -> None:
+    # A 4xx other than 408 and 429 says the request itself is wrong: asking again soon
+    # gets the same answer, so the feed backs off to its maximum at once.
     feed_server.set_response("/feed", status, b"<html>oops</html>")
     error = await fetch_error(fetcher, feed_server.url("/feed"))
-    assert (error.status, error.retryable, error.retry_after) == (status, True, None)
-    assert error.message == (message or "HTTP 500 Internal Server Error")
+    assert (error.status, error.retryable, error.retry_after) == (status, retryable, None)
+    assert error.message == message
+
+
+async def test_permanent_status_keeps_the_servers_retry_after(
+    feed_server: FeedServer, fetcher: Fetcher
+) -> None:
+    feed_server.set_response("/feed", 403, headers={"Retry-After": http_date(2e9)})
+    error = await fetch_error(fetcher, feed_server.url("/feed"))
+    assert not error.retryable
+    assert error.retry_after == datetime.fromtimestamp(2e9, UTC)
 
 
 # Redirects
@@ -184,6 +217,7 @@ async def test_redirect_limit(feed_server: FeedServer, fetcher: Fetcher) -> None
     assert (await fetch(fetcher, chain(feed_server, [302] * 5))).body == RSS
     error = await fetch_error(fetcher, chain(feed_server, [302] * 6))
     assert error.message == "too many redirects (limit 5)"
+    assert error.retryable  # the server's misconfiguration of the moment, as a 5xx
 
 
 async def test_redirect_loop_is_detected(feed_server: FeedServer, fetcher: Fetcher) -> None:
@@ -191,24 +225,33 @@ async def test_redirect_loop_is_detected(feed_server: FeedServer, fetcher: Fetch
     feed_server.set_handler("/b", lambda r: Response.redirect(feed_server.url("/a"), 301))
     error = await fetch_error(fetcher, feed_server.url("/a"))
     assert error.message == f"redirect loop: {feed_server.url('/a')} was already visited"
+    assert error.retryable  # the server's misconfiguration of the moment, as a 5xx
     assert len(feed_server.requests) == 2
 
 
 @pytest.mark.parametrize(
-    ("location", "message"),
+    ("location", "message", "retryable"),
     [
-        ("ftp://example.com/feed", "unsupported URL scheme 'ftp'"),
-        ("file:///etc/passwd", "unsupported URL scheme 'file'"),
-        (None, "HTTP 302 Found without a Location header"),
+        ("ftp://example.com/feed", "unsupported URL scheme 'ftp'", False),
+        ("file:///etc/passwd", "unsupported URL scheme 'file'", False),
+        ("mailto:feeds@example.com", "unusable redirect Location: ", False),
+        # A Location that does not parse is a broken response, as a missing one is.
+        ("http://[::1/feed", "protocol error: Invalid URL in location header: ", True),
+        (None, "HTTP 302 Found without a Location header", True),
     ],
 )
 async def test_bad_redirects_are_refused(
-    feed_server: FeedServer, fetcher: Fetcher, location: str | None, message: str
+    feed_server: FeedServer,
+    fetcher: Fetcher,
+    location: str | None,
+    message: str,
+    retryable: bool,
 ) -> None:
     headers = {"Location": location} if location else {}
     feed_server.set_response("/feed", 302, headers=headers)
     error = await fetch_error(fetcher, feed_server.url("/feed"))
-    assert error.message == message
+    assert error.message.startswith(message)
+    assert error.retryable is retryable
 
 
 async def test_credentials_are_not_sent_to_another_host(
@@ -261,6 +304,7 @@ async def test_body_over_the_cap_is_refused(feed_server: FeedServer) -> None:
         for path in ("/declared", "/chunked"):
             error = await fetch_error(fetcher, feed_server.url(path))
             assert error.message == "response larger than 1 KiB"
+            assert error.retryable  # feeds shrink as old entries drop out
 
 
 async def test_declared_length_over_the_cap_is_refused_before_reading(
@@ -472,6 +516,7 @@ async def test_private_addresses_are_refused_when_not_allowed(
     assert error.message.startswith("refusing private address ")
     assert error.message.endswith(f" for host {host} (allow_private_networks is false)")
     assert not error.retryable
+    assert isinstance(error.__cause__, AddressRefused)
     assert feed_server.requests == []
 
 
@@ -541,6 +586,22 @@ async def test_headers_identify_us_and_ask_for_feeds(
 async def test_non_ascii_extra_header_is_a_clear_error(fetcher: Fetcher) -> None:
     error = await fetch_error(fetcher, "http://127.0.0.1:9/", headers={"X-Name": "café"})
     assert error.message == "extra header is not ASCII" and not error.retryable
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({"X-Name": "a\nb"}, "invalid request: Illegal header value b'a\\nb'"),
+        ({"Bad Name": "v"}, "invalid request: Illegal header name b'Bad Name'"),
+    ],
+)
+async def test_extra_header_that_cannot_be_sent_is_not_retryable(
+    feed_server: FeedServer, fetcher: Fetcher, headers: dict[str, str], message: str
+) -> None:
+    feed_server.set_feed("/feed", RSS)
+    error = await fetch_error(fetcher, feed_server.url("/feed"), headers=headers)
+    assert error.message == message and not error.retryable
+    assert feed_server.requests == []
 
 
 async def test_default_accept_header(feed_server: FeedServer, fetcher: Fetcher) -> None:

@@ -1,4 +1,4 @@
-"""Sharded connection pools (monitor/pools.py): every shard guarded when a guard is given,
+"""Sharded connection pools (monitor/fetch/pools.py): every shard guarded when a guard is given,
 one TLS context for all, and an origin always in the same shard (so its connections are
 reused). Connection reuse itself is tested against a real server in tests/test_fetch.py."""
 

@@ -5,6 +5,7 @@ The delivery contract shared with every channel is in test_channels.py."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -82,6 +83,7 @@ async def test_410_gone_disables_the_channel(webhook_receiver: WebhookReceiver) 
         (429, "120", 120, 120),
         (503, "Wed, 21 Oct 2099 07:28:00 GMT", 70 * 365 * 86400, 80 * 365 * 86400),
         (503, "Wed, 21 Oct 2015 07:28:00 GMT", 0, 0),  # in the past: at once
+        (503, "9" * 400, math.inf, math.inf),  # the retry schedule caps it
     ],
 )
 async def test_retry_after_is_passed_on_in_seconds(
@@ -93,6 +95,17 @@ async def test_retry_after_is_passed_on_in_seconds(
     assert caught.value.retryable
     assert caught.value.retry_after is not None
     assert low <= caught.value.retry_after <= high
+
+
+@pytest.mark.parametrize("value", ["soon", "-5", "1.5", "²", "Wed, 32 Oct 2099 07:28:00 GMT"])
+async def test_unreadable_retry_after_is_ignored(
+    webhook_receiver: WebhookReceiver, value: str
+) -> None:
+    # "²" is a digit to str.isdigit() but not to RFC 9110, nor to float().
+    webhook_receiver.script(Reply(status=503, headers={"Retry-After": value}))
+    with pytest.raises(DeliveryError) as caught:
+        await webhook(webhook_receiver).send(sample_alert())
+    assert caught.value.retryable and caught.value.retry_after is None
 
 
 @pytest.mark.parametrize(("status", "advice"), [(308, ": update the url"), (302, "")])

@@ -8,14 +8,21 @@ disabling a receiver's 410 caused.
 
 from __future__ import annotations
 
+import time
+import uuid
 from typing import Annotated, Any
 
 import typer
 
+from alerts.base import Alert, AlertFeed, AlertItem, AlertMatch
+from alerts.errors import DeliveryError
+from alerts.registry import build_channel
 from alerts.render import plain_snippet
+from monitor import PROJECT_URL
 from monitor.cli.common import ConfigOption, JsonOption, echo_json, iso, load, run_async, with_store
+from monitor.config import Settings
 from monitor.store import AlertRecord
-from monitor.types import DeliveryState, utcnow
+from monitor.types import DeliveryState, frozen, utcnow
 
 alerts_app = typer.Typer(help="Recent alerts and their deliveries.", invoke_without_command=True)
 channels_app = typer.Typer(help="Alert channels.", invoke_without_command=True)
@@ -151,8 +158,6 @@ def test_channel(
     config: ConfigOption = None,
 ) -> None:
     """Send a sample alert to a channel and report exactly what happened."""
-    from monitor.app import send_test_alert
-
     settings = load(config)
     if name not in {c.name for c in settings.channels}:
         known = ", ".join(c.name for c in settings.channels) or "none"
@@ -173,3 +178,51 @@ def enable(
     settings = load(config)
     was = with_store(settings, lambda store: store.enable_channel(name))
     typer.echo(f"channel {name} enabled" if was else f"channel {name} was not disabled")
+
+
+@frozen
+class SampleDelivery:
+    """How a sample alert sent through one channel fared (``monitor channels test``)."""
+
+    channel: str
+    ok: bool
+    detail: str
+    retryable: bool = False
+    ms: float = 0.0
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"{self.channel}: sample alert delivered in {self.ms:.0f} ms ({self.detail})"
+        verdict = "would be retried" if self.retryable else "permanent: would not be retried"
+        return f"{self.channel}: FAILED after {self.ms:.0f} ms: {self.detail} ({verdict})"
+
+
+async def send_test_alert(settings: Settings, name: str) -> SampleDelivery:
+    """Send a sample alert through one channel, outside the outbox (nothing is stored)."""
+    config = next(c for c in settings.channels if c.name == name)
+    now = utcnow()
+    alert = Alert(
+        id=f"test-{uuid.uuid4()}",
+        watchlist="test",
+        item=AlertItem(
+            title="Test alert from feed-monitor: CSTO / ОДКБ",
+            link=PROJECT_URL,
+            published=now,
+            summary="If you can read this, the channel works.",
+            guid=None,
+        ),
+        feed=AlertFeed(name="feed-monitor", url=PROJECT_URL),
+        matches=(AlertMatch(term="CSTO", field="title", snippet="Test alert: CSTO / ОДКБ"),),
+        created_at=now,
+    )
+    channel = build_channel(config)
+    started = time.monotonic()
+    try:
+        result = await channel.send(alert)
+        ok, detail, retryable = True, result.detail, False
+    except DeliveryError as exc:
+        ok, detail, retryable = False, exc.message, exc.retryable
+    finally:
+        await channel.aclose()
+    ms = (time.monotonic() - started) * 1000
+    return SampleDelivery(channel=name, ok=ok, detail=detail, retryable=retryable, ms=ms)

@@ -5,10 +5,28 @@ Output: a ``FetchResult`` for 2xx, 304 (not modified) and 410 (gone), all values
 other outcome is a ``FetchError`` with a one-line message and ``retryable``/``retry_after``.
 
 What it does: conditional GET with the stored validators sent verbatim; redirects followed
-by hand so each hop is vetted and ``permanent_url`` is set only when every hop was 301/308;
-a total deadline covering all hops and the body; a cap on the decoded body (bomb-proof, see
-``netguard``); per-host and global concurrency limits; Retry-After and cache lifetime read
-from the response.
+by hand so each hop is checked (``urls``) and vetted (``guard``), and ``permanent_url`` is
+set only when every hop was 301/308; a total deadline covering all hops and the body; a cap
+on the decoded body, enforced while decoding (``decode``); per-host and global concurrency
+limits; Retry-After (``httpfields``) and cache lifetime (``caching``) read from the response.
+
+Retryable or not (``FetchError.retryable``): false makes the pipeline back the feed off to
+its ``max_backoff`` at once, where it is still polled until a success resets it. Permanent
+is what fails the same way until the configuration changes, or the server changes its mind
+about this very request:
+- a feed URL that is not an http(s) URL with a host, or a redirect to a URL that is not
+  (ftp:, file:, mailto:...);
+- a configured header that cannot be sent (not ASCII, or not a legal field value or name);
+- an address the private-network guard refuses;
+- an HTTP 4xx other than 408 and 429: the server says the request itself is wrong (404,
+  403, 401, ...), and asking again soon gets the same answer.
+Everything else is retryable, being what the server or the network may do differently next
+time: 5xx; 408 (Request Timeout) and 429 (Too Many Requests), which are about timing;
+timeouts; DNS, connection and TLS failures; a broken response, such as a redirect whose
+Location is missing or does not parse; a body over the cap (feeds shrink as old entries
+drop out) or one that cannot be decoded. A redirect loop and a chain longer than the limit
+are retryable too: they are a server's misconfiguration of the moment (typically two
+rewrite rules fighting), fixed on its side without any change on ours, as a 5xx is.
 
 Does not: parse the body, retry, schedule, store anything, read configuration or the
 environment (no proxies from env: ``trust_env=False``), or keep cookies between fetches.
@@ -18,39 +36,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import http.cookiejar
-import re
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
 
 import httpx
 
 import monitor
-from monitor.errors import FetchError
-from monitor.fetch.guard import (
-    AddressGuard,
-    AddressRefused,
-    BodyDecoder,
-    check_url,
-    describe_error,
-    port_of,
-    refuse_private,
-)
+from httpfields import retry_after_seconds
+from monitor.errors import AddressRefused, FetchError
+from monitor.fetch.caching import parse_max_age
+from monitor.fetch.decode import BodyDecoder
+from monitor.fetch.failures import describe_error
+from monitor.fetch.guard import AddressGuard, refuse_private
 from monitor.fetch.pools import pooled_transport
-from monitor.types import FetchRequest, FetchResult, frozen
+from monitor.fetch.urls import check_url, origin_of
+from monitor.types import FetchRequest, FetchResult, frozen, utcnow
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, "
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
 )
-ACCEPT_ENCODING = "gzip, deflate, br"  # each one is decoded by netguard.BodyDecoder
+ACCEPT_ENCODING = "gzip, deflate, br"  # each one is decoded by decode.BodyDecoder
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
+# The client errors that are about timing, not about the request (RFC 9110 section 15.5.9,
+# RFC 6585 section 4): every other 4xx is permanent (see the module docstring).
+RETRYABLE_4XX = frozenset({408, 429})
 # Sent to the feed's own origin only, never to another host it redirects to.
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 # The body is decoded here, so these no longer describe it.
@@ -75,14 +91,22 @@ class Fetcher:
 
     ``guard`` replaces the address check (tests use it to vet redirect hops on loopback);
     by default hosts are only vetted when ``allow_private_networks`` is false. With a guard,
-    connections go through ``netguard.GuardedTransport``, which connects only to the
+    connections go through ``guard.GuardedTransport``, which connects only to the
     addresses the guard vetted, for every hop; without one, through httpx's own transport.
     Either way hosts are spread over small pools (``monitor.fetch.pools``), so that connections
-    are kept for reuse without making one pool slow.
+    are kept for reuse without making one pool slow. ``clock`` dates Retry-After and the
+    cache lifetime.
     """
 
-    def __init__(self, settings: FetchSettings, *, guard: AddressGuard | None = None) -> None:
+    def __init__(
+        self,
+        settings: FetchSettings,
+        *,
+        guard: AddressGuard | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._settings = settings
+        self._clock = clock
         guard = guard or (None if settings.allow_private_networks else refuse_private)
         self._global_slots = asyncio.Semaphore(settings.max_concurrency)
         self._host_slots: dict[str, asyncio.Semaphore] = {}
@@ -123,12 +147,12 @@ class Fetcher:
 
     async def _follow(self, request: FetchRequest, budget: _Budget) -> FetchResult:
         url = check_url(request.url, request.url)
-        origin = _origin(url)
+        origin = origin_of(url)
         visited = {str(url)}
         redirected = False
         all_permanent = True
         for _ in range(self._settings.max_redirects + 1):
-            headers = self._headers(request, same_origin=_origin(url) == origin)
+            headers = self._headers(request, same_origin=origin_of(url) == origin)
             async with self._slot(url.host, budget):
                 step = await self._exchange(request, url, headers)
             if isinstance(step, FetchResult):
@@ -203,8 +227,13 @@ class Fetcher:
         except httpx.HTTPError as exc:
             message, retryable = describe_error(exc, url.host, self._settings.timeout)
             raise FetchError(request.url, message, retryable=retryable) from exc
+        except httpx.InvalidURL as exc:
+            # Not an HTTPError. ``url`` was checked, so this comes from httpx preparing the
+            # redirect it will not follow: a Location with a scheme but no host (mailto:).
+            message = f"unusable redirect Location: {exc}"
+            raise FetchError(request.url, message, retryable=False) from exc
         except AddressRefused as exc:  # raised on connecting, before the request is sent
-            raise FetchError(request.url, exc.reason, retryable=False) from exc
+            raise FetchError(request.url, exc.reason, retryable=exc.retryable) from exc
 
     async def _interpret(
         self, request: FetchRequest, response: httpx.Response
@@ -220,13 +249,12 @@ class Fetcher:
         if 200 <= status < 300:
             body = await self._read_body(request.url, response)
             return self._result(request, response, body)
-        retry_after = response.headers.get("retry-after")
         raise FetchError(
             request.url,
             _status_line(status),
             status=status,
-            retryable=True,  # feeds recover: even a 404 is worth another try later
-            retry_after=parse_retry_after(retry_after, _now()) if retry_after else None,
+            retryable=not 400 <= status < 500 or status in RETRYABLE_4XX,
+            retry_after=_retry_at(response.headers.get("retry-after"), self._clock()),
         )
 
     def _result(
@@ -251,7 +279,7 @@ class Fetcher:
             headers={k: v for k, v in headers.items() if k not in DROPPED_HEADERS},
             etag=etag,
             last_modified=last_modified,
-            max_age_seconds=parse_max_age(headers, _now()),
+            max_age_seconds=parse_max_age(headers, self._clock()),
         )
 
     async def _read_body(self, url: str, response: httpx.Response) -> bytes:
@@ -313,8 +341,16 @@ def _redirect_target(feed_url: str, response: httpx.Response) -> httpx.URL:
         raise FetchError(feed_url, f"invalid redirect Location {location!r}") from exc
 
 
-def _origin(url: httpx.URL) -> tuple[str, str, int]:
-    return url.scheme, url.host, port_of(url)
+def _retry_at(value: str | None, now: datetime) -> datetime | None:
+    """When Retry-After lets us ask again, as an aware UTC datetime; None when it is absent,
+    unreadable or past the end of the calendar (then the usual back-off applies)."""
+    seconds = retry_after_seconds(value, now)
+    if seconds is None:
+        return None
+    try:
+        return now + timedelta(seconds=seconds)
+    except OverflowError:
+        return None
 
 
 def _no_cookies() -> http.cookiejar.CookieJar:
@@ -333,62 +369,3 @@ def _format_size(size: int) -> str:
     if size % 1024 == 0:
         return f"{size // 1024} KiB"
     return f"{size} bytes"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def parse_retry_after(value: str, now: datetime) -> datetime | None:
-    """Retry-After as an aware UTC datetime: delay-seconds or an HTTP-date (RFC 9110
-    section 10.2.3). None when unreadable. ``now`` must be aware."""
-    value = value.strip()
-    if re.fullmatch(r"[0-9]+", value):
-        try:
-            return now.astimezone(UTC) + timedelta(seconds=int(value))
-        except OverflowError:
-            return None
-    return _parse_http_date(value)
-
-
-def parse_max_age(headers: Mapping[str, str], now: datetime) -> float | None:
-    """How long the response stays fresh, as a hint for the next poll (RFC 9111 section 4.2.1).
-
-    ``max-age`` wins over ``Expires``. ``no-cache``/``no-store`` give no hint (None): they
-    ask for revalidation, which a conditional GET on every poll already does. ``s-maxage``
-    is for shared caches, which we are not. An unreadable ``Expires`` means "already
-    expired" (RFC 9111 section 5.3), hence 0.
-    """
-    directives = _cache_control(headers.get("cache-control", ""))
-    if "no-cache" in directives or "no-store" in directives:
-        return None
-    max_age = directives.get("max-age")
-    if max_age is not None and re.fullmatch(r"[0-9]+", max_age):
-        return float(max_age)
-    expires = headers.get("expires")
-    if expires is None:
-        return None
-    expires_at = _parse_http_date(expires)
-    if expires_at is None:
-        return 0.0
-    date = _parse_http_date(headers.get("date", "")) or now
-    return max(0.0, (expires_at - date).total_seconds())
-
-
-def _cache_control(value: str) -> dict[str, str]:
-    directives: dict[str, str] = {}
-    for part in value.split(","):
-        name, _, argument = part.partition("=")
-        if name.strip():
-            directives[name.strip().lower()] = argument.strip().strip('"')
-    return directives
-
-
-def _parse_http_date(value: str) -> datetime | None:
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment.tzinfo is None:  # "-0000" parses as naive; HTTP dates are always GMT
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)

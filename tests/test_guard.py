@@ -1,4 +1,4 @@
-"""The private-network guard against DNS rebinding, on loopback only.
+"""The private-network guard (monitor/fetch/guard.py) against DNS rebinding, on loopback only.
 
 No DNS can be run here, so the event loop's ``getaddrinfo`` is replaced by a scripted
 resolver for made-up names (every resolution in the fetch path goes through it: the guard's
@@ -21,7 +21,7 @@ import pytest
 import trustme
 from feedserver import FeedServer, Response
 
-from monitor.errors import FetchError
+from monitor.errors import AddressRefused, FetchError, MonitorError
 from monitor.fetch import Fetcher, FetchSettings
 from monitor.fetch.guard import GuardedTransport, IPAddress, refuse_private
 from monitor.types import FetchRequest
@@ -105,6 +105,13 @@ async def test_one_private_address_among_public_ones_is_refused(
     assert caught.value.message == expected + "(allow_private_networks is false)"
     assert not caught.value.retryable
     assert network.connected == [] and feed_server.requests == []
+
+
+def test_a_refused_address_is_a_permanent_monitor_error() -> None:
+    # The pipeline reads ``retryable`` off the error root: a refusal backs off at once.
+    refused = AddressRefused("refusing private address 10.0.0.1 for host intranet")
+    assert isinstance(refused, MonitorError) and not refused.retryable
+    assert refused.reason == str(refused) == "refusing private address 10.0.0.1 for host intranet"
 
 
 class Recorder:
