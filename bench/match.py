@@ -43,9 +43,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from monitor.match import Matcher
 from monitor.match.fold import normalize
-from monitor.match.inflect import tokenize
 from monitor.match.matcher import _AUTOMATON_KIND
 from monitor.match.normtext import normalize_fields
+from monitor.match.words import tokenize
 from monitor.types import Item, MatchContext, Watchlist
 
 CORPUS_DIRS = (

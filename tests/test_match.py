@@ -1,4 +1,4 @@
-"""Tests of the match stage (monitor/match.py): every operator and rule of the specification
+"""Tests of the match stage (monitor/match/): every operator and rule of the specification
 in its docstring, the issue's examples and decoys, explanations, feed filters, the cost
 structure, and a property test against a slow reference evaluator defined here."""
 
@@ -11,7 +11,6 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-import monitor.match.inflect as inflect
 import monitor.match.matcher as match_module
 import monitor.match.normtext as normtext_module
 from monitor.errors import QueryError
@@ -24,8 +23,9 @@ from monitor.match import (
     terms_to_query,
 )
 from monitor.match.fold import cased, normalize
-from monitor.match.inflect import is_nospace, joins, term_forms, tokenize
+from monitor.match.plan import ENDINGS, EXACT, PREFIX, WORDS, inflect_term
 from monitor.match.query import And, Near, Node, Not, Or, Term
+from monitor.match.words import is_nospace, joiner_bitmap, joins, tokenize
 from monitor.types import Item, MatchContext, Watchlist, WatchlistMatch
 
 CTX = MatchContext(
@@ -400,9 +400,9 @@ def test_automaton_is_built_once_not_per_item(monkeypatch: pytest.MonkeyPatch) -
     assert len(built) == 1
 
 
-def test_the_c_checks_use_the_word_characters_and_checks_of_monitor_inflect() -> None:
-    assert (inflect.EXACT, inflect.ENDINGS, inflect.PREFIX, inflect.WORDS) == (0, 1, 2, 3)
-    bits = inflect.joiner_bitmap()
+def test_the_c_checks_use_the_word_characters_and_checks_of_words_and_plan() -> None:
+    assert (EXACT, ENDINGS, PREFIX, WORDS) == (0, 1, 2, 3)
+    bits = joiner_bitmap()
     for cp in range(0x110000):
         assert bool(bits[cp >> 3] >> (cp & 7) & 1) == joins(chr(cp), 0), hex(cp)
 
@@ -458,7 +458,7 @@ def ref_texts(field: str | None, item: Item, context: MatchContext) -> list[tupl
 def ref_occurrences(term: Term, language: str | None, text: str) -> list[tuple[int, int]]:
     """(first word, last word) of every occurrence of the term in one field's text."""
     words = ref_words(normalize(text))
-    forms = term_forms(term, language)
+    forms = inflect_term(term, language)
     case_words = ref_words(cased(text)) if term.case_sensitive else []
     found = []
     for i in range(len(words) - len(forms) + 1):

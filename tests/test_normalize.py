@@ -1,8 +1,9 @@
-"""Tests of text normalisation (monitor/normalize.py, monitor/_speedups.c), offsets back to
-the original and snippets (monitor/normtext.py), and of words and inflection
-(monitor/inflect.py). Each rule of the "Words and normalisation" and "Inflection" sections of
-monitor/match.py's docstring has a row here; the fast paths of normalisation are checked
-against a plain reference."""
+"""Tests of text normalisation (monitor/match/fold.py, monitor/match/_speedups.c), offsets
+back to the original and snippets (monitor/match/normtext.py), and of words
+(monitor/match/words.py), inflection (monitor/match/inflect.py) and a term's words around its
+anchor (monitor/match/plan.py). Each rule of the "Words and normalisation" and "Inflection"
+sections of monitor/match/__init__.py's docstring has a row here; the fast paths of
+normalisation are checked against a plain reference."""
 
 from __future__ import annotations
 
@@ -20,18 +21,12 @@ from hypothesis import strategies as st
 import monitor.match.fold as normalize_module
 import monitor.match.normtext as normtext_module
 from monitor.match import _speedups
-from monitor.match.fold import HIGHLIGHT_END, HIGHLIGHT_START, cased, normalize
-from monitor.match.inflect import (
-    BARRIER,
-    CYRILLIC_LETTER,
-    JOINER,
-    LATIN_LETTER,
-    WordForm,
-    match_words,
-    tokenize,
-    word_form,
-)
+from monitor.match._speedups import Folded
+from monitor.match.fold import HIGHLIGHT_END, HIGHLIGHT_START, cased, fold, normalize
+from monitor.match.inflect import WordForm, word_form
 from monitor.match.normtext import NormText, make_snippet, normalize_fields
+from monitor.match.plan import match_words
+from monitor.match.words import BARRIER, CYRILLIC_LETTER, JOINER, LATIN_LETTER, tokenize
 
 CYRILLIC_O = "\u041e"  # О, looks like Latin O
 
@@ -206,7 +201,7 @@ def test_every_word_of_every_field_maps_back_into_its_field(fields: list[str]) -
             assert word[0] in normalize(norm.original[begin:end])
 
 
-def fast_fold(text: str) -> tuple[str, bool, bool] | None:
+def fast_fold(text: str) -> Folded | None:
     normalize("ё")  # installs the C tables on first use
     return _speedups.fold(text)
 
@@ -240,7 +235,7 @@ def test_table_folding_equals_python_folding_of_whole_texts(seed: int) -> None:
     text = "".join(chars)
     fast = fast_fold(text)
     assert fast is not None
-    assert fast[0] == normalize_module._slow_fold(text)[0]
+    assert fast.text == normalize_module._slow_fold(text)[0]
 
 
 SAFE_PIECES = [
@@ -253,12 +248,11 @@ SAFE_PIECES = [
 def test_table_folding_flags_are_exact(text: str) -> None:
     fast = fast_fold(text)
     assert fast is not None
-    folded, same, mixed = fast
-    assert folded == normalize_module._slow_fold(text)[0]
-    singles = [fast_fold(c)[0] for c in text]  # type: ignore[index]
-    assert same == all(len(s) == 1 for s in singles)  # offsets are kept
+    assert fast.text == normalize_module._slow_fold(text)[0]
+    singles = [fast_fold(c).text for c in text]  # type: ignore[union-attr]
+    assert fast.offsets_kept == all(len(s) == 1 for s in singles)
     adjacent = f"{LATIN_LETTER}{CYRILLIC_LETTER}|{CYRILLIC_LETTER}{LATIN_LETTER}"
-    assert mixed == bool(re.search(adjacent, folded))
+    assert fast.mixed_scripts == bool(re.search(adjacent, fast.text))
 
 
 def test_wrong_tables_are_refused() -> None:
@@ -267,6 +261,46 @@ def test_wrong_tables_are_refused() -> None:
     table = array("I", [0x80000000]) * 0x20000  # every entry points past an empty pool
     with pytest.raises(ValueError, match="outside its pool"):
         _speedups.set_tables(table.tobytes(), b"")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("CSTO Summit", ("csto summit", True, False)),  # ASCII: lower(), in C
+        # by table, in C; the Cyrillic О is repaired later (normalize), not by fold
+        (f"Ёлка… CST{CYRILLIC_O}", ("елка... cst\u043e", False, True)),
+        ("Е\u0308лка", ("елка", False, True)),  # a combining mark: Python's steps
+    ],
+)
+def test_fold_gives_a_folded_whose_fields_have_names_on_every_path(
+    text: str, expected: tuple[str, bool, bool]
+) -> None:
+    folded = fold(text)
+    assert type(folded) is Folded
+    assert (folded.text, folded.offsets_kept, folded.mixed_scripts) == expected
+    assert folded == Folded(expected) == expected  # a tuple too: equal by value
+
+
+def test_a_folded_made_in_python_equals_one_made_in_c() -> None:
+    made_in_c = fast_fold("Ёлка…")
+    assert made_in_c == Folded(("елка...", False, False))
+    assert hash(made_in_c) == hash(Folded(("елка...", False, False)))
+    assert repr(made_in_c) == (
+        "monitor.match._speedups.Folded(text='елка...', offsets_kept=False, mixed_scripts=False)"
+    )
+
+
+@given(st.text(st.characters(max_codepoint=0x7F)))
+def test_ascii_folding_in_c_equals_the_python_path_and_the_table(text: str) -> None:
+    expected = Folded((text.lower(), True, False))
+    assert _speedups.fold_ascii(text) == expected
+    assert fold(text) == expected
+    assert fast_fold(text) == expected  # the table agrees: ASCII needs none
+
+
+def test_ascii_folding_refuses_other_text() -> None:
+    with pytest.raises(TypeError, match="ASCII str"):
+        _speedups.fold_ascii("Ёлка")
 
 
 def counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:

@@ -1,6 +1,7 @@
-"""Tests of the query language (monitor/query.py): the tree each operator builds, precedence,
-field scopes, the errors ``monitor check`` reports, ``terms:`` lists, and what evaluating a
-query on the occurrences of its terms says made it true."""
+"""Tests of the query language (monitor/match/query.py): the tree each operator builds,
+precedence, field scopes, the errors ``monitor check`` reports, ``terms:`` lists, and what
+evaluating a query on the occurrences of its terms says made it true
+(monitor/match/evaluate.py)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.errors import QueryError
+from monitor.match.evaluate import Occurrence, Reason, evaluate, lower
 from monitor.match.query import (
     And,
     Near,
     Node,
     Not,
-    Occurrence,
     Or,
-    Reason,
     Term,
     compile_query,
-    evaluate,
-    lower,
     terms_to_query,
 )
 

@@ -105,10 +105,21 @@ and scanned as one text (joined by a character no term can cross); an anchor fou
 start is checked against the rest of each term it belongs to; then only the watchlists with a
 positive term found are evaluated. So the cost per item grows with its length and its hits,
 not with the number of watchlists. Folding and the check of each anchor found run in C
-(:mod:`monitor.match._speedups`), from tables and candidate lists built here and in
-:mod:`monitor.match.fold`. What explains a match (a term's first occurrence per
-field, its snippet) is worked out once per item and shared by the watchlists that need it;
-offsets are mapped back to the original text only for those snippets.
+(:mod:`monitor.match._speedups`), from tables and candidate lists built in Python
+(:mod:`monitor.match.fold`, :mod:`monitor.match.matcher`). What explains a match (a term's
+first occurrence per field, its snippet) is worked out once per item and shared by the
+watchlists that need it; offsets are mapped back to the original text only for those
+snippets.
+
+Modules
+-------
+In the order of the data: :mod:`~monitor.match.words` (what a word is, in any script),
+:mod:`~monitor.match.fold` (normalisation), :mod:`~monitor.match.normtext` (offsets back
+into the original, snippets), :mod:`~monitor.match.query` (query text -> tree),
+:mod:`~monitor.match.inflect` (the forms a query word stands for), :mod:`~monitor.match.plan`
+(how one term is found where its anchor is), :mod:`~monitor.match.evaluate` (a query's truth
+on the terms found), :mod:`~monitor.match.explain` (the details of a match) and
+:mod:`~monitor.match.matcher` (the :class:`Matcher`, which puts them together).
 """
 
 from monitor.match.fold import HIGHLIGHT_END, HIGHLIGHT_START

@@ -1,5 +1,5 @@
-/* The hot path of matching (issue 4) in C: folding text (monitor.normalize), checking the
- * anchors the automaton finds (monitor.match) and cutting snippets (monitor.normtext). The
+/* The hot path of matching in C: folding text (monitor.match.fold), checking the anchors the
+ * automaton finds (monitor.match.matcher) and cutting snippets (monitor.match.normtext). The
  * first two only apply what Python decided (tables and candidate lists are built in Python,
  * so the rules live in one place); snippet() follows make_snippet's docstring, and the tests
  * check it against the same rules written plainly in Python.
@@ -8,15 +8,16 @@
  * characters, casefold, NFKC again, e with diaeresis -> e); together they cost more than the
  * automaton scan that follows. Most characters of feed text are folded the same way whatever
  * surrounds them, so their folded form can be looked up one by one, from a table built from
- * Python's own folding (monitor/normalize.py, _fast_tables). It returns (folded, same, mixed),
- * or None when the text holds a character whose folding depends on its neighbours (a
- * combining mark, a character one can compose with, a character beyond the SMP): the caller
- * then folds it in Python. `same` is true when every character became exactly one (offsets
- * are kept); `mixed` when a Latin letter and a Cyrillic one are adjacent in the result (a
- * word may mix look-alikes and needs repair).
+ * Python's own folding (monitor/match/fold.py, _fast_tables). It returns a Folded (text,
+ * offsets_kept, mixed_scripts), or None when the text holds a character whose folding
+ * depends on its neighbours (a combining mark, a character one can compose with, a character
+ * beyond the SMP): the caller then folds it in Python. `offsets_kept` is true when every
+ * character became exactly one; `mixed_scripts` when a Latin letter and a Cyrillic one are
+ * adjacent in the result (a word may mix look-alikes and needs repair). fold_ascii(text) is
+ * the same for ASCII text, which needs no table (lower() is its folding).
  *
- * collect(...): monitor.match's check of each found anchor against the terms it may begin;
- * see collect_doc below. snippet(...): see snippet_doc.
+ * collect(...): monitor.match.matcher's check of each found anchor against the terms it may
+ * begin; see collect_doc below. snippet(...): see snippet_doc.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -27,6 +28,25 @@
 #define EXPANDS 0x80000000u /* the low 24 bits index the pool: a count, then the characters */
 #define CHAR_MASK 0x1FFFFFu
 #define SCRIPT_SHIFT 24 /* two bits: 1 Latin letter, 2 Cyrillic letter, 0 anything else */
+
+/* What fold() returns, and what monitor.match.fold.fold() returns on its Python paths too. */
+static PyTypeObject *folded_type = NULL;
+
+static PyStructSequence_Field folded_fields[] = {
+    {"text", "the folded text"},
+    {"offsets_kept", "every character became exactly one: offsets are the original's"},
+    {"mixed_scripts",
+     "a Latin and a Cyrillic letter may be adjacent: look-alikes may need repair"},
+    {NULL, NULL},
+};
+
+static PyStructSequence_Desc folded_desc = {
+    "monitor.match._speedups.Folded",
+    "Folded(text, offsets_kept, mixed_scripts): text folded for matching, and what the\n"
+    "folding did to it.",
+    folded_fields,
+    3,
+};
 
 static PyObject *table_obj = NULL; /* bytes: TABLE_SIZE uint32 in native byte order */
 static PyObject *pool_obj = NULL;  /* bytes: uint32 */
@@ -142,6 +162,43 @@ static Py_ssize_t measure(int kind, const void *data, Py_ssize_t n, const uint32
         }                                                                                      \
     } while (0)
 
+/* A Folded of `text` (a new reference, stolen) and the two flags. */
+static PyObject *new_folded(PyObject *text, int same, int mixed) {
+    if (text == NULL) {
+        return NULL;
+    }
+    PyObject *folded = PyStructSequence_New(folded_type);
+    if (folded == NULL) {
+        Py_DECREF(text);
+        return NULL;
+    }
+    PyStructSequence_SET_ITEM(folded, 0, text);
+    PyStructSequence_SET_ITEM(folded, 1, Py_NewRef(same ? Py_True : Py_False));
+    PyStructSequence_SET_ITEM(folded, 2, Py_NewRef(mixed ? Py_True : Py_False));
+    return folded;
+}
+
+/* ASCII text is NFKC-stable and holds no format character, and lower() is its case folding:
+ * no table is needed (so folding ASCII text never builds one), and every offset is kept. The
+ * same as fold() gives, without the table, and cheaper than building a Folded in Python. */
+static PyObject *fold_ascii(PyObject *self, PyObject *text) {
+    if (!PyUnicode_Check(text) || !PyUnicode_IS_ASCII(text)) {
+        PyErr_SetString(PyExc_TypeError, "fold_ascii() takes an ASCII str");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    PyObject *result = PyUnicode_New(n, 127);
+    if (result == NULL) {
+        return NULL;
+    }
+    const Py_UCS1 *in = PyUnicode_1BYTE_DATA(text);
+    Py_UCS1 *out = PyUnicode_1BYTE_DATA(result);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        out[i] = (Py_UCS1)Py_TOLOWER(in[i]);
+    }
+    return new_folded(result, 1, 0);
+}
+
 static PyObject *fold(PyObject *self, PyObject *text) {
     if (!PyUnicode_Check(text)) {
         PyErr_SetString(PyExc_TypeError, "fold() takes a str");
@@ -177,11 +234,11 @@ static PyObject *fold(PyObject *self, PyObject *text) {
     default:
         WRITE_FROM(Py_UCS4);
     }
-    return Py_BuildValue("(NNN)", result, PyBool_FromLong(same), PyBool_FromLong(mixed));
+    return new_folded(result, same, mixed);
 }
 
 
-/* How a candidate is checked: monitor.inflect's EXACT, ENDINGS, PREFIX, WORDS. */
+/* How a candidate is checked: monitor.match.plan's EXACT, ENDINGS, PREFIX, WORDS. */
 enum { EXACT, ENDINGS, PREFIX, WORDS };
 
 static PyObject *joiner_obj = NULL; /* bytes: a bit per code point, set for word characters */
@@ -393,7 +450,7 @@ error:
 }
 
 
-/* ---- snippet(): monitor.normtext.make_snippet ------------------------------------------- */
+/* ---- snippet(): monitor.match.normtext.make_snippet ------------------------------------- */
 
 #define HIGHLIGHT_START 0xE000
 #define HIGHLIGHT_END 0xE001
@@ -456,7 +513,8 @@ static Py_ssize_t count_words(int kind, const void *data, Py_ssize_t low, Py_ssi
 
 PyDoc_STRVAR(snippet_doc,
 "snippet(original, start, end, width, first, last) -> str\n\n"
-"monitor.normtext.make_snippet for original[first:last]; its docstring has the rules.");
+"monitor.match.normtext.make_snippet for original[first:last]; its docstring has the\n"
+"rules.");
 
 static PyObject *snippet(PyObject *self, PyObject *args) {
     PyObject *text;
@@ -516,7 +574,8 @@ static PyObject *snippet(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"set_tables", set_tables, METH_VARARGS, "Install the tables fold() applies."},
-    {"fold", fold, METH_O, "Fold text by table, or None when Python must fold it."},
+    {"fold", fold, METH_O, "Fold text by table (a Folded), or None when Python must fold it."},
+    {"fold_ascii", fold_ascii, METH_O, "Fold ASCII text (a Folded): lower(), no table needed."},
     {"set_joiners", set_joiners, METH_O, "Install the word-character bitmap collect() uses."},
     {"collect", collect, METH_VARARGS, collect_doc},
     {"snippet", snippet, METH_VARARGS, snippet_doc},
@@ -525,7 +584,24 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_speedups",
-    "The hot path of matching (monitor.normalize, monitor.match, monitor.normtext).", -1, methods,
+    "The hot path of matching (monitor.match.fold, .matcher, .normtext).", -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__speedups(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) {
+        return NULL;
+    }
+    if (folded_type == NULL) {
+        folded_type = PyStructSequence_NewType(&folded_desc);
+        if (folded_type == NULL) {
+            Py_DECREF(m);
+            return NULL;
+        }
+    }
+    if (PyModule_AddObjectRef(m, "Folded", (PyObject *)folded_type) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,11 +1,12 @@
 """Text normalisation for matching: one canonical form for feed text and for query terms.
 
 Input: plain text (a feed item's fields, or a term of a query). Output: the normalised text
-(:func:`normalize`; :func:`fold` also says whether offsets were kept). The semantics are
-specified in the docstring of :mod:`monitor.match`; this module implements them. Offsets back
-into the original and snippets are :mod:`monitor.match.normtext`'s. It does not parse queries,
-does not split words or decide inflection (:mod:`monitor.match.inflect`), does not match, and
-touches neither network nor database.
+(:func:`normalize`; :func:`fold` gives a :class:`Folded`, which also says whether offsets
+were kept). The semantics are specified in the docstring of :mod:`monitor.match`; this module
+implements them. Offsets back into the original and snippets are
+:mod:`monitor.match.normtext`'s. It does not parse queries, does not split words
+(:mod:`monitor.match.words`) or decide inflection (:mod:`monitor.match.inflect`), does not
+match, and touches neither network nor database.
 
 Why the steps are in this order: NFKC first (a decomposed ``й`` is ``и`` + U+0306 otherwise),
 then format characters (category Cf: soft hyphen, zero-width joiner) are dropped, then
@@ -16,12 +17,12 @@ ones (``қ`` -> ``к``: :data:`_RUSSIAN_LETTERS`), then mixed-script look-alikes
 Only some steps keep every offset; matches are therefore found on the normalised text and
 mapped back to the original only to cut snippets (:class:`monitor.match.normtext.NormText`).
 
-Cost (issue 4): ASCII text is NFKC-stable and ``lower()`` is its case folding. Other text is
-folded in C, by one table lookup per character (:mod:`monitor.match._speedups`, about 1.5 ns a
-character against 4.5 for ``str.casefold`` alone), when every character folds the same
-whatever its neighbours; the table is built here from the Python steps below
-(:func:`_slow_fold`), which fold the rest (combining marks, Hangul jamo; under 1% of feed
-texts). Look-alikes are repaired only where the fold saw a Latin and a Cyrillic letter meet.
+Cost: ASCII text is NFKC-stable and ``lower()`` is its case folding. Other text is folded in
+C, by one table lookup per character (:mod:`monitor.match._speedups`: far cheaper than
+Python's several passes, ``str.casefold`` alone included), when every character folds the
+same whatever its neighbours; the table is built here from the Python steps below
+(:func:`_slow_fold`), which fold the rest (combining marks, Hangul jamo: rare in feed text).
+Look-alikes are repaired only where the fold saw a Latin and a Cyrillic letter meet.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from array import array
 from typing import Final
 
 from monitor.match import _speedups
-from monitor.match.inflect import (
+from monitor.match._speedups import Folded, fold_ascii
+from monitor.match.words import (
     ASTRAL,
     BARRIER,
     CYRILLIC_LETTER,
@@ -54,16 +56,17 @@ _DROP_BMP = re.compile(fast_class([(lo, min(hi, 0xFFFF)) for lo, hi in _DROPPED 
 _HAS_ASTRAL = re.compile(f"[{ASTRAL}]").search
 
 
-def fold(text: str) -> tuple[str, bool, bool]:
-    """NFKC, drop format characters, casefold, ё -> е, қ -> к. The flags: every offset was kept; a
-    Latin and a Cyrillic letter may be adjacent (look-alikes may need repair)."""
-    if text.isascii():  # NFKC-stable, no format character, lower() is its case folding
-        return text.lower(), True, False
+def fold(text: str) -> Folded:
+    """NFKC, drop format characters, casefold, ё -> е, қ -> к. The :class:`Folded` says too
+    whether every offset was kept (``offsets_kept``) and whether a Latin and a Cyrillic
+    letter may be adjacent (``mixed_scripts``: look-alikes may need repair)."""
+    if text.isascii():  # NFKC-stable, no format character: lower() is its case folding
+        return fold_ascii(text)  # in C: a Folded costs more to make in Python
     fast = _fast_fold(text)
     if fast is not None:
         return fast
     folded, same = _slow_fold(text)
-    return folded, same, not folded.isascii()
+    return Folded((folded, same, not folded.isascii()))
 
 
 def _slow_fold(text: str) -> tuple[str, bool]:
@@ -94,9 +97,9 @@ _DOT_ABOVE: Final = "\u0307"
 _RUSSIAN_LETTERS: Final = str.maketrans("ёәғқңөұүһўҳӣӯҷ", "еагкноуухухиуч")
 
 
-def _fast_fold(text: str) -> tuple[str, bool, bool] | None:
-    """(folded, offsets kept, may mix scripts) by table lookups in C; None when some
-    character's folding depends on its neighbours (then Python folds the text)."""
+def _fast_fold(text: str) -> Folded | None:
+    """:func:`fold` by table lookups in C; None when some character's folding depends on its
+    neighbours (then Python folds the text)."""
     global _fast_fold
     _speedups.set_tables(*_fast_tables())
     _fast_fold = _speedups.fold  # the tables are built once, on first use
@@ -130,7 +133,7 @@ def _fast_tables() -> tuple[bytes, bytes]:
     decomposition starts with such a starter, and so does what it folds to. Then nothing
     reorders or composes across the start of its folded form, in any of the steps (NFKC,
     dropping, case folding, NFKC again), and folding a text of such characters is folding
-    them one by one. Built in about a second, on first use.
+    them one by one. Built on first use: it folds every character of the table.
     """
     seconds = _composes_backwards()
 
@@ -215,7 +218,7 @@ def _one_script(word: str) -> str:
 
 # UTF-8 bytes -> one letter per character: L for a Latin letter, C for a Cyrillic one, a space
 # for anything else; continuation bytes are deleted. Two bytes.translate calls and a find run
-# ten times faster than a regex over the text, and mixed words are rare.
+# far faster than a regex over the text, and mixed words are rare.
 _SCRIPT_BYTES: Final = bytes(
     ord("L")
     if (chr(b).isascii() and chr(b).isalpha()) or 0xC3 <= b <= 0xC9
@@ -261,5 +264,5 @@ def repair_lookalikes(text: str) -> str:
 
 def normalize(text: str) -> str:
     """The normal form in which feed text and query terms are compared."""
-    folded, _, mixed = fold(text)
-    return repair_lookalikes(folded) if mixed else folded
+    folded = fold(text)
+    return repair_lookalikes(folded.text) if folded.mixed_scripts else folded.text

@@ -2,7 +2,11 @@
 
 Input: watchlists (to build), then an item and its context (per call). Output: one
 ``WatchlistMatch`` per matched watchlist. The rules are the specification in
-:mod:`monitor.match`'s docstring. Pure: no network, no database, no clock.
+:mod:`monitor.match`'s docstring; the "Cost" section there is the design of this module. It
+finds the terms of every watchlist in an item at once and evaluates only the watchlists with
+a hit; how one term is checked is :mod:`monitor.match.plan`'s, a query's truth
+:mod:`monitor.match.evaluate`'s and the details of a match :mod:`monitor.match.explain`'s.
+Pure: no network, no database, no clock.
 """
 
 from __future__ import annotations
@@ -16,52 +20,20 @@ import ahocorasick_rs
 
 from monitor.errors import QueryError
 from monitor.match import _speedups
-from monitor.match.fold import cased
-from monitor.match.inflect import (
-    LANGUAGES,
-    WordForm,
-    anchor_check,
-    is_nospace,
-    joiner_bitmap,
-    match_words,
-    term_forms,
-    tokenize,
-)
+from monitor.match.evaluate import AnyOf, Lowered, Occurrence, Reason, evaluate, lower
+from monitor.match.explain import Explainer
+from monitor.match.inflect import LANGUAGES
 from monitor.match.normtext import NormText, normalize_fields
-from monitor.match.query import (
-    DEFAULT_FIELDS,
-    FIELDS,
-    AnyOf,
-    Lowered,
-    Occurrence,
-    Reason,
-    Term,
-    compile_query,
-    evaluate,
-    lower,
-)
-from monitor.types import Item, MatchContext, MatchDetail, Watchlist, WatchlistMatch
-
-frozen = dataclass(frozen=True, slots=True, kw_only=True)
-
-
-@frozen
-class _Plan:
-    """One distinct term after compilation, shared by every watchlist that uses it."""
-
-    tid: int
-    check: int  # how a found anchor is checked: inflect.EXACT, ENDINGS, PREFIX or WORDS
-    forms: tuple[WordForm, ...]
-    anchor: int  # the word the automaton looks for
-    fields: frozenset[str]
-    case_words: tuple[str, ...] | None  # for case-sensitive terms
-
+from monitor.match.plan import Plan, inflect_term, plan_term, words_span
+from monitor.match.query import DEFAULT_FIELDS, FIELDS, Term, compile_query
+from monitor.match.words import is_nospace, joiner_bitmap
+from monitor.types import Item, MatchContext, Watchlist, WatchlistMatch, frozen
 
 # A field and, per anchor, the plans to check when the anchor is found in it.
-_Slot = tuple[str, list[tuple[tuple[int, int, int, frozenset[str], _Plan], ...]]]
-# One occurrence of a term (a plain tuple: one is made for every hit, so it must be cheap).
-_Hit = Occurrence
-_Hits = dict[int, list[_Hit]]  # term id -> occurrences, in text order
+_Slot = tuple[str, list[tuple[tuple[int, int, int, frozenset[str], Plan], ...]]]
+# term id -> occurrences, in text order (plain tuples: one is made for every hit, so it must
+# be cheap)
+_Hits = dict[int, list[Occurrence]]
 
 
 @dataclass(slots=True)
@@ -70,15 +42,6 @@ class _Found:
 
     norm: NormText
     hits: _Hits
-
-
-def _plan(tid: int, forms: tuple[WordForm, ...], term: Term) -> _Plan:
-    fields = DEFAULT_FIELDS if term.field is None else frozenset({term.field})
-    anchor, check = anchor_check(forms, term.case_sensitive)
-    case_words = tuple(tokenize(cased(" ".join(term.written)))) if term.case_sensitive else None
-    return _Plan(
-        tid=tid, check=check, forms=forms, anchor=anchor, fields=fields, case_words=case_words
-    )
 
 
 @frozen
@@ -90,9 +53,10 @@ class _Compiled:
     limited: bool  # only some feeds or tags
 
 
-# The contiguous NFA rather than the DFA: for 10,000 anchors the DFA takes ~28 MB and 7x the
-# build time, and its scans, fast back to back, are slower in match_item, where the Python
-# work on each item's hits evicts it from the CPU caches between two scans (bench/match.py).
+# The contiguous NFA rather than the DFA: with many anchors the DFA takes many times the
+# memory and build time, and its scans, fast back to back, are slower in match_item, where the
+# Python work on each item's hits evicts it from the CPU caches between two scans
+# (bench/match.py compares the two).
 _AUTOMATON_KIND: Final = ahocorasick_rs.Implementation.ContiguousNFA
 
 
@@ -102,7 +66,7 @@ class Matcher:
     def __init__(self, watchlists: Sequence[Watchlist]) -> None:
         """Compile every query; QueryError names the watchlist in its reason."""
         self.watchlists = tuple(watchlists)
-        self._plans: list[_Plan] = []
+        self._plans: list[Plan] = []
         self._plan_ids: dict[tuple[object, ...], int] = {}
         self._compiled: list[_Compiled] = []
         self._by_term: list[list[int]] = []  # term id -> watchlists where it is positive
@@ -133,12 +97,12 @@ class Matcher:
         )
 
     def _intern(self, term: Term, language: str | None) -> int:
-        forms = term_forms(term, language)
+        forms = inflect_term(term, language)
         key = (forms, term.field, term.case_sensitive and term.written)
         tid = self._plan_ids.get(key)
         if tid is None:
             tid = self._plan_ids[key] = len(self._plans)
-            self._plans.append(_plan(tid, forms, term))
+            self._plans.append(plan_term(tid, forms, term))
             self._by_term.append([])
         return tid
 
@@ -149,7 +113,7 @@ class Matcher:
         are runs of word characters, so at a word start every other anchor found there is a
         prefix of the reported one: its plans are attached to the reported pattern.
         """
-        by_anchor: dict[str, list[_Plan]] = {}
+        by_anchor: dict[str, list[Plan]] = {}
         for plan in self._plans:
             by_anchor.setdefault(plan.forms[plan.anchor].stem, []).append(plan)
         self._anchors = list(by_anchor)
@@ -194,7 +158,7 @@ class Matcher:
             candidates = by_term[next(iter(hits))]  # ascending already
         else:
             candidates = sorted({w for tid in hits for w in by_term[tid]})
-        explain = _Explainer(found)
+        explain = Explainer(found.hits, found.norm)
         out: list[WatchlistMatch] = []
         for index in candidates:
             compiled = self._compiled[index]
@@ -246,36 +210,23 @@ class Matcher:
         """Check each anchor the automaton finds at a word start against every term it may
         begin (or, for a phrase, be the longest word of), in the fields of its segment.
         The loop runs in C (monitor.match._speedups.collect: once per anchor found, it is most of
-        the cost of matching after the scan); phrases are checked by :func:`_words_span`."""
+        the cost of matching after the scan); phrases are checked by
+        :func:`~monitor.match.plan.words_span`."""
         assert self._automaton is not None
         text = norm.text
         found = self._automaton.find_matches_as_indexes(text)
         if not found:
             return {}
         return _speedups.collect(
-            found, text, norm.starts, slots, self._check_left, _words_span, norm
+            found, text, norm.starts, slots, self._check_left, words_span, norm
         )
 
 
 @cache
 def _install_joiners() -> None:
-    """Give the C collect loop the word characters (once: building the bitmap takes ~20 ms)."""
+    """Give the C collect loop the word characters (once: the bitmap covers every code
+    point)."""
     _speedups.set_joiners(joiner_bitmap())
-
-
-def _words_span(norm: NormText, start: int, plan: _Plan) -> tuple[int, int] | None:
-    """Where a phrase (or a no-space or case-sensitive term) whose anchor word starts at
-    ``start`` is in the text; None if it is not there."""
-    span = match_words(norm.text, start, plan.forms, plan.anchor)
-    return span if span is not None and _same_case(norm, span, plan) else None
-
-
-def _same_case(norm: NormText, span: tuple[int, int], plan: _Plan) -> bool:
-    """True unless the term is case-sensitive and the original text differs in case."""
-    if plan.case_words is None:
-        return True
-    begin, stop = norm.original_span(*span)
-    return tuple(tokenize(cased(norm.original[begin:stop]))) == plan.case_words
 
 
 def _evaluate(compiled: _Compiled, found: _Found) -> list[Reason]:
@@ -285,54 +236,3 @@ def _evaluate(compiled: _Compiled, found: _Found) -> list[Reason]:
         return [(tid, None) for tid in compiled.any_of if tid in hits]
     why: list[Reason] = []
     return why if evaluate(compiled.root, hits, why, found.norm.token_index) else []
-
-
-class _Explainer:
-    """The details of one item's matches. What they are made of (a term's first occurrence
-    per field and their snippets) depends only on the item, so each is made once and shared
-    by every watchlist that needs it."""
-
-    __slots__ = ("hits", "norm", "snippets", "terms")
-
-    def __init__(self, found: _Found) -> None:
-        self.hits, self.norm = found.hits, found.norm
-        self.terms: dict[tuple[int, str], tuple[MatchDetail, ...]] = {}
-        self.snippets: dict[_Hit, str] = {}
-
-    def details(self, why: list[Reason], leaves: dict[int, str]) -> tuple[MatchDetail, ...]:
-        """One detail per (term, field): the first occurrence there, in ``why`` order."""
-        if len(why) == 1 and why[0][1] is None:  # the usual case: one term made it true
-            tid = why[0][0]
-            made = self.terms.get((tid, leaves[tid]))
-            return self.term(tid, leaves[tid]) if made is None else made
-        seen: dict[tuple[str, str], MatchDetail] = {}
-        for tid, occurrence in why:
-            leaf = leaves[tid]
-            if occurrence is None:
-                for detail in self.term(tid, leaf):
-                    seen.setdefault((leaf, detail.field), detail)
-            elif (leaf, occurrence[0]) not in seen:
-                snippet = self.snippet(occurrence)
-                detail = MatchDetail(term=leaf, field=occurrence[0], snippet=snippet)
-                seen[leaf, occurrence[0]] = detail
-        return tuple(seen.values())
-
-    def term(self, tid: int, leaf: str) -> tuple[MatchDetail, ...]:
-        """A term's details: its first occurrence in each field, fields in text order."""
-        made = self.terms.get((tid, leaf))
-        if made is None:
-            firsts: dict[str, _Hit] = {}
-            for hit in self.hits[tid]:
-                if hit[0] not in firsts:
-                    firsts[hit[0]] = hit
-            snippet = self.snippet
-            made = self.terms[tid, leaf] = tuple(
-                [MatchDetail(term=leaf, field=f, snippet=snippet(h)) for f, h in firsts.items()]
-            )
-        return made
-
-    def snippet(self, hit: _Hit) -> str:
-        snippet = self.snippets.get(hit)
-        if snippet is None:
-            snippet = self.snippets[hit] = self.norm.snippet(hit[1], hit[2], hit[3])
-        return snippet

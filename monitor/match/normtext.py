@@ -25,7 +25,7 @@ from functools import cache
 
 from monitor.match import _speedups
 from monitor.match.fold import HIGHLIGHT_END, HIGHLIGHT_START, fold, repair_lookalikes
-from monitor.match.inflect import ASTRAL, BARRIER, FORMATS, MARKS, fast_class, word_starts
+from monitor.match.words import ASTRAL, BARRIER, FORMATS, MARKS, fast_class, word_starts
 
 _MARK_FIRST = re.compile(fast_class(list(MARKS))).match
 _HAS_ASTRAL = re.compile(f"[{ASTRAL}]").search
@@ -36,8 +36,8 @@ def _unstable() -> tuple[re.Pattern[str], re.Pattern[str]]:
     """Runs of characters that do not normalise to exactly one character (ligatures, "…",
     format characters, ``ß``) or that may compose with the one before (combining marks):
     for any text, and a faster one for text without astral characters (a pattern starting
-    with a plain class lets ``re`` skip ahead to a member in C). Built on first use: it costs
-    a tenth of a second."""
+    with a plain class lets ``re`` skip ahead to a member in C). Built on first use: it
+    normalises every character up to U+3FFFF."""
     nfkc = unicodedata.normalize
     ranges = [(ord(HIGHLIGHT_START), ord(HIGHLIGHT_END)), *FORMATS, *MARKS]
     for cp in range(0x80, 0x40000):
@@ -49,16 +49,16 @@ def _unstable() -> tuple[re.Pattern[str], re.Pattern[str]]:
 
 
 # The normalised length of single unstable characters, filled as they are met: a run is most
-# often one character ("…", "ß", a soft hyphen), and folding one costs a microsecond or two.
+# often one character ("…", "ß", a soft hyphen), and folding one costs far more than a lookup.
 _CHAR_LENGTHS: dict[str, int] = {}
 
 
 def _run_length(run: str) -> int:
     if len(run) > 1:
-        return len(fold(run)[0])
+        return len(fold(run).text)
     length = _CHAR_LENGTHS.get(run)
     if length is None:
-        length = _CHAR_LENGTHS[run] = len(fold(run)[0])
+        length = _CHAR_LENGTHS[run] = len(fold(run).text)
     return length
 
 
@@ -112,13 +112,15 @@ class NormText:
     def __init__(self, original: str, lengths: Sequence[int] | None = None) -> None:
         """``lengths``: of the texts joined in ``original``, when the caller knows them."""
         self.original = original
-        folded, self._same, mixed = fold(original)
-        self.text = text = repair_lookalikes(folded) if mixed else folded
+        folded = fold(original)
+        self._same = folded.offsets_kept
+        text = repair_lookalikes(folded.text) if folded.mixed_scripts else folded.text
+        self.text = text
         self._maps: dict[int, _Map | None] = {}  # text index -> map; None: identity
         self._tokens: list[int] | None = None
         if lengths is None:
             lengths = [len(part) for part in original.split(BARRIER)]
-        self.spans, lows, low = [], [], 0  # a plain loop: 8x faster than accumulate and zip
+        self.spans, lows, low = [], [], 0  # a plain loop: faster than accumulate and zip
         for length in lengths:
             lows.append(low)
             self.spans.append((low, low + length))

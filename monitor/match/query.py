@@ -1,32 +1,31 @@
-"""The watchlist query language (the grammar is in :mod:`monitor.match`): text -> syntax
-tree, and a tree's truth on the terms found in an item.
+"""The watchlist query language (the grammar is in :mod:`monitor.match`): text -> syntax tree.
 
 Input: a query string. Output: a :class:`Query` whose leaves are :class:`Term` values with
 their words already normalised, or a :class:`~monitor.errors.QueryError` with the 0-based
-position and the reason. Given the occurrences of its terms in an item, :func:`evaluate`
-says whether a (:func:`lower`-ed) query is true and what made it so. This module does not
-decide inflection (that depends on the watchlist's language and happens when a
-:class:`~monitor.match.Matcher` is built) and does not look for terms in text.
+position and the reason (:func:`compile_query`); the query of a ``terms:`` list
+(:func:`terms_to_query`). This module does not decide inflection (that depends on the
+watchlist's language and happens when a :class:`~monitor.match.Matcher` is built), does not
+look for terms in text and does not say whether a query is true
+(:mod:`monitor.match.evaluate`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Final
 
 from monitor.errors import QueryError
 from monitor.match.fold import cased, normalize
-from monitor.match.inflect import tokenize
+from monitor.match.words import tokenize
+from monitor.types import frozen
 
 FIELDS: Final = ("title", "summary", "content", "author", "category", "link", "feed")
 DEFAULT_FIELDS: Final = frozenset({"title", "summary", "content"})
 _FIELD_PREFIX = re.compile(r"([A-Za-z]+):")
 _NEAR = re.compile(r"NEAR/(\d+)")
 _ENDS_WORD = frozenset(' \t\r\n()"')
-
-frozen = dataclass(frozen=True, slots=True, kw_only=True)
 
 
 @frozen
@@ -332,113 +331,3 @@ def compile_query(query: str) -> Query:
             query, 0, "the query can match without any of its terms: add a term that must occur"
         )
     return Query(text=query, root=root)
-
-
-# --- Evaluation -----------------------------------------------------------------------------
-# A query is evaluated on the occurrences of its terms in one item, once lowered: its terms
-# replaced by ids (a term shared by several watchlists is looked for once), the term children
-# of AND and OR kept apart from the others (most queries are lists of terms).
-
-# One occurrence of a term: its field, which of the item's texts, start and end offsets.
-Occurrence = tuple[str, int, int, int]
-# What made a query true: (term id, None) for all of a term's occurrences, or (term id, the
-# occurrence) for a side of a NEAR.
-Reason = tuple[int, Occurrence | None]
-
-
-@frozen
-class AllOf:
-    tids: tuple[int, ...]
-    children: tuple[Lowered, ...]
-
-
-@frozen
-class AnyOf:
-    tids: tuple[int, ...]
-    children: tuple[Lowered, ...]
-
-
-@frozen
-class NoneOf:
-    child: Lowered
-
-
-@frozen
-class Close:
-    left: int
-    right: int
-    distance: int
-
-
-Lowered = AllOf | AnyOf | NoneOf | Close
-
-
-def lower(node: Node, ids: dict[Term, int], leaves: dict[int, str]) -> Lowered:
-    """The query with its terms replaced by ids (a term alone: an OR of one); ``leaves`` gets
-    each id's text as written (its first one)."""
-    match node:
-        case Term():
-            leaves.setdefault(ids[node], node.text)
-            return AnyOf(tids=(ids[node],), children=())
-        case And(children=children) | Or(children=children):
-            tids: list[int] = []
-            rest: list[Lowered] = []
-            for child in children:
-                if isinstance(child, Term):
-                    leaves.setdefault(ids[child], child.text)
-                    tids.append(ids[child])
-                else:
-                    rest.append(lower(child, ids, leaves))
-            kind = AllOf if isinstance(node, And) else AnyOf
-            return kind(tids=tuple(tids), children=tuple(rest))
-        case Not(child=child):
-            return NoneOf(child=lower(child, ids, leaves))
-        case Near(left=left, right=right, distance=distance):
-            leaves.setdefault(ids[left], left.text)
-            leaves.setdefault(ids[right], right.text)
-            return Close(left=ids[left], right=ids[right], distance=distance)
-    raise AssertionError(node)
-
-
-def evaluate(
-    node: Lowered,
-    hits: Mapping[int, Sequence[Occurrence]],
-    why: list[Reason],
-    word: Callable[[int], int],
-) -> bool:
-    """Whether the query is true, given the occurrences of each term id found (``word``: the
-    index of the word at an offset, for NEAR); when true, ``why`` has gained what made it so."""
-    match node:
-        case AnyOf(tids=tids, children=children):
-            true = False
-            for tid in tids:
-                if tid in hits:
-                    why.append((tid, None))
-                    true = True
-            for child in children:
-                true = evaluate(child, hits, why, word) or true  # every true branch explains
-            return true
-        case AllOf(tids=tids, children=children):
-            if not all(tid in hits for tid in tids):
-                return False
-            mark = len(why)
-            why += ((tid, None) for tid in tids)
-            if all(evaluate(child, hits, why, word) for child in children):
-                return True
-            del why[mark:]
-            return False
-        case NoneOf(child=child):
-            return not evaluate(child, hits, [], word)
-        case Close(left=left, right=right, distance=distance):
-            true = False
-            for a in hits.get(left, ()):
-                for b in hits.get(right, ()):
-                    if a[:2] != b[:2]:  # not in the same text of the same field
-                        continue
-                    # words strictly between the two (0 or less when they overlap)
-                    gap = max(word(b[2]) - word(a[3] - 1), word(a[2]) - word(b[3] - 1)) - 1
-                    if gap <= distance:
-                        why += ((left, a), (right, b))
-                        true = True
-            return true
-    raise AssertionError(node)
