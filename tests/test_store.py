@@ -5,10 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from monitor.store import FeedSpec, Store
 from monitor.store.engine import create_db_engine, migrate
-from monitor.types import Item, MatchDetail, NewAlert, PollUpdate, Route
+from monitor.types import (
+    DeliveryMode,
+    DeliveryState,
+    FeedState,
+    Item,
+    MatchDetail,
+    NewAlert,
+    PollUpdate,
+    Route,
+)
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -37,7 +47,9 @@ def item(key: str, title: str = "t", body: str = "b") -> Item:
 
 
 def ok(now: datetime = NOW) -> PollUpdate:
-    return PollUpdate(polled_at=now, state="ok", status=200, next_poll_at=now + timedelta(hours=1))
+    return PollUpdate(
+        polled_at=now, state=FeedState.OK, status=200, next_poll_at=now + timedelta(hours=1)
+    )
 
 
 def new_alert(key: str, watchlist: str = "csto", channels: tuple[str, ...] = ("hook",)) -> NewAlert:
@@ -222,3 +234,21 @@ def test_rate_count_counts_a_digest_once(store: Store) -> None:
     store.record_delivery([claimed[2].id], state="sent", now=NOW + timedelta(seconds=1))
     assert store.count_sent_since("hook", NOW - timedelta(hours=1)) == 2
     assert store.count_sent_since("hook", NOW + timedelta(seconds=1)) == 1
+
+
+def test_states_are_stored_as_their_plain_values_and_read_back_as_enums(store: Store) -> None:
+    """Other tools (and older code) read these columns: the values are the words, never an
+    enum's name or repr."""
+    store.sync_feeds([FeedSpec(url="https://a.example/feed", name="A")], NOW)
+    [feed] = store.claim_due_feeds(NOW, 60)
+    store.add_items(feed.id, new=[item("k")], changed=[], alerts=[new_alert("k")], poll=ok())
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT state FROM feeds")).scalar_one() == "ok"
+        row = conn.execute(text("SELECT state, mode FROM deliveries")).one()
+        assert tuple(row) == ("pending", "now")
+    [status] = store.list_feeds()
+    assert status.state is FeedState.OK
+    [claimed] = store.claim_due_deliveries(NOW, 60, ["hook"])
+    assert claimed.mode is DeliveryMode.NOW
+    [record] = store.list_alerts()
+    assert record.deliveries[0].state is DeliveryState.PENDING
