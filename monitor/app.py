@@ -26,6 +26,7 @@ from monitor.pipeline import Pipeline, PollReport
 from monitor.store import FeedSpec, Store
 from monitor.store.clock import DatabaseClock
 from monitor.store.engine import create_db_engine, migrate
+from monitor.store.lock import lock_sqlite
 
 
 def fetch_settings(settings: Settings) -> FetchSettings:
@@ -47,18 +48,28 @@ class App:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = create_db_engine(settings.database)
-        migrate(self.engine)
-        self.store = Store(self.engine)
-        if self.engine.dialect.name == "sqlite":
-            # SQLite is single-instance by design: leases left by a killed process can only
-            # be our own, so pending work resumes at once instead of after the lease.
-            self.store.release_leases()
-        self.clock = DatabaseClock(self.engine)
-        self._configure(
-            settings,
-            Matcher(settings.watchlists_for()),
-            ParseWorkers(settings.polling.parse_workers),
-        )
+        self.lock = lock_sqlite(self.engine)
+        try:
+            migrate(self.engine)
+            self.store = Store(self.engine)
+            if self.lock is not None:
+                # No other process works on this database (the lock says so): leases found
+                # now were left by a killed one, so its work resumes at once.
+                self.store.release_leases()
+            self.clock = DatabaseClock(self.engine)
+            self._configure(
+                settings,
+                Matcher(settings.watchlists_for()),
+                ParseWorkers(settings.polling.parse_workers),
+            )
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+        self.engine.dispose()
 
     def _configure(self, settings: Settings, matcher: Matcher, parser: ParseWorkers) -> None:
         """Build what follows the configuration file around a matcher and parse workers.
@@ -130,7 +141,7 @@ class App:
         await self.fetcher.aclose()
         await asyncio.gather(*(c.aclose() for c in self.channels.values()))
         self.parser.close()
-        self.engine.dispose()
+        self._release()
 
     async def __aenter__(self) -> App:
         return self

@@ -90,3 +90,15 @@ class StorageError(MonitorError):
     """The database refused or failed an operation."""
 
     retryable = True
+
+
+class InstanceLockError(MonitorError):
+    """Another process works on this SQLite database (``monitor run`` or ``monitor poll``)."""
+
+    def __init__(self, lock: object, holder: str) -> None:
+        self.holder = holder
+        super().__init__(
+            f"the database is in use by another monitor process ({holder}; lock file {lock}). "
+            "One process at a time works on a SQLite database: the service polls due feeds "
+            "and sends alerts itself. Stop it first, or use PostgreSQL to run several."
+        )
