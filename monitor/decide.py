@@ -70,12 +70,14 @@ class Routing:
 
 @frozen
 class ItemsDecision:
-    """What a full response changes: items to insert and to update, alerts, the poll."""
+    """What a full response changes: items to insert and to update, alerts, the poll.
+    ``unmatched`` counts the new items whose matching failed: stored without alerts."""
 
     new: tuple[Item, ...]
     changed: tuple[Item, ...]
     alerts: tuple[NewAlert, ...]
     poll: PollUpdate
+    unmatched: int = 0
 
 
 def alert_id(feed_url: str, item_key: str, watchlist: str) -> str:
@@ -105,22 +107,30 @@ def decide_items(
     # The feed's name as it will be stored after this poll (its title may be new).
     name = feed_display_name(feed.name, parsed.title or feed.title, feed.url)
     context = MatchContext(feed_name=name, feed_url=feed.current_url, feed_tags=policy.tags)
-    alerts = tuple(
-        NewAlert(
-            id=alert_id(feed.url, item.key, found.watchlist),
-            item_key=item.key,
-            watchlist=found.watchlist,
-            matches=found.matches,
-            routes=routing.for_watchlist(found.watchlist, now),
+    alerts: list[NewAlert] = []
+    unmatched = 0
+    for item in alerting(new, first_poll=feed.first_poll, backlog=policy.backlog, now=now):
+        try:
+            found = matcher.match_item(item, context)
+        except Exception:  # one hostile text must not cost the feed's other items
+            unmatched += 1
+            continue
+        alerts += (
+            NewAlert(
+                id=alert_id(feed.url, item.key, match.watchlist),
+                item_key=item.key,
+                watchlist=match.watchlist,
+                matches=match.matches,
+                routes=routing.for_watchlist(match.watchlist, now),
+            )
+            for match in found
         )
-        for item in alerting(new, first_poll=feed.first_poll, backlog=policy.backlog, now=now)
-        for found in matcher.match_item(item, context)
-    )
+    failed = f"{unmatched} new item(s) could not be matched; stored without alerts"
     poll = PollUpdate(
         polled_at=now,
         state=FeedState.OK,
         status=result.status,
-        warning=parsed.warning,
+        warning=join_warnings(parsed.warning, failed if unmatched else None),
         etag=result.etag,
         last_modified=result.last_modified,
         current_url=result.permanent_url,
@@ -128,7 +138,14 @@ def decide_items(
         ttl_seconds=parsed.ttl_seconds,
         next_poll_at=_after_success(now, policy, rng, result.max_age_seconds, parsed.ttl_seconds),
     )
-    return ItemsDecision(new=new, changed=changed, alerts=alerts, poll=poll)
+    return ItemsDecision(
+        new=new, changed=changed, alerts=tuple(alerts), poll=poll, unmatched=unmatched
+    )
+
+
+def join_warnings(*warnings: str | None) -> str | None:
+    """One warning text for the feed's row from those of the stages."""
+    return "; ".join(w for w in warnings if w) or None
 
 
 def alerting(
@@ -183,8 +200,11 @@ def decide_failure(
     permanent: bool = False,
 ) -> PollUpdate:
     """A failed poll: back off (at once to ``max_backoff`` when trying again soon cannot
-    help), never before the server's Retry-After."""
+    help), never before the server's Retry-After, which is itself capped at ``max_backoff``:
+    a server must not park a feed for years."""
     failures = feed.error_count + 1
+    if retry_after is not None:
+        retry_after = min(retry_after, now + timedelta(seconds=policy.max_backoff))
     return PollUpdate(
         polled_at=now,
         state=FeedState.ERROR,

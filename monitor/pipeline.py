@@ -16,9 +16,11 @@ import asyncio
 import logging
 import random
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 
 from monitor.config import FeedConfig, Settings
 from monitor.decide import (
@@ -130,14 +132,41 @@ class Pipeline:
         started = time.monotonic()
         try:
             report = await self._poll(feed)
-        except MonitorError as exc:
-            report = _report(feed, FeedState.ERROR, None, error=str(exc))
-        except Exception as exc:  # a bug must not take the other feeds down
-            log.exception("feed=%s unexpected error", feed.current_url)
-            report = _report(feed, FeedState.ERROR, None, error=f"internal error: {exc!r}")
+        except Exception as exc:  # a bug, or the database: recorded, never fatal to others
+            report = await self._broken(feed, exc)
         report = replace(report, ms=(time.monotonic() - started) * 1000)
         _log_poll(report)
         return report
+
+    async def _broken(self, feed: ClaimedFeed, exc: Exception) -> PollReport:
+        """Whatever failed between the claim and the write is the feed's error, with
+        back-off, and the claim is released: no feed stays "new" with no error, claimed
+        again every lease period. An unknown exception is named by its type only (its text
+        may carry a secret or a feed's bytes); the traceback goes to the debug log."""
+        if isinstance(exc, MonitorError):
+            message = str(exc)
+        else:
+            message = f"internal error ({type(exc).__name__}); the log has the details"
+            log.error("feed=%s internal error %s", feed.current_url, _where(exc))
+            log.debug("feed=%s internal error", feed.current_url, exc_info=exc)
+        config = self.feeds.get(feed.url) or FeedConfig(url=feed.url)
+        poll = decide_failure(
+            feed,
+            feed_policy(self.settings, config),
+            self.clock(),
+            self.rng,
+            status=None,
+            message=message,
+        )
+        try:
+            await self._record(feed, poll)
+        except Exception as again:
+            log.error(
+                "feed=%s cannot record its failure (%s); its claim ends with the lease",
+                feed.current_url,
+                type(again).__name__,
+            )
+        return _report(feed, FeedState.ERROR, None, error=message)
 
     async def _poll(self, feed: ClaimedFeed) -> PollReport:
         config = self.feeds.get(feed.url) or FeedConfig(url=feed.url)
@@ -170,7 +199,9 @@ class Pipeline:
     ) -> PollReport:
         keys = [item.key for item in parsed.items]
         existing = await asyncio.to_thread(self.store.existing_items, feed.id, keys)
-        decision = decide_items(
+        # Matching runs on text a feed controls: in a thread, never long on the event loop.
+        decision = await asyncio.to_thread(
+            decide_items,
             feed,
             policy,
             result,
@@ -181,6 +212,10 @@ class Pipeline:
             routing=self.routing,
             rng=self.rng,
         )
+        if decision.unmatched:
+            log.error(
+                "feed=%s %d item(s) could not be matched", feed.current_url, decision.unmatched
+            )
         stored = await asyncio.to_thread(
             self.store.add_items,
             feed.id,
@@ -230,6 +265,13 @@ def _report(
     return PollReport(
         feed=feed.label, url=feed.current_url, state=state, status=status, error=error
     )
+
+
+def _where(exc: BaseException) -> str:
+    """Where an exception was raised, as ``Type at module.py:line``."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    place = f" at {Path(frame[0].filename).name}:{frame[0].lineno}" if frame else ""
+    return f"{type(exc).__name__}{place}"
 
 
 def _log_poll(r: PollReport) -> None:
