@@ -157,3 +157,38 @@ def test_retry_after_later_than_the_back_off_wins() -> None:
         FEED, POLICY, NOW, random.Random(1), status=429, message="429", retry_after=later
     )
     assert poll.next_poll_at == later and poll.retry_after == later
+
+
+def test_a_retry_after_is_capped_at_max_backoff() -> None:
+    years = NOW + timedelta(days=3650)
+    poll = decide_failure(
+        FEED, POLICY, NOW, random.Random(1), status=503, message="503", retry_after=years
+    )
+    cap = NOW + timedelta(seconds=POLICY.max_backoff)
+    assert poll.retry_after == cap and poll.next_poll_at == cap
+
+
+def test_an_item_whose_matching_fails_is_stored_without_alerts_and_counted() -> None:
+    class Fragile(Matcher):
+        def match_item(self, item, context):  # type: ignore[no-untyped-def]
+            if "BOOM" in item.title:
+                raise RuntimeError("a bug")
+            return super().match_item(item, context)
+
+    parsed = ParsedFeed(
+        title="t", link=None, items=(item("a", "CSTO BOOM"), item("b", "CSTO summit"))
+    )
+    decision = decide_items(
+        FEED,
+        POLICY,
+        RESULT,
+        parsed,
+        {},
+        NOW,
+        matcher=Fragile([Watchlist(name="csto", query="CSTO")]),
+        routing=ROUTING,
+        rng=random.Random(1),
+    )
+    assert len(decision.new) == 2 and decision.unmatched == 1
+    assert [a.item_key for a in decision.alerts] == ["b"]
+    assert "1 new item(s) could not be matched" in (decision.poll.warning or "")
