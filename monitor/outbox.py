@@ -186,8 +186,10 @@ class Outbox:
             error = detail = f"no outcome within {self.lease / 4:.0f}s (a quarter of the lease)"
             next_attempt = self._retry_at(out.channel, attempts, None)
         except Exception as exc:  # a channel bug: keep the alert, try again later
-            log.exception("channel=%s unexpected error", out.channel)
-            error = detail = f"internal error: {exc!r}"
+            # Named by its type only: an unknown exception's text may carry a credential.
+            log.error("channel=%s internal error %s", out.channel, type(exc).__name__)
+            log.debug("channel=%s internal error", out.channel, exc_info=exc)
+            error = detail = f"internal error ({type(exc).__name__}); the log has the details"
             next_attempt = self._retry_at(out.channel, attempts, None)
         if error is not None:
             state = DeliveryState.FAILED if next_attempt else DeliveryState.DEAD

@@ -7,7 +7,6 @@ with exit status 2 (configuration) or 1 (anything else), never as a traceback.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 from collections.abc import Callable, Coroutine
@@ -17,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from monitor.cli.terminal import SafeFormatter, echo
 from monitor.config import Settings, default_config_path, load_settings
 from monitor.errors import ConfigError, MonitorError
 
@@ -38,7 +38,7 @@ def load(config: Path | None) -> Settings:
     try:
         return load_settings(config or default_config_path())
     except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 
 
@@ -46,16 +46,14 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
     except MonitorError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 
 
 def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
     for noisy in ("httpx", "httpcore", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -72,13 +70,9 @@ def with_store(settings: Settings, query: Callable[[Any], T]) -> T:
         finally:
             engine.dispose()
     except MonitorError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
-
-
-def echo_json(value: object) -> None:
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))

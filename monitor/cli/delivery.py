@@ -19,7 +19,8 @@ from alerts.errors import DeliveryError
 from alerts.registry import build_channel
 from alerts.render import plain_snippet
 from monitor import PROJECT_URL
-from monitor.cli.common import ConfigOption, JsonOption, echo_json, iso, load, run_async, with_store
+from monitor.cli.common import ConfigOption, JsonOption, iso, load, run_async, with_store
+from monitor.cli.terminal import echo, echo_json
 from monitor.config import Settings
 from monitor.store import AlertRecord
 from monitor.types import DeliveryState, frozen, utcnow
@@ -45,7 +46,7 @@ def alerts(
         return
     settings = load(config)
     if state and state not in set(DeliveryState):
-        typer.echo(f"error: --state must be one of {', '.join(DeliveryState)}", err=True)
+        echo(f"error: --state must be one of {', '.join(DeliveryState)}", err=True)
         raise typer.Exit(2)
     wanted = DeliveryState(state) if state else None
     rows = with_store(settings, lambda store: store.list_alerts(limit=limit, state=wanted))
@@ -53,14 +54,14 @@ def alerts(
         echo_json([_alert_json(r) for r in rows])
         return
     if not rows:
-        typer.echo("no alerts")
+        echo("no alerts")
     for r in rows:
         a = r.alert
-        typer.echo(f"{iso(a.created_at)} [{a.watchlist}] {a.item.title or '(untitled)'}")
-        typer.echo(f"    {a.item.link or '-'}  ({a.feed.name})  id={a.id}")
+        echo(f"{iso(a.created_at)} [{a.watchlist}] {a.item.title or '(untitled)'}")
+        echo(f"    {a.item.link or '-'}  ({a.feed.name})  id={a.id}")
         for d in r.deliveries:
             error = f": {d.last_error}" if d.last_error else ""
-            typer.echo(f"    -> {d.channel}: {d.state} after {d.attempts} attempt(s){error}")
+            echo(f"    -> {d.channel}: {d.state} after {d.attempts} attempt(s){error}")
 
 
 @alerts_app.command("retry")
@@ -74,18 +75,18 @@ def retry(
     The retry schedule starts over; the running service (or the next `monitor poll`)
     sends them."""
     if (alert_id is None) == (not all_dead):
-        typer.echo("error: give an alert id or --all-dead (not both)", err=True)
+        echo("error: give an alert id or --all-dead (not both)", err=True)
         raise typer.Exit(2)
     settings = load(config)
 
     def reset(store: Any) -> int:
         if alert_id is not None and not store.alert_exists(alert_id):
-            typer.echo(f"error: no alert with id {alert_id}", err=True)
+            echo(f"error: no alert with id {alert_id}", err=True)
             raise typer.Exit(1)
         return store.retry_deliveries(utcnow(), alert_id=alert_id, dead_only=all_dead)
 
     count = with_store(settings, reset)
-    typer.echo(f"{count} deliver{'y' if count == 1 else 'ies'} queued to be sent again")
+    echo(f"{count} deliver{'y' if count == 1 else 'ies'} queued to be sent again")
 
 
 def _alert_json(r: AlertRecord) -> dict[str, Any]:
@@ -143,13 +144,13 @@ def channels(ctx: typer.Context, config: ConfigOption = None, as_json: JsonOptio
         )
         return
     if not rows:
-        typer.echo("no channels configured")
+        echo("no channels configured")
     for r in rows:
         counts = ", ".join(f"{r.deliveries.get(s, 0)} {s}" for s in DeliveryState)
         state = (
             f"DISABLED since {iso(r.disabled_at)}: {r.disabled_reason}" if r.disabled_at else "ok"
         )
-        typer.echo(f"{r.name} ({types[r.name]}): {state}; deliveries: {counts}")
+        echo(f"{r.name} ({types[r.name]}): {state}; deliveries: {counts}")
 
 
 @channels_app.command("test")
@@ -161,10 +162,10 @@ def test_channel(
     settings = load(config)
     if name not in {c.name for c in settings.channels}:
         known = ", ".join(c.name for c in settings.channels) or "none"
-        typer.echo(f"error: no channel named {name!r} (configured: {known})", err=True)
+        echo(f"error: no channel named {name!r} (configured: {known})", err=True)
         raise typer.Exit(2)
     outcome = run_async(send_test_alert(settings, name))
-    typer.echo(outcome.describe())
+    echo(outcome.describe())
     if not outcome.ok:
         raise typer.Exit(1)
 
@@ -177,7 +178,7 @@ def enable(
     """Enable a channel that a receiver's 410 Gone disabled; its waiting alerts go out."""
     settings = load(config)
     was = with_store(settings, lambda store: store.enable_channel(name))
-    typer.echo(f"channel {name} enabled" if was else f"channel {name} was not disabled")
+    echo(f"channel {name} enabled" if was else f"channel {name} was not disabled")
 
 
 @frozen

@@ -6,7 +6,8 @@ from typing import Any
 
 import typer
 
-from monitor.cli.common import ConfigOption, JsonOption, echo_json, iso, load, with_store
+from monitor.cli.common import ConfigOption, JsonOption, iso, load, with_store
+from monitor.cli.terminal import echo, echo_json
 from monitor.store import FeedStatus
 from monitor.types import FeedState
 
@@ -21,7 +22,7 @@ def feeds(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     if as_json:
         echo_json([_feed_json(r) for r in rows])
         return
-    typer.echo(_feeds_table(rows))
+    echo(_feeds_table(rows))
 
 
 def _feed_json(r: FeedStatus) -> dict[str, Any]:

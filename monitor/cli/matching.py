@@ -17,7 +17,8 @@ import typer
 
 from alerts.durations import parse_duration
 from alerts.render import HIGHLIGHT_END, HIGHLIGHT_START, plain_snippet
-from monitor.cli.common import ConfigOption, JsonOption, echo_json, iso, load, with_store
+from monitor.cli.common import ConfigOption, JsonOption, iso, load, with_store
+from monitor.cli.terminal import echo, echo_json
 from monitor.config import Settings
 from monitor.errors import ParseError
 from monitor.match import Matcher
@@ -41,12 +42,12 @@ def _matches_json(found: list[WatchlistMatch]) -> list[dict[str, Any]]:
 
 def _echo_matches(found: list[WatchlistMatch], indent: str = "") -> None:
     if not found:
-        typer.echo(f"{indent}no watchlist matches")
+        echo(f"{indent}no watchlist matches")
     for f in found:
-        typer.echo(f"{indent}{f.watchlist}:")
+        echo(f"{indent}{f.watchlist}:")
         for m in f.matches:
             snippet = m.snippet.replace(HIGHLIGHT_START, "«").replace(HIGHLIGHT_END, "»")
-            typer.echo(f"{indent}  {m.term!r} in {m.field}: {snippet}")
+            echo(f"{indent}  {m.term!r} in {m.field}: {snippet}")
 
 
 def _text_item(title: str, summary: str) -> Item:
@@ -114,7 +115,7 @@ def match(
     """Which watchlists match, and why; nothing is stored or sent."""
     given = [text is not None, title is not None or summary is not None, feed_file is not None]
     if sum(given) != 1:
-        typer.echo("error: give TEXT, or --title/--summary, or --feed-file", err=True)
+        echo("error: give TEXT, or --title/--summary, or --feed-file", err=True)
         raise typer.Exit(2)
     settings = load(config)
     matcher = _matcher(settings, scoped=feed is not None)
@@ -139,10 +140,10 @@ def match(
         return
     for item, found in results:
         if found:
-            typer.echo(f"{item.title or '(untitled)'}  {item.link or ''}")
+            echo(f"{item.title or '(untitled)'}  {item.link or ''}")
             _echo_matches(found, indent="  ")
     hits = sum(1 for _, found in results if found)
-    typer.echo(f"{hits} of {len(results)} item(s) match a watchlist")
+    echo(f"{hits} of {len(results)} item(s) match a watchlist")
 
 
 def _feed_file_items(path: Path) -> tuple[Item, ...]:
@@ -151,12 +152,12 @@ def _feed_file_items(path: Path) -> tuple[Item, ...]:
     try:
         body = path.read_bytes()
     except OSError as exc:
-        typer.echo(f"error: cannot read {path}: {exc.strerror}", err=True)
+        echo(f"error: cannot read {path}: {exc.strerror}", err=True)
         raise typer.Exit(1) from None
     try:
         return parse_feed(body, url=path.resolve().as_uri(), headers={}).items
     except ParseError as exc:
-        typer.echo(f"error: {path}: {exc.message}", err=True)
+        echo(f"error: {path}: {exc.message}", err=True)
         raise typer.Exit(1) from None
 
 
@@ -173,14 +174,14 @@ def backtest(
     try:
         window = parse_duration(since)
     except ValueError as exc:
-        typer.echo(f"error: --since: {exc}", err=True)
+        echo(f"error: --since: {exc}", err=True)
         raise typer.Exit(2) from None
     settings = load(config)
     watchlists = settings.watchlists_for()
     if watchlist is not None:
         watchlists = [w for w in watchlists if w.name == watchlist]
         if not watchlists:
-            typer.echo(f"error: no watchlist named {watchlist!r}", err=True)
+            echo(f"error: no watchlist named {watchlist!r}", err=True)
             raise typer.Exit(2)
     matcher = Matcher(watchlists)
     tags = {f.url: f.tags for f in settings.feeds}
@@ -209,11 +210,11 @@ def backtest(
         )
         return
     for row, found in hits:
-        typer.echo(f"{iso(row.first_seen_at)} {row.item.title or '(untitled)'}  ({row.feed_name})")
+        echo(f"{iso(row.first_seen_at)} {row.item.title or '(untitled)'}  ({row.feed_name})")
         _echo_matches(found, indent="    ")
     per: dict[str, int] = {}
     for _, found in hits:
         for f in found:
             per[f.watchlist] = per.get(f.watchlist, 0) + 1
     summary = ", ".join(f"{name}: {n}" for name, n in sorted(per.items())) or "none"
-    typer.echo(f"{len(stored)} item(s) since {since}; would have alerted: {summary}")
+    echo(f"{len(stored)} item(s) since {since}; would have alerted: {summary}")

@@ -18,6 +18,7 @@ from monitor.cli.common import (
     run_async,
     setup_logging,
 )
+from monitor.cli.terminal import echo
 from monitor.config import Settings, load_settings
 from monitor.errors import ConfigError, MonitorError
 from monitor.types import FeedState
@@ -34,7 +35,7 @@ app = typer.Typer()
 def check(config: ConfigOption = None) -> None:
     """Validate the configuration; exit non-zero naming each problem."""
     settings = load(config)
-    typer.echo(
+    echo(
         f"{settings.source}: ok ({len(settings.feeds)} feeds, "
         f"{len(settings.watchlists)} watchlists, {len(settings.channels)} channels)"
     )
@@ -103,19 +104,19 @@ def poll(
 
     reports, sent = run_async(poll_once(settings, only_due=due))
     failed = [r for r in reports if r.state != FeedState.OK]
-    typer.echo(
+    echo(
         f"polled {len(reports)} feed(s): {sum(r.new for r in reports)} new item(s), "
         f"{sum(r.matched for r in reports)} alert(s); {sent} delivery attempt(s); "
         f"{len(failed)} feed(s) failing"
     )
     for r in failed:
-        typer.echo(f"  {r.state}: {r.url}: {r.error}")
+        echo(f"  {r.state}: {r.url}: {r.error}")
 
 
 @app.command()
 def version() -> None:
     """Print the version."""
-    typer.echo(__version__)
+    echo(__version__)
 
 
 def main() -> None:

@@ -1,0 +1,66 @@
+"""Text on its way to a terminal: the one place that makes it safe to show.
+
+Feeds are written by strangers, and their titles, links, guids and error texts reach
+``monitor`` output and the service log. A terminal obeys what such text may carry: escape
+sequences that move the cursor, clear the screen, retitle the window or fake a prompt
+(C0 and C1 controls, DEL), and bidi controls that make text read differently from what it
+is. These are shown escaped (``\\x1b``, ``\\u202e``), never raw. Input: any text; output:
+text with only printable characters, line feeds (between our own lines) and tabs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+import typer
+
+# C0 but tab and line feed, DEL, C1, the bidi marks, embeddings, overrides and isolates,
+# and lone surrogates (a terminal shows them as garbage; an encoder raises on them).
+_UNSAFE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_UNSAFE_TEXT = re.compile(f"[{_UNSAFE}]")
+_UNSAFE_LINE = re.compile(f"[{_UNSAFE}\n\t]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def safe_text(text: str) -> str:
+    """``text`` with every control escaped but line feeds and tabs."""
+    return _UNSAFE_TEXT.sub(_escaped, text)
+
+
+def safe_line(text: str) -> str:
+    """``text`` on one line: line feeds and tabs escaped too (a log record is one line, and
+    a feed must not be able to forge the next one)."""
+    return _UNSAFE_LINE.sub(_escaped, text)
+
+
+def echo(text: str = "", *, err: bool = False) -> None:
+    typer.echo(safe_text(text), err=err)
+
+
+def echo_json(value: Any) -> None:
+    """JSON for scripts: readable Unicode, with controls as ``\\u`` escapes (json.dumps
+    escapes C0 itself but leaves C1 and bidi controls raw)."""
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    typer.echo(_UNSAFE_TEXT.sub(lambda m: f"\\u{ord(m[0]):04x}", text))
+
+
+class SafeFormatter(logging.Formatter):
+    """Log records with feed text escaped: each message on one line, and tracebacks (our
+    own, multi-line) with their controls escaped."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = safe_line(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        return safe_text(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return safe_text(super().formatStack(stack_info))

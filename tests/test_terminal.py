@@ -1,0 +1,77 @@
+"""Nothing from a feed reaches a terminal raw: command output and the service log."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from pathlib import Path
+
+from feedserver import FeedServer
+from test_service import NOW, rss
+from typer.testing import CliRunner
+
+from monitor.app import poll_once
+from monitor.cli import app
+from monitor.cli.terminal import SafeFormatter, echo_json, safe_line, safe_text
+from monitor.config import load_settings
+
+HOSTILE = "A\x1b]0;pwned\x07B\x1b[31mC\x9b2JD\u202eE\u2066F\x00G\ud800H"
+RAW = ("\x1b", "\x07", "\x9b", "\u202e", "\u2066", "\x00", "\ud800")
+
+
+def test_controls_are_escaped_and_the_rest_kept() -> None:
+    shown = safe_text(HOSTILE + "\nТоқаев\tok")
+    assert not any(c in shown for c in RAW)
+    assert shown.startswith("A\\x1b]0;pwned\\x07B\\x1b[31mC\\x9b2JD\\u202eE\\u2066F\\x00G\\ud800H")
+    assert shown.endswith("\nТоқаев\tok")  # our own line breaks and any script stay
+    assert safe_line("a\nforged line\tx") == "a\\x0aforged line\\x09x"
+
+
+def test_json_output_escapes_controls_and_still_reads_back(capsys: object) -> None:
+    echo_json({"title": HOSTILE, "name": "ОДКБ"})
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert not any(c in out for c in RAW)
+    assert "ОДКБ" in out  # readable, not \\u-escaped
+    assert json.loads(out) == {"title": HOSTILE, "name": "ОДКБ"}
+
+
+def test_a_log_record_stays_on_one_line_with_controls_escaped() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(SafeFormatter("%(levelname)s %(message)s"))
+    logger = logging.getLogger("test.terminal")
+    logger.addHandler(handler)
+    try:
+        logger.warning("feed=%s", "x\n2026-12-01 INFO forged " + HOSTILE)
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert text.count("\n") == 1 and not any(c in text for c in RAW)
+
+
+async def test_feed_text_with_escapes_reaches_command_output_escaped(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """A hostile title, link and advertised feed URL, through polling, `monitor alerts`,
+    `monitor feeds` and their JSON forms."""
+    title = "CSTO \x1b]0;owned\x07 summit \x9b2J \u202eevil"
+    feed_server.set_feed("/feed.xml", rss(("g1", title, "CSTO", NOW)))
+    page = b'<html><head><link rel="alternate" type="application/rss+xml" href="/x\x1b[2J.xml">'
+    feed_server.set_response("/page", 200, page, {"Content-Type": "text/html"})
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        f"""
+database: sqlite:///{tmp_path / "m.db"}
+polling: {{parse_workers: 0}}
+feeds: [{{url: "{feed_server.url("/feed.xml")}"}}, {{url: "{feed_server.url("/page")}"}}]
+watchlists: [{{name: csto, terms: [CSTO], notify: [log]}}]
+channels: [{{name: log, type: log}}]
+""",
+        encoding="utf-8",
+    )
+    await poll_once(load_settings(config, {}))
+    for command in (["alerts"], ["alerts", "--json"], ["feeds"], ["feeds", "--json"]):
+        result = CliRunner().invoke(app, [*command, "--config", str(config)])
+        assert result.exit_code == 0, result.output
+        assert not any(c in result.output for c in RAW), (command, result.output)
