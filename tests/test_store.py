@@ -218,9 +218,23 @@ def test_retry_dead_deliveries_starts_the_schedule_over(store: Store) -> None:
     [claimed] = store.claim_due_deliveries(NOW, 60, ["hook"])
     store.record_delivery([claimed.id], state="dead", now=NOW, error="HTTP 404")
     assert store.claim_due_deliveries(NOW, 60, ["hook"]) == []
-    assert store.retry_deliveries(NOW, dead_only=True) == 1
+    assert store.retry_deliveries(NOW, dead_only=True) == (1, 0)
     [again] = store.claim_due_deliveries(NOW, 60, ["hook"])
     assert again.attempts == 0
+
+
+def test_retrying_an_alert_leaves_a_delivery_being_sent_alone(store: Store) -> None:
+    """Resetting a claimed delivery would let a second sender take it while the first one
+    is still sending: a double send."""
+    store.sync_feeds([FeedSpec(url="https://a.example/feed", name="A")], NOW)
+    [feed] = store.claim_due_feeds(NOW, lease=60)
+    alert = new_alert("1", channels=("hook", "mail"))
+    store.add_items(feed.id, new=[item("1")], changed=[], alerts=[alert], poll=ok())
+    assert len(store.claim_due_deliveries(NOW, 60, ["hook"])) == 1  # leased until NOW + 60 s
+    assert store.retry_deliveries(NOW, alert_id=alert.id, dead_only=False) == (1, 1)
+    assert store.claim_due_deliveries(NOW, 60, ["hook"]) == []  # still the first claim's
+    later = NOW + timedelta(seconds=61)  # the claim has expired: retry takes it
+    assert store.retry_deliveries(later, alert_id=alert.id, dead_only=False) == (2, 0)
 
 
 def test_rate_count_counts_a_digest_once(store: Store) -> None:

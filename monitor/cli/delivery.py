@@ -23,6 +23,7 @@ from monitor.cli.common import ConfigOption, JsonOption, iso, load, run_async, w
 from monitor.cli.terminal import echo, echo_json
 from monitor.config import Settings
 from monitor.store import AlertRecord
+from monitor.store.clock import DatabaseClock
 from monitor.types import DeliveryState, frozen, utcnow
 
 alerts_app = typer.Typer(help="Recent alerts and their deliveries.", invoke_without_command=True)
@@ -83,10 +84,13 @@ def retry(
         if alert_id is not None and not store.alert_exists(alert_id):
             echo(f"error: no alert with id {alert_id}", err=True)
             raise typer.Exit(1)
-        return store.retry_deliveries(utcnow(), alert_id=alert_id, dead_only=all_dead)
+        now = DatabaseClock(store.engine)()  # leases are on the database server's clock
+        return store.retry_deliveries(now, alert_id=alert_id, dead_only=all_dead)
 
-    count = with_store(settings, reset)
+    count, busy = with_store(settings, reset)
     echo(f"{count} deliver{'y' if count == 1 else 'ies'} queued to be sent again")
+    if busy:
+        echo(f"{busy} left alone: being sent right now (retry once they have an outcome)")
 
 
 def _alert_json(r: AlertRecord) -> dict[str, Any]:

@@ -147,22 +147,26 @@ class DeliveryStore(StoreBase):
 
     def retry_deliveries(
         self, now: datetime, *, alert_id: str | None = None, dead_only: bool = True
-    ) -> int:
+    ) -> tuple[int, int]:
         """Send again: the deliveries of one alert (any state but sent), or every dead one.
-        The retry schedule starts over."""
-        query = update(DeliveryRow).where(DeliveryRow.state != DeliveryState.SENT)
+        The retry schedule starts over. A delivery claimed right now is being sent: it is
+        left alone (resetting it would send it twice). Returns (queued, being sent)."""
+        wanted = [DeliveryRow.state != DeliveryState.SENT]
         if alert_id is not None:
-            query = query.where(DeliveryRow.alert_id == alert_id)
+            wanted.append(DeliveryRow.alert_id == alert_id)
         if dead_only:
-            query = query.where(DeliveryRow.state == DeliveryState.DEAD)
+            wanted.append(DeliveryRow.state == DeliveryState.DEAD)
+        free = or_(DeliveryRow.lease_until.is_(None), DeliveryRow.lease_until < now)
         values = {
             "state": DeliveryState.PENDING,
             "attempts": 0,
             "next_attempt_at": now,
             "lease_until": None,
         }
+        busy = select(func.count()).select_from(DeliveryRow).where(*wanted, ~free)
         with storage_errors("retry deliveries"), self._session() as s, s.begin():
-            return s.execute(query.values(**values)).rowcount
+            queued = s.execute(update(DeliveryRow).where(*wanted, free).values(**values))
+            return queued.rowcount, s.scalar(busy) or 0
 
     def alert_exists(self, alert_id: str) -> bool:
         with storage_errors("look up alert"), self._session() as s:
