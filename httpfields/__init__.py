@@ -1,4 +1,5 @@
-"""HTTP field values read the same way by the fetcher and the alert channels.
+"""HTTP field values read the same way by the fetcher and the alert channels, and URLs
+shown the same way everywhere (without their credentials: :mod:`httpfields.redact`).
 
 Input: the text of a response header field as received (``Date``, ``Expires``,
 ``Retry-After``) and, for relative values, the current time. Output: an aware UTC
@@ -16,7 +17,9 @@ import email.utils
 import re
 from datetime import UTC, datetime
 
-__all__ = ["parse_http_date", "retry_after_seconds"]
+from httpfields.redact import redact_url
+
+__all__ = ["parse_http_date", "redact_url", "retry_after_seconds"]
 
 _DELAY_SECONDS = re.compile(r"[0-9]+")  # delay-seconds = 1*DIGIT (RFC 9110 section 10.2.3)
 

@@ -39,6 +39,7 @@ def fetch_settings(settings: Settings) -> FetchSettings:
         per_host=p.per_host,
         max_concurrency=p.max_concurrency,
         allow_private_networks=p.allow_private_networks,
+        max_retry_after=p.max_backoff,
     )
 
 

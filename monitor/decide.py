@@ -130,7 +130,7 @@ def decide_items(
         polled_at=now,
         state=FeedState.OK,
         status=result.status,
-        warning=join_warnings(parsed.warning, failed if unmatched else None),
+        warning=join_warnings(result.warning, parsed.warning, failed if unmatched else None),
         etag=result.etag,
         last_modified=result.last_modified,
         current_url=result.permanent_url,
@@ -171,6 +171,7 @@ def decide_unchanged(
         etag=result.etag or feed.etag,
         last_modified=result.last_modified or feed.last_modified,
         current_url=result.permanent_url,
+        warning=result.warning,
         # A 304 carries no body: the feed's own <ttl> from its last full response holds.
         next_poll_at=_after_success(now, policy, rng, result.max_age_seconds, feed.ttl_seconds),
     )

@@ -22,6 +22,7 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from httpfields import redact_url
 from monitor.config import FeedConfig, Settings
 from monitor.decide import (
     FeedPolicy,
@@ -147,8 +148,8 @@ class Pipeline:
             message = str(exc)
         else:
             message = f"internal error ({type(exc).__name__}); the log has the details"
-            log.error("feed=%s internal error %s", feed.current_url, _where(exc))
-            log.debug("feed=%s internal error", feed.current_url, exc_info=exc)
+            log.error("feed=%s internal error %s", redact_url(feed.current_url), _where(exc))
+            log.debug("feed=%s internal error", redact_url(feed.current_url), exc_info=exc)
         config = self.feeds.get(feed.url) or FeedConfig(url=feed.url)
         poll = decide_failure(
             feed,
@@ -163,7 +164,7 @@ class Pipeline:
         except Exception as again:
             log.error(
                 "feed=%s cannot record its failure (%s); its claim ends with the lease",
-                feed.current_url,
+                redact_url(feed.current_url),
                 type(again).__name__,
             )
         return _report(feed, FeedState.ERROR, None, error=message)
@@ -176,6 +177,7 @@ class Pipeline:
             etag=feed.etag,
             last_modified=feed.last_modified,
             headers=config.headers,
+            configured_url=feed.url,
         )
         try:
             result = await self.fetcher.fetch(request)
@@ -187,9 +189,12 @@ class Pipeline:
             return _report(feed, FeedState.GONE, result.status, error=poll.error)
         if result.not_modified:
             await self._record(feed, decide_unchanged(feed, policy, result, self.clock(), self.rng))
-            return _report(feed, FeedState.OK, 304)
+            return _report(feed, FeedState.OK, 304, warning=result.warning)
+        # Relative links are resolved against the feed's URL: without its credentials, or
+        # every item link would carry them to the store, the alerts and their receivers.
+        public = replace(result, final_url=redact_url(result.final_url))
         try:
-            parsed = await self.parser.parse(result)
+            parsed = await self.parser.parse(public)
         except ParseError as exc:
             return await self._failed(feed, policy, exc, result.status, None)
         return await self._store(feed, policy, result, parsed)
@@ -214,7 +219,9 @@ class Pipeline:
         )
         if decision.unmatched:
             log.error(
-                "feed=%s %d item(s) could not be matched", feed.current_url, decision.unmatched
+                "feed=%s %d item(s) could not be matched",
+                redact_url(feed.current_url),
+                decision.unmatched,
             )
         stored = await asyncio.to_thread(
             self.store.add_items,
@@ -226,12 +233,12 @@ class Pipeline:
         )
         return PollReport(
             feed=feed.label,
-            url=result.permanent_url or feed.current_url,
+            url=redact_url(result.permanent_url or feed.current_url),
             state=FeedState.OK,
             status=result.status,
             new=stored.new,
             matched=stored.alerts,
-            warning=parsed.warning,
+            warning=decision.poll.warning,
         )
 
     async def _failed(
@@ -260,10 +267,20 @@ class Pipeline:
 
 
 def _report(
-    feed: ClaimedFeed, state: FeedState, status: int | None, *, error: str | None = None
+    feed: ClaimedFeed,
+    state: FeedState,
+    status: int | None,
+    *,
+    error: str | None = None,
+    warning: str | None = None,
 ) -> PollReport:
     return PollReport(
-        feed=feed.label, url=feed.current_url, state=state, status=status, error=error
+        feed=feed.label,
+        url=redact_url(feed.current_url),
+        state=state,
+        status=status,
+        error=error,
+        warning=warning,
     )
 
 

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 # The one decorator for values handed between stages, defined on the lowest floor.
 from alerts.base import frozen as frozen
+from httpfields import redact_url
 
 
 def utcnow() -> datetime:
@@ -24,8 +25,8 @@ def utcnow() -> datetime:
 def feed_display_name(name: str | None, title: str | None, url: str) -> str:
     """The one rule for a feed's name wherever it is shown or matched (``feed:`` queries,
     alerts, listings): the configured name, else the title the feed gives itself, else its
-    configured URL."""
-    return name or title or url
+    configured URL, without the credentials it may carry."""
+    return name or title or redact_url(url)
 
 
 class FeedState(StrEnum):
@@ -53,20 +54,27 @@ class DeliveryMode(StrEnum):
 
 @frozen
 class FetchRequest:
-    """What the fetcher needs to poll one feed: the URL in use and the stored validators."""
+    """What the fetcher needs to poll one feed: the URL in use and the stored validators.
+
+    ``headers`` (the feed's configured ones, credentials among them) go only to the origin
+    of ``configured_url`` (else of ``url``) and to its move from http to https.
+    """
 
     url: str
     etag: str | None = None
     last_modified: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    configured_url: str | None = None
 
 
 @frozen
 class FetchResult:
     """A completed HTTP exchange. "Not modified" and "gone" are results, not errors.
 
-    ``permanent_url`` is set only when every redirect hop was permanent (301/308): the
-    caller then uses that URL from now on (RFC 9110 section 15.4).
+    ``permanent_url`` is set only when every redirect hop was permanent (301/308) and the
+    chain stayed where the feed's configured headers may go: the caller then uses that URL
+    from now on (RFC 9110 section 15.4). A permanent redirect elsewhere leaves the URL as it
+    is and says so in ``warning``, for the feed's record.
     """
 
     url: str
@@ -79,6 +87,7 @@ class FetchResult:
     permanent_url: str | None = None
     max_age_seconds: float | None = None  # from Cache-Control max-age or Expires
     elapsed_ms: float = 0.0
+    warning: str | None = None
 
     @property
     def not_modified(self) -> bool:

@@ -1,9 +1,10 @@
 """The private-network guard (monitor/fetch/guard.py) against DNS rebinding, on loopback only.
 
-No DNS can be run here, so the event loop's ``getaddrinfo`` is replaced by a scripted
+No DNS can be run here, so the process's ``socket.getaddrinfo`` is replaced by a scripted
 resolver for made-up names (every resolution in the fetch path goes through it: the guard's
-and anyio's), and ``create_connection`` by a recorder that lets only 127.0.0.0/8 through:
-a test that vets a public address must never actually reach it.
+resolver threads and asyncio's executor), and the loop's ``create_connection`` by a
+recorder that lets only 127.0.0.0/8 through: a test that vets a public address must never
+actually reach it.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import asyncio
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -23,7 +26,8 @@ from feedserver import FeedServer, Response
 
 from monitor.errors import AddressRefused, FetchError, MonitorError
 from monitor.fetch import Fetcher, FetchSettings
-from monitor.fetch.guard import GuardedTransport, IPAddress, refuse_private
+from monitor.fetch.guard import GuardedTransport, IPAddress, is_public_address, refuse_private
+from monitor.fetch.resolver import Resolver
 from monitor.types import FetchRequest
 
 RSS = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
@@ -31,11 +35,12 @@ PUBLIC = "93.184.216.34"
 
 
 class Network:
-    """A scripted resolver and a connection recorder, installed on the running loop.
+    """A scripted resolver and a connection recorder.
 
     ``answers[name]`` lists the addresses each successive resolution of ``name`` returns;
-    the last answer repeats; ``delays[name]`` makes each answer take that many seconds.
-    Other names resolve as usual.
+    the last answer repeats; ``delays[name]`` makes each answer take that many seconds
+    (cut short when the test ends). Other names resolve as usual. ``peak`` is the most
+    scripted look-ups that were running at once.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -43,17 +48,28 @@ class Network:
         self.delays: dict[str, float] = {}
         self.resolved: list[str] = []  # names, once per resolution
         self.connected: list[tuple[str, int]] = []  # (address, port), once per attempt
-        self._getaddrinfo = loop.getaddrinfo
+        self.peak = 0
+        self.released = threading.Event()
+        self._running = 0
+        self._lock = threading.Lock()
+        self._getaddrinfo = socket.getaddrinfo
         self._create_connection = loop.create_connection
 
-    async def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+    def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
         name = host.decode() if isinstance(host, bytes) else str(host)
         if name not in self.answers:
-            return await self._getaddrinfo(host, port, *args, **kwargs)
-        self.resolved.append(name)
-        await asyncio.sleep(self.delays.get(name, 0.0))
-        script = self.answers[name]
-        answer = script.pop(0) if len(script) > 1 else script[0]
+            return self._getaddrinfo(host, port, *args, **kwargs)
+        with self._lock:
+            self.resolved.append(name)
+            self._running += 1
+            self.peak = max(self.peak, self._running)
+            script = self.answers[name]
+            answer = script.pop(0) if len(script) > 1 else script[0]
+        try:
+            self.released.wait(self.delays.get(name, 0.0))
+        finally:
+            with self._lock:
+                self._running -= 1
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, int(port or 0))) for a in answer]
 
     async def create_connection(self, factory: Any, host: Any, port: Any, **kwargs: Any) -> Any:
@@ -67,9 +83,10 @@ class Network:
 async def network(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Network]:
     loop = asyncio.get_running_loop()
     fake = Network(loop)
-    monkeypatch.setattr(loop, "getaddrinfo", fake.getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", fake.getaddrinfo)
     monkeypatch.setattr(loop, "create_connection", fake.create_connection)
     yield fake
+    fake.released.set()
 
 
 def port_of(server: FeedServer) -> int:
@@ -154,13 +171,17 @@ async def test_tls_checks_the_certificate_and_sends_sni_for_the_host_name(
     client_context = ssl.create_default_context()
     ca.configure_trust(client_context)
     limits = httpx.Limits(max_connections=2)
-    transport = GuardedTransport(Recorder(), limits=limits, ssl_context=client_context)
+    resolver = Resolver()
+    transport = GuardedTransport(
+        Recorder(), resolver=resolver, limits=limits, ssl_context=client_context
+    )
     with FeedServer(ssl_context=server_context) as server:
         server.set_feed("/feed", RSS)
         port = port_of(server)
         network.answers["feeds.example"] = [["127.0.0.1"]]
         async with httpx.AsyncClient(transport=transport) as client:
             response = await client.get(f"https://feeds.example:{port}/feed")
+    resolver.close()
     assert response.status_code == 200 and response.content == RSS
     assert sni == ["feeds.example"]
     assert network.connected == [("127.0.0.1", port)]
@@ -231,3 +252,80 @@ async def test_a_slow_lookup_counts_against_the_connect_timeout(network: Network
     assert caught.value.message == "connect timed out after 0.2s" and caught.value.retryable
     assert time.monotonic() - started < 2.0
     assert network.connected == []
+
+
+async def test_lookups_do_not_wait_for_the_loops_shared_executor(
+    feed_server: FeedServer, network: Network
+) -> None:
+    # Its only thread is taken (as by a channel stuck in a blocking SMTP session): the
+    # guard resolves on threads of its own, so the feed is fetched all the same.
+    feed_server.set_feed("/feed", RSS)
+    network.answers["feeds.example"] = [["127.0.0.1"]]
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(1))
+    busy = threading.Event()
+    blocker = loop.run_in_executor(None, busy.wait)
+    try:
+        async with Fetcher(FetchSettings(timeout=1.0), guard=Recorder()) as fetcher:
+            url = f"http://feeds.example:{port_of(feed_server)}/feed"
+            result = await fetcher.fetch(FetchRequest(url=url))
+    finally:
+        busy.set()
+        await blocker
+    assert result.body == RSS
+    assert network.resolved == ["feeds.example"]
+
+
+async def test_stuck_lookups_hold_at_most_the_resolvers_threads(network: Network) -> None:
+    # A dead DNS server: each look-up outlives its caller's timeout. Later callers wait for
+    # a thread within their own timeout instead of queueing more look-ups behind them.
+    network.answers["stuck.test"] = [["127.0.0.1"]]
+    network.delays["stuck.test"] = 30.0
+    settings = FetchSettings(timeout=0.3, resolver_threads=2)
+    started = time.monotonic()
+    async with Fetcher(settings, guard=Recorder()) as fetcher:
+        request = FetchRequest(url="http://stuck.test:9/feed")
+        outcomes = await asyncio.gather(
+            *(fetcher.fetch(request) for _ in range(6)), return_exceptions=True
+        )
+    assert all(isinstance(o, FetchError) for o in outcomes)
+    assert {o.message for o in outcomes if isinstance(o, FetchError)} == {
+        "connect timed out after 0.3s"
+    }
+    assert time.monotonic() - started < 2.0
+    assert network.resolved == ["stuck.test"] * 2 and network.peak == 2
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "fec0::1",  # site-local
+        "::7f00:1",  # IPv4-compatible 127.0.0.1
+        "::a00:1",  # IPv4-compatible 10.0.0.1
+        "::ffff:0:7f00:1",  # IPv4-translated 127.0.0.1
+        "::ffff:0:a00:1",  # IPv4-translated 10.0.0.1
+        "64:ff9b:1::5db8:d822",  # local-use NAT64, whatever it embeds
+        "64:ff9b::c0a8:101",  # NAT64 of 192.168.1.1
+        "64:ff9b::c000:8",  # NAT64 of 192.0.0.8
+        "2002:c000:8::",  # 6to4 of 192.0.0.8
+        "::ffff:192.0.0.8",  # IPv4-mapped 192.0.0.8
+        "192.0.0.8",  # IETF protocol assignments
+        "192.0.0.170",
+        "192.88.99.1",  # 6to4 relay anycast
+        "5f00::1",  # SRv6 segment identifiers
+        "3fff::1",  # documentation
+        "fe80::1%eth0",  # link-local with a scope id
+        "::",
+        "::1",
+    ],
+)
+def test_reserved_and_wrapped_private_addresses_are_not_public(address: str) -> None:
+    assert not is_public_address(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["93.184.216.34", "::5db8:d822", "::ffff:0:5db8:d822", "64:ff9b::5db8:d822", "2606:4700::1"],
+)
+def test_public_addresses_and_their_wrappings_are_public(address: str) -> None:
+    assert is_public_address(ipaddress.ip_address(address))

@@ -9,15 +9,19 @@ server, the database of each kind, the pipeline as the service runs it.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from feedserver import FeedServer
+from receivers import WebhookReceiver
 from test_service import CSTO_ITEM, NOW, config, rss, store_for  # noqa: F401
 
-from monitor.app import App
-from monitor.config import Settings
+from monitor.app import App, poll_once
+from monitor.config import Settings, load_settings
 from monitor.types import FeedState
 
 BOOM_ITEM = ("b1", "CSTO BOOM", "CSTO forces exercise.", NOW)
@@ -91,3 +95,39 @@ async def test_an_unexpected_failure_is_recorded_with_back_off_and_no_secret(
     # The claim was released: at the next poll time the feed is claimed again.
     later = feed.next_poll_at + timedelta(seconds=1)
     assert [f.url for f in store.claim_due_feeds(later, 60)] == [feed.configured_url]
+
+
+async def test_credentials_in_a_feed_url_stay_out_of_logs_errors_and_alerts(
+    tmp_path: Path,
+    feed_server: FeedServer,
+    webhook_receiver: WebhookReceiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A token in the query or a password in the URL is the operator's, for the feed's
+    server only: not in the poll log, the feed's error, the alert's feed or its name."""
+    secret_url = feed_server.url("/feed.xml").replace("://", "://reader:pa55w0rd@")
+    secret_url += "?api_key=s3cret&lang=ru"
+    missing = feed_server.url("/missing.xml").replace("://", "://reader:pa55w0rd@")
+    feed_server.set_feed("/feed.xml", rss(CSTO_ITEM, title=""))
+    feed_server.set_response("/missing.xml", 404, b"gone")
+    path = tmp_path / "monitor.yaml"
+    path.write_text(
+        f"""
+database: sqlite:///{tmp_path / "m.db"}
+polling: {{parse_workers: 0}}
+feeds: [{{url: "{secret_url}"}}, {{url: "{missing}?token=s3cret"}}]
+watchlists: [{{name: csto, terms: [CSTO], notify: [hook]}}]
+channels: [{{name: hook, type: webhook, url: "{webhook_receiver.url}"}}]
+""",
+        encoding="utf-8",
+    )
+    settings = load_settings(path, {})
+    with caplog.at_level(logging.DEBUG, logger="monitor"):  # the service's own log
+        await poll_once(settings)
+    [request] = webhook_receiver.requests
+    payload = request.json()
+    shown = [caplog.text, json.dumps(payload)]
+    shown += [f"{f.name} {f.last_error}" for f in store_for(settings).list_feeds()]
+    assert "api_key=***" in caplog.text and "lang=ru" in caplog.text
+    for text in shown:
+        assert "s3cret" not in text and "pa55w0rd" not in text, text

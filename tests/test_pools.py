@@ -10,6 +10,7 @@ import httpx
 
 from monitor.fetch.guard import GuardedTransport, IPAddress
 from monitor.fetch.pools import SHARDS, ShardedTransport, pooled_transport
+from monitor.fetch.resolver import Resolver
 
 
 def refuse_all(host: str, port: int, addresses: Sequence[IPAddress]) -> str | None:
@@ -17,14 +18,14 @@ def refuse_all(host: str, port: int, addresses: Sequence[IPAddress]) -> str | No
 
 
 def test_with_a_guard_every_shard_is_guarded() -> None:
-    transport = pooled_transport(50, refuse_all)
+    transport = pooled_transport(50, refuse_all, Resolver())
     assert len(transport._shards) == SHARDS
     assert all(isinstance(shard, GuardedTransport) for shard in transport._shards)
 
 
 def test_shards_share_one_tls_context() -> None:
     for guard in (None, refuse_all):
-        transport = pooled_transport(50, guard)
+        transport = pooled_transport(50, guard, Resolver())
         contexts = {id(shard._pool._ssl_context) for shard in transport._shards}  # type: ignore[attr-defined]
         assert len(contexts) == 1
 

@@ -5,9 +5,12 @@ encodings such as ``gzip, gzip``) expands whole in memory before any size check 
 it. ``BodyDecoder`` undoes each layer with bounded output per step instead, so the fetcher
 can stop reading the moment the decoded body passes its cap.
 
+The number of codings is bounded too (``MAX_CODINGS``): each is a decoder kept for the
+whole body, and no server has a reason to stack more than a couple.
+
 Input: the Content-Encoding header, then the raw body chunks as they arrive.
-Output: decoded pieces of at most about ``PIECE`` bytes each; ``FetchError`` for an
-unsupported coding or a corrupt body.
+Output: decoded pieces of at most about ``PIECE`` bytes each; ``FetchError`` for too many
+codings, an unsupported one or a corrupt body.
 Does not: read from the network, count the body against the cap (the fetcher does that),
 or sniff the media type or charset (the parse stage does).
 """
@@ -23,6 +26,7 @@ import brotli
 from monitor.errors import FetchError
 
 PIECE = 64 * 1024  # bound on one decoded piece (brotli treats it as approximate)
+MAX_CODINGS = 4
 
 
 class _Layer(Protocol):
@@ -105,27 +109,37 @@ class BodyDecoder:
     def __init__(self, url: str, content_encoding: str) -> None:
         self._url = url
         codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
+        if len(codings) > MAX_CODINGS:
+            message = f"too many Content-Encoding codings ({len(codings)}, at most {MAX_CODINGS})"
+            raise FetchError(url, message)
         layers: list[_Layer] = []
         # Codings are listed in the order they were applied: undo them in reverse.
         for coding in reversed(codings):
             layer = _layer(coding)
             if layer is None:
-                raise FetchError(url, f"unsupported Content-Encoding {coding!r}")
+                raise FetchError(url, f"unsupported Content-Encoding {coding[:40]!r}")
             layers.append(layer)
         self._layers = layers
         self._name = ", ".join(codings)
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         """Decoded pieces of ``data``; raises ``FetchError`` on corrupt input."""
-        pieces: Iterator[bytes] = iter((data,))
-        for layer in self._layers:
-            pieces = _through(layer, pieces)
         try:
-            yield from (piece for piece in pieces if piece)
+            yield from self._decode(data)
         except (zlib.error, brotli.error) as exc:
             raise FetchError(self._url, f"cannot decode {self._name} body: {exc}") from exc
 
-
-def _through(layer: _Layer, pieces: Iterator[bytes]) -> Iterator[bytes]:
-    for piece in pieces:
-        yield from layer.feed(piece)
+    def _decode(self, data: bytes) -> Iterator[bytes]:
+        """Depth first through the layers, with a stack of the pieces each layer has still
+        to give: a piece goes through every layer before the next one is produced, and
+        the depth of the stack, not of the call stack, follows the number of layers."""
+        stack: list[Iterator[bytes]] = [iter((data,))]
+        while stack:
+            piece = next(stack[-1], None)
+            if piece is None:
+                stack.pop()
+            elif len(stack) > len(self._layers):
+                if piece:
+                    yield piece
+            else:
+                stack.append(self._layers[len(stack) - 1].feed(piece))

@@ -5,14 +5,16 @@ an ``AddressGuard``; ``refuse_private`` is the guard used when ``allow_private_n
 is false.
 
 Vetting and connecting use one resolution. ``GuardedBackend`` is the network backend of the
-connection pool (``GuardedTransport``): it resolves the host once, asks the guard about the
-addresses and connects the TCP stream to one of exactly those addresses. Resolving to vet
-and letting httpx resolve again to connect would let a DNS server that answers a public
-address first and a private one next (DNS rebinding) slip past the guard. TLS still checks
-the certificate against, and sends SNI for, the host name: httpcore passes the URL's host
-to ``start_tls`` whatever address the stream was connected to. A pooled connection is only
-reused for its own scheme, host and port, so every hop to a new origin meets the guard
-before a byte of its request is sent.
+connection pool (``GuardedTransport``): it resolves the host once (on the ``Resolver``'s
+own threads, not the event loop's shared executor), asks the guard about the addresses and
+connects the TCP stream to one of exactly those addresses (an address literal, which anyio
+connects to without a look-up of its own). Resolving to vet and letting httpx resolve
+again to connect would let a DNS server that answers a public address first and a private
+one next (DNS rebinding) slip past the guard. TLS still checks the certificate against,
+and sends SNI for, the host name: httpcore passes the URL's host to ``start_tls`` whatever
+address the stream was connected to. A pooled connection is only reused for its own
+scheme, host and port, so every hop to a new origin meets the guard before a byte of its
+request is sent.
 
 Proxies: none. The fetcher ignores proxy environment variables (``trust_env=False``), and a
 guard here could not vet what a proxy connects to; proxy support would need the proxy to
@@ -28,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import socket
 import ssl
 from collections.abc import Callable, Iterable, Sequence
 
@@ -36,23 +37,43 @@ import httpcore
 import httpx
 
 from monitor.errors import AddressRefused
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from monitor.fetch.resolver import IPAddress, Resolver
 
 # Returns why the destination is refused, or None to allow it.
 AddressGuard = Callable[[str, int, Sequence[IPAddress]], str | None]
 
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix
+_V4 = ipaddress.IPv4Network
+_V6 = ipaddress.IPv6Network
+# IPv6 prefixes whose last 32 bits are an IPv4 address the packets end up at: the
+# address is as public as that IPv4 address. (IPv4-mapped and 6to4 are read by ipaddress.)
+_EMBEDDING_IPV4 = (
+    _V6("64:ff9b::/96"),  # NAT64 well-known prefix (RFC 6052)
+    _V6("::ffff:0:0:0/96"),  # IPv4-translated (RFC 2765)
+    _V6("::/96"),  # IPv4-compatible, deprecated (RFC 4291 section 2.5.5.1); :: and ::1 too
+)
+# Not globally reachable (IANA special-purpose registries), though some Python versions'
+# ``is_global`` says otherwise: the guard must not depend on the interpreter's tables.
+_NOT_PUBLIC = (
+    _V4("192.0.0.0/24"),  # IETF protocol assignments (RFC 6890), 192.0.0.8 among them
+    _V4("192.88.99.0/24"),  # 6to4 relay anycast, deprecated (RFC 7526)
+    _V6("fec0::/10"),  # site-local, deprecated (RFC 3879) but still routed by some
+    _V6("64:ff9b:1::/48"),  # local-use NAT64 (RFC 8215): translates into local networks
+    _V6("5f00::/16"),  # SRv6 segment identifiers (RFC 9602)
+    _V6("3fff::/20"),  # documentation (RFC 9637)
+)
 
 
 def is_public_address(address: IPAddress) -> bool:
     """True for a globally routable unicast address, seen through IPv6 wrappings of IPv4."""
     if isinstance(address, ipaddress.IPv6Address):
+        address = ipaddress.IPv6Address(int(address))  # without its scope id
         embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is None and address in _NAT64:
+        if embedded is None and any(address in prefix for prefix in _EMBEDDING_IPV4):
             embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if embedded is not None:
-            return is_public_address(embedded)
+            address = embedded
+    if any(address in network for network in _NOT_PUBLIC):
+        return False
     return address.is_global and not address.is_multicast
 
 
@@ -71,18 +92,6 @@ def refuse_private(host: str, port: int, addresses: Sequence[IPAddress]) -> str 
     return None
 
 
-async def resolve(host: str, port: int) -> list[IPAddress]:
-    """The addresses of ``host`` in the resolver's order of preference, without repeats.
-
-    IPv6 scope ids are kept (``fe80::1%eth0``) so that an allowed link-local address stays
-    connectable. Raises ``OSError`` or ``UnicodeError`` when the name does not resolve.
-    """
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    addresses = [ipaddress.ip_address(str(info[4][0])) for info in infos]
-    return list(dict.fromkeys(addresses))
-
-
 class GuardedBackend(httpcore.AsyncNetworkBackend):
     """A network backend that only connects to addresses its guard accepted.
 
@@ -98,9 +107,13 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
     """
 
     def __init__(
-        self, guard: AddressGuard, inner: httpcore.AsyncNetworkBackend | None = None
+        self,
+        guard: AddressGuard,
+        resolver: Resolver,
+        inner: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
         self._guard = guard
+        self._resolver = resolver
         self._inner = inner or httpcore.AnyIOBackend()
 
     async def connect_tcp(
@@ -115,7 +128,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         deadline = None if timeout is None else loop.time() + timeout
         try:
             async with asyncio.timeout_at(deadline):
-                addresses = await resolve(host, port)
+                addresses = await self._resolver.resolve(host, port)
         except TimeoutError as exc:
             raise httpcore.ConnectTimeout(f"timed out resolving {host}") from exc
         except (OSError, UnicodeError) as exc:
@@ -169,6 +182,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         self,
         guard: AddressGuard,
         *,
+        resolver: Resolver,
         limits: httpx.Limits,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
@@ -181,5 +195,5 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=GuardedBackend(guard),
+            network_backend=GuardedBackend(guard, resolver),
         )

@@ -9,9 +9,9 @@ handshake per poll, paid by the feed's server too. So the fetcher spreads hosts 
 its connections are reused (feeds on one host are mostly due together), and each pool stays
 small.
 
-Input: the transport settings; the guard, when addresses are vetted. Output: an httpx
-transport. Does not: limit concurrency (the fetcher's semaphores do), follow redirects, or
-read bodies.
+Input: the transport settings; the guard and its resolver, when addresses are vetted.
+Output: an httpx transport. Does not: limit concurrency (the fetcher's ``limits`` do),
+follow redirects, or read bodies.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import Callable
 import httpx
 
 from monitor.fetch.guard import AddressGuard, GuardedTransport
+from monitor.fetch.resolver import Resolver
 
 SHARDS = 16
 # Idle connections kept per shard (httpx's default for a whole pool): enough for the hosts
@@ -52,9 +53,12 @@ class ShardedTransport(httpx.AsyncBaseTransport):
             await shard.aclose()
 
 
-def pooled_transport(max_connections: int, guard: AddressGuard | None) -> ShardedTransport:
+def pooled_transport(
+    max_connections: int, guard: AddressGuard | None, resolver: Resolver | None = None
+) -> ShardedTransport:
     """The fetcher's transport: shards of httpx's own transport (or, with a guard, of
-    ``GuardedTransport``), sharing one TLS context (each one loads the CA store)."""
+    ``GuardedTransport``, all resolving with ``resolver``), sharing one TLS context (each
+    one loads the CA store). The caller owns the resolver and closes it."""
     context: ssl.SSLContext = httpx.create_ssl_context(trust_env=False)
     limits = httpx.Limits(
         max_connections=max_connections,
@@ -65,4 +69,8 @@ def pooled_transport(max_connections: int, guard: AddressGuard | None) -> Sharde
         return ShardedTransport(
             lambda: httpx.AsyncHTTPTransport(verify=context, trust_env=False, limits=limits)
         )
-    return ShardedTransport(lambda: GuardedTransport(guard, limits=limits, ssl_context=context))
+    if resolver is None:
+        raise ValueError("a guarded transport needs a resolver")
+    return ShardedTransport(
+        lambda: GuardedTransport(guard, resolver=resolver, limits=limits, ssl_context=context)
+    )

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, func, or_, select, update
 
 from alerts.base import Alert, AlertFeed, AlertItem, AlertMatch
+from httpfields import redact_url
 from monitor.store.base import StoreBase, storage_errors
 from monitor.store.schema import AlertRow, ChannelRow, DeliveryRow, FeedRow, ItemRow
 from monitor.types import DeliveryMode, DeliveryState, feed_display_name, frozen
@@ -230,7 +231,10 @@ def _alert(a: AlertRow, i: ItemRow, f: FeedRow) -> Alert:
             summary=i.summary or i.content,
             guid=i.guid,
         ),
-        feed=AlertFeed(name=feed_display_name(f.name, f.title, f.url), url=f.current_url),
+        # Receivers get the feed's URL without the credentials it may carry.
+        feed=AlertFeed(
+            name=feed_display_name(f.name, f.title, f.url), url=redact_url(f.current_url)
+        ),
         matches=tuple(AlertMatch(**m) for m in a.matches),
         created_at=a.created_at,
     )
