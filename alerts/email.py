@@ -1,10 +1,11 @@
 """The email channel: one alert or digest -> one multipart (text + HTML) message over SMTP.
 
 Input: an ``Alert`` or a ``Digest``; output: a ``DeliveryResult`` or a ``DeliveryError``
-saying whether to retry. SMTP replies decide: 4xx is temporary, 5xx permanent (RFC 5321
-section 4.2.1). A digest is one mail with its own Message-ID and the same headers.
-Uses the standard library's smtplib in a worker thread (one short connection per message:
-alerts are rare, and a pooled SMTP session would need keep-alive handling for nothing).
+saying whether to retry. A digest is one mail with its own Message-ID and the same headers.
+The SMTP transaction is alerts/smtp.py's: one short connection per message (alerts are
+rare, and a pooled session would need keep-alive handling for nothing), all of it within
+``smtp.timeout``. One delivery at a time per channel: a send while the previous one is
+still under way is refused at once, retryably, rather than opening a second session.
 Does not retry, queue or record anything: the outbox does.
 
 TLS is never silently dropped: with ``starttls: true`` a server that does not offer
@@ -13,11 +14,8 @@ STARTTLS is an error, not a reason to send the password and the mail in clear te
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import re
-import smtplib
 import ssl
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -27,18 +25,17 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from alerts.base import DeliveryResult, Digest, Message
-from alerts.durations import Duration, format_duration
-from alerts.errors import ChannelConfigError, DeliveryError
+from alerts.errors import ChannelConfigError, DeliveryError, bounded_message
 from alerts.render import render_html, render_subject, render_text
 from alerts.render_digest import render_digest_html, render_digest_subject, render_digest_text
-from alerts.settings import ChannelSettings
+from alerts.settings import ChannelSettings, Timeout
+from alerts.smtp import SmtpTarget, describe_refusals, local_hostname, send_mail
 
 # 7bit: non-ASCII bodies go out as quoted-printable/base64 and headers as RFC 2047 words,
 # so the message needs neither 8BITMIME nor SMTPUTF8 from the server.
 _POLICY = SMTP_POLICY.clone(cte_type="7bit")
 _ID_SAFE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9]+")
-Refusals = dict[str, tuple[int, bytes]]  # smtplib's {recipient: (code, reply)}
 
 
 def _check_address(value: str) -> str:
@@ -49,9 +46,13 @@ def _check_address(value: str) -> str:
 
 
 class SmtpConfig(BaseModel):
-    """``tls`` is implicit TLS (port 465); ``starttls`` upgrades a plain connection (587)."""
+    """``tls`` is implicit TLS (port 465); ``starttls`` upgrades a plain connection (587).
+    ``timeout`` bounds the whole transaction, connect to the DATA reply: it must end before
+    the outbox stops waiting (a quarter of the service's lease), or the outbox counts as
+    failed a mail the server may still accept, and sends it again."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Pydantic's text for a failed field quotes its input: not for a password.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     host: str = Field(min_length=1)
     port: int | None = Field(default=None, ge=1, le=65535)
@@ -59,9 +60,34 @@ class SmtpConfig(BaseModel):
     tls: bool = False
     username: str | None = None
     password: SecretStr | None = None
-    timeout: Duration = Field(default=30.0, gt=0)
+    timeout: Timeout = 15.0
     verify: bool = True
     ca_file: str | None = None
+
+    @field_validator("host")
+    @classmethod
+    def _host_name(cls, host: str) -> str:
+        if any(c.isspace() or not c.isprintable() for c in host):
+            raise ValueError("the host name contains spaces or control characters")
+        return host
+
+    @field_validator("ca_file")
+    @classmethod
+    def _path_name(cls, ca_file: str | None) -> str | None:
+        if ca_file is not None and not ca_file.isprintable():  # ssl raises on a NUL
+            raise ValueError("the path contains control characters")
+        return ca_file
+
+    @field_validator("username", "password")
+    @classmethod
+    def _sendable_credential(cls, value: str | SecretStr | None) -> str | SecretStr | None:
+        """Printable ASCII only: servers differ on how they decode anything else in AUTH
+        (and PLAIN separates the fields with NUL), so it would fail only at the first login,
+        unread by ``check``. The value is never quoted."""
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text is not None and not (text.isascii() and text.isprintable()):
+            raise ValueError("only printable ASCII can be sent to an SMTP server (not shown)")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> SmtpConfig:
@@ -75,7 +101,7 @@ class SmtpConfig(BaseModel):
 
 
 class EmailConfig(ChannelSettings):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, hide_input_in_errors=True)
 
     type: Literal["email"]
     to: list[str] = Field(min_length=1)
@@ -157,94 +183,46 @@ class EmailChannel:
     def __init__(self, config: EmailConfig) -> None:
         self.name = config.name
         self._config = config
-        self._smtp = config.smtp
-        self._where = f"{config.smtp.host}:{config.smtp.port}"
+        smtp = config.smtp
         # Envelope addresses are bare: a display name ("Аналитик <a@b.c>") belongs in the
-        # headers, and in the envelope it would make smtplib demand SMTPUTF8.
+        # headers, and in the envelope it would make the server demand SMTPUTF8.
         self._envelope_from = parseaddr(config.from_)[1]
         self._envelope_to = [parseaddr(address)[1] for address in config.to]
-        self._tls_context: ssl.SSLContext | None = None
-        if config.smtp.tls or config.smtp.starttls:
-            self._tls_context = _tls_context(config)
+        self._target = SmtpTarget(
+            channel=config.name,
+            host=smtp.host,
+            port=smtp.port or 0,
+            implicit_tls=smtp.tls,
+            starttls=smtp.starttls,
+            tls_context=_tls_context(config) if smtp.tls or smtp.starttls else None,
+            username=smtp.username,
+            password=smtp.password.get_secret_value() if smtp.password else None,
+            timeout=smtp.timeout,
+            local_hostname=local_hostname(),
+        )
+        self._sending = False
 
     async def send(self, message: Message) -> DeliveryResult:
         if isinstance(message, Digest) and not message.alerts:
             raise DeliveryError(self.name, "empty digest: nothing to send", retryable=False)
-        mail = build_message(message, self._config)
-        return await asyncio.to_thread(self._deliver, mail)
-
-    async def aclose(self) -> None:
-        """Nothing to release: each delivery opens and closes its own SMTP session."""
-
-    def _deliver(self, message: EmailMessage) -> DeliveryResult:
+        where = self._target.where
+        if self._sending:
+            raise DeliveryError(self.name, f"the previous delivery to {where} is still under way")
+        mail = bytes(build_message(message, self._config))
+        self._sending = True
         try:
-            client = self._connect()
-            try:
-                refused = self._transact(client, message)
-                _quit_quietly(client)
-            finally:
-                client.close()
-        except DeliveryError:
-            raise
-        except smtplib.SMTPRecipientsRefused as exc:
-            raise self._refused(exc.recipients) from exc
-        except smtplib.SMTPResponseException as exc:
-            raise self._reply_error(exc.smtp_code, exc.smtp_error) from exc
-        except (smtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(self.name, self._network_message(exc)) from exc
-        detail = f"accepted by {self._where}"
+            refused = await send_mail(self._target, self._envelope_from, self._envelope_to, mail)
+        finally:
+            self._sending = False
+        detail = f"accepted by {where}"
         if refused:
             # Some recipients took it: retrying would send them a duplicate, so this is a
             # success whose detail names the refusals for the log.
-            detail += "; refused " + _replies(refused)
-        return DeliveryResult(detail=detail)
+            detail += "; refused " + describe_refusals(self._target, refused)
+        return DeliveryResult(detail=bounded_message(detail))
 
-    def _connect(self) -> smtplib.SMTP:
-        host, port, timeout = self._smtp.host, self._smtp.port or 0, self._smtp.timeout
-        if self._smtp.tls:
-            return smtplib.SMTP_SSL(host, port, timeout=timeout, context=self._tls_context)
-        return smtplib.SMTP(host, port, timeout=timeout)
-
-    def _transact(self, client: smtplib.SMTP, message: EmailMessage) -> Refusals:
-        client.ehlo()
-        if self._smtp.starttls:
-            if not client.has_extn("starttls"):
-                # Misconfiguration or a man in the middle stripping the offer; either can be
-                # fixed on the server side, so it is retried, and never sent in the clear.
-                text = f"{self._where} does not offer STARTTLS; refusing to send unencrypted"
-                raise DeliveryError(self.name, text)
-            client.starttls(context=self._tls_context)
-            client.ehlo()
-        if self._smtp.username is not None and self._smtp.password is not None:
-            client.login(self._smtp.username, self._smtp.password.get_secret_value())
-        return client.send_message(message, self._envelope_from, self._envelope_to)
-
-    def _reply_error(self, code: int, text: bytes | str) -> DeliveryError:
-        """RFC 5321: 4yz is a transient failure, 5yz a permanent one."""
-        reply = _reply_text(None, code, text)
-        return DeliveryError(self.name, f"{self._where} replied {reply}", retryable=code < 500)
-
-    def _refused(self, recipients: Refusals) -> DeliveryError:
-        retryable = any(code < 500 for code, _ in recipients.values())
-        message = f"all recipients refused: {_replies(recipients)}"
-        return DeliveryError(self.name, message, retryable=retryable)
-
-    def _network_message(self, exc: BaseException) -> str:
-        # smtplib turns a socket timeout while reading a reply into SMTPServerDisconnected
-        # ("Connection unexpectedly closed: timed out"), keeping the timeout as context.
-        if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
-            return f"timed out after {format_duration(self._smtp.timeout)} talking to {self._where}"
-        if isinstance(exc, ConnectionRefusedError):
-            return f"connection refused by {self._where}"
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            return f"TLS certificate of {self._where} not trusted: {exc.verify_message}"
-        if isinstance(exc, ssl.SSLError):
-            return f"TLS error with {self._where}: {exc.reason or exc}"
-        if isinstance(exc, smtplib.SMTPServerDisconnected):
-            return f"{self._where} closed the connection"
-        if isinstance(exc, smtplib.SMTPNotSupportedError):
-            return f"{self._where}: {exc}"
-        return f"cannot deliver to {self._where}: {exc or type(exc).__name__}"
+    async def aclose(self) -> None:
+        """Nothing to release: each delivery opens and closes its own SMTP session."""
 
 
 def _tls_context(config: EmailConfig) -> ssl.SSLContext:
@@ -256,20 +234,3 @@ def _tls_context(config: EmailConfig) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
-
-
-def _quit_quietly(client: smtplib.SMTP) -> None:
-    """The mail is accepted once DATA got its 250; a failing QUIT changes nothing."""
-    with contextlib.suppress(smtplib.SMTPException, OSError):
-        client.quit()
-
-
-def _reply_text(address: str | None, code: int, text: bytes | str) -> str:
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    reply = f"{code} {' '.join(text.split())}".strip()
-    return f"{address} ({reply})" if address else reply
-
-
-def _replies(refusals: Refusals) -> str:
-    return "; ".join(_reply_text(address, code, text) for address, (code, text) in refusals.items())

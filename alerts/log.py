@@ -5,6 +5,10 @@ line per alert carrying the digest's id); output: a ``DeliveryResult`` (logging 
 fail in a way a retry could fix; only an empty digest, a caller's bug, is refused).
 Useful as a first channel while writing watchlists, and in tests.
 Does not format for humans beyond one key=value line; the email channel does that.
+
+Every value comes from a feed or the configuration and ends up on a terminal: control
+characters, bidi overrides and lone surrogates are escaped (alerts.controls), so a title
+cannot move the cursor, retitle the window or reorder the line it is printed on.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import logging
 from typing import Literal
 
 from alerts.base import Alert, DeliveryResult, Digest, Message
+from alerts.controls import UNSAFE, escape_controls
 from alerts.errors import DeliveryError
 from alerts.render import item_link
 from alerts.render_digest import group_alerts
@@ -27,11 +32,13 @@ class LogConfig(ChannelSettings):
 
 
 def _value(text: str) -> str:
-    """key=value stays parseable: a value with spaces, quotes or ``=`` is JSON-quoted."""
+    """key=value stays parseable: a value with spaces, quotes, ``=`` or an unsafe character
+    is JSON-quoted. ``json.dumps`` escapes C0 but leaves C1, bidi controls and surrogates
+    raw when ``ensure_ascii`` is off, so those are escaped after it (still valid JSON)."""
     text = " ".join(text.split())
-    if text and not any(c in text for c in ' "=\\'):
+    if text and not any(c in text for c in ' "=\\') and not UNSAFE.search(text):
         return text
-    return json.dumps(text, ensure_ascii=False)
+    return escape_controls(json.dumps(text, ensure_ascii=False))
 
 
 def _line(kind: str, fields: dict[str, str]) -> str:

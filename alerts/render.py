@@ -45,6 +45,9 @@ CHAT_MATCHES_MAX = 10  # a chat message with 40 snippets is noise; the JSON payl
 
 _SPACE = re.compile(r"\s+")
 _DISCORD_SPECIAL = re.compile(r"([\\*_~`|>\[\]#])")
+# Mattermost finds mentions with an ASCII ``\B@`` (so ``a@b.org`` is an address, not a
+# mention, but ``й@all`` is one); the name may start with any letter.
+_MENTION = re.compile(f"(?<![A-Za-z0-9_])@(?=[{HIGHLIGHT_START}{HIGHLIGHT_END}]*\\w)")
 
 
 def split_highlights(snippet: str) -> Iterator[tuple[str, bool]]:
@@ -211,9 +214,29 @@ def render_payload(alert: Alert) -> dict[str, Any]:
     }
 
 
-def slack_escape(text: str) -> str:
+def _slack_markup(text: str) -> str:
     # Slack's three control characters (api.slack.com, "Formatting text": escaping).
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mute_mentions(text: str) -> str:
+    """A zero-width space after each ``@`` that starts a name. Mattermost, which takes
+    Slack's webhook body, notifies on plain ``@channel``, ``@all``, ``@here`` and
+    ``@someone`` (Slack's own ``<!channel>`` is inert once ``<`` is escaped). Highlight
+    markers between the ``@`` and the name are looked through, so a matched span cannot
+    split a mention from its ``@``. Reads the same; notifies no one."""
+    return _MENTION.sub("@\u200b", text)
+
+
+def slack_escape(text: str) -> str:
+    """Feed text for Slack's mrkdwn: its control characters escaped, mentions muted."""
+    return mute_mentions(_slack_markup(text))
+
+
+def slack_link(url: str, text: str) -> str:
+    """``<url|text>``, ``text`` already escaped. ``|`` would end the URL part; percent-encoded,
+    the URL stays the same. The URL is not muted: a zero-width space would break it."""
+    return f"<{_slack_markup(url.replace('|', '%7C'))}|{text}>"
 
 
 def render_slack(alert: Alert) -> dict[str, Any]:
@@ -224,14 +247,13 @@ def render_slack(alert: Alert) -> dict[str, Any]:
     """
     title = slack_escape(alert_title(alert))
     link = item_link(alert)
-    # "|" would end the URL part of <url|text>; percent-encoding it keeps the same URL.
-    headline = f"<{slack_escape(link.replace('|', '%7C'))}|{title}>" if link else title
+    headline = slack_link(link, title) if link else title
     lines = [
         f"*{slack_escape(one_line(alert.watchlist))}*: {headline}",
         f"_{slack_escape(one_line(alert.feed.name))}_",
     ]
     for match in alert.matches[:CHAT_MATCHES_MAX]:
-        snippet = emphasise(one_line(match.snippet), slack_escape, "*", "*")
+        snippet = emphasise(mute_mentions(one_line(match.snippet)), slack_escape, "*", "*")
         lines.append(f"• {slack_escape(one_line(match.term))}: {snippet}")
     return {"text": "\n".join(lines)}
 

@@ -31,6 +31,7 @@ from alerts.render import (
     one_line,
     render_payload,
     slack_escape,
+    slack_link,
     templates,
     truncate,
     utc_clock,
@@ -178,7 +179,7 @@ def _feed_label(alert: Alert) -> str:
 def _slack_line(alert: Alert) -> str:
     title = slack_escape(truncate(alert_title(alert), _TITLE_IN_LIST_MAX))
     link = _chat_link(alert)
-    headline = f"<{slack_escape(link.replace('|', '%7C'))}|{title}>" if link else title
+    headline = slack_link(link, title) if link else title
     terms = f" ({slack_escape(truncate(_terms(alert), _TITLE_IN_LIST_MAX))})"
     return f"• {headline}{terms if alert.matches else ''} — _{slack_escape(_feed_label(alert))}_"
 

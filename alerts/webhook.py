@@ -6,6 +6,12 @@ that says whether to retry, when (Retry-After) and whether the receiver asked us
 Signs the body per the Standard Webhooks spec when a secret is set. Does not retry, queue
 or record anything: the outbox does that with the error's verdict.
 
+The URL's path and query, the headers and the secret are credentials (Slack and Discord
+keep their token in the path): messages show ``display_url`` and an exception's own text
+only with those taken out; an exception nobody foresaw is named by its type alone. What the
+receiver controls is bounded: an error body is read up to ERROR_BODY_MAX bytes and never
+decompressed (a small compressed body can expand without limit); a success's is not read.
+
 Status codes (decided here, documented in the README's configuration reference):
 2xx delivered. 408, 425, 429 and 5xx retryable. 3xx retryable but never followed: a
 redirect may be a maintenance page, and following it would send the payload (and its
@@ -24,13 +30,12 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 from standardwebhooks.webhooks import Webhook
 
 from alerts.base import DeliveryResult, Digest, Message
-from alerts.durations import Duration, format_duration
-from alerts.errors import ChannelConfigError, DeliveryError
+from alerts.durations import format_duration
+from alerts.errors import ChannelConfigError, DeliveryError, caused_by, unexpected
 from alerts.render import (
     render_discord,
     render_payload,
@@ -45,7 +50,20 @@ from alerts.render_digest import (
     render_digest_subject,
     render_digest_text,
 )
-from alerts.settings import ChannelSettings
+from alerts.sandbox import (
+    RENDER_TIMEOUT,
+    BoundedTemplate,
+    TemplateBusyError,
+    TemplateLimitError,
+    compile_template,
+)
+from alerts.settings import (
+    ChannelSettings,
+    HeaderFields,
+    HttpUrl,
+    Timeout,
+    check_header_fields,
+)
 from httpfields import retry_after_seconds
 
 USER_AGENT = "feed-monitor (+https://github.com/feed-monitor/feed-monitor)"
@@ -65,29 +83,28 @@ _DIGEST_FORMATS = {
 }
 
 
-def _sandbox() -> ImmutableSandboxedEnvironment:
-    """Templates come from the config file, so they are run sandboxed: no attribute walks
-    to ``__class__``/``__globals__``, no mutation of the data they are given."""
-    return ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
-
-
 class WebhookConfig(ChannelSettings):
+    """``template`` comes from the config file, so it runs in alerts.sandbox: no attribute
+    walks to ``__class__``/``__globals__``, no mutation of its data, bounded size and time."""
+
+    # A failed field's input (a URL, a header) may be a credential: pydantic's own text for
+    # the error would quote it, so it is left out there too.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
     type: Literal["webhook"]
-    url: str
-    headers: dict[str, str] = Field(default_factory=dict)
+    url: HttpUrl
+    headers: HeaderFields = Field(default_factory=dict)
     secret: SecretStr | None = None
     format: Literal["json", "slack", "discord"] = "json"
     template: str | None = None
     content_type: str = "application/json"
-    timeout: Duration = Field(default=15.0, gt=0)
+    timeout: Timeout = 15.0
 
-    @field_validator("url")
+    @field_validator("content_type")
     @classmethod
-    def _http_url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"webhook url must be an absolute http(s) URL, got {url!r}")
-        return url
+    def _one_line_content_type(cls, content_type: str) -> str:
+        check_header_fields({"Content-Type": content_type})
+        return content_type
 
     @field_validator("headers")
     @classmethod
@@ -112,7 +129,7 @@ class WebhookConfig(ChannelSettings):
     def _template_compiles(cls, template: str | None) -> str | None:
         if template is not None:
             try:
-                _sandbox().from_string(template)
+                compile_template(template)
             except jinja2.TemplateSyntaxError as exc:
                 raise ValueError(f"template line {exc.lineno}: {exc.message}") from exc
         return template
@@ -133,28 +150,39 @@ class WebhookChannel:
         self._url_shown = display_url(config.url)
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(
-            follow_redirects=False, timeout=config.timeout, headers={"User-Agent": USER_AGENT}
+            follow_redirects=False,
+            timeout=config.timeout,
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
         )
         self._signer = Webhook(config.secret.get_secret_value()) if config.secret else None
-        self._template: jinja2.Template | None = None
+        parts = urlsplit(config.url)
+        secret = config.secret.get_secret_value() if config.secret else ""
+        userinfo = parts.netloc.rpartition("@")[0]
+        hidden = [parts.path, parts.query, userinfo, *config.headers.values(), secret]
+        self._hidden = sorted((h for h in hidden if len(h) > 1), key=len, reverse=True)
+        self._template: BoundedTemplate | None = None
         if config.template is not None:
             try:
-                self._template = _sandbox().from_string(config.template)
+                timeout = min(RENDER_TIMEOUT, config.timeout)
+                self._template = BoundedTemplate(config.template, timeout=timeout)
             except jinja2.TemplateError as exc:
                 raise ChannelConfigError(f"{config.name}: template: {exc}") from exc
 
     async def send(self, message: Message) -> DeliveryResult:
         if isinstance(message, Digest) and not message.alerts:
             raise DeliveryError(self.name, "empty digest: nothing to send", retryable=False)
-        body, content_type = self._render(message)
+        # ``timeout`` bounds the whole send, the template's render included: the outbox
+        # waits that long for an outcome, and not longer.
+        deadline = asyncio.get_running_loop().time() + self._config.timeout
+        body, content_type = await self._render(message)
         headers = {**self._config.headers, "Content-Type": content_type}
         if self._signer is not None:
             headers.update(_signature_headers(self._signer, message.id, body))
-        request = self._client.build_request(
-            "POST", self._config.url, content=body.encode("utf-8"), headers=headers
-        )
         try:
-            async with asyncio.timeout(self._config.timeout):
+            request = self._client.build_request(
+                "POST", self._config.url, content=body.encode("utf-8"), headers=headers
+            )
+            async with asyncio.timeout_at(deadline):
                 response = await self._client.send(request, stream=True)
                 try:
                     excerpt = await _read_excerpt(response)
@@ -165,17 +193,26 @@ class WebhookChannel:
             raise DeliveryError(self.name, message) from exc
         except (httpx.HTTPError, OSError) as exc:
             raise DeliveryError(self.name, self._network_message(exc)) from exc
+        except Exception as exc:  # its text could quote a header or the URL: type only
+            raise DeliveryError(self.name, f"{unexpected(exc)} with {self._url_shown}") from None
         return self._outcome(response, excerpt)
 
     async def aclose(self) -> None:
+        if self._template is not None:
+            self._template.close()
         if self._owns_client:
             await self._client.aclose()
 
-    def _render(self, message: Message) -> RenderedBody:
+    async def _render(self, message: Message) -> RenderedBody:
         if self._template is not None:
             try:
-                body = self._template.render(_template_context(message))
+                body = await self._template.render(_template_context(message))
+            except TemplateBusyError as exc:  # the next attempt finds the thread free
+                raise DeliveryError(self.name, f"template: {exc}") from None
+            except TemplateLimitError as exc:  # the same data will hit the same bound
+                raise DeliveryError(self.name, f"template failed: {exc}", retryable=False) from None
             except Exception as exc:  # a user's template can fail in any way; none heals
+                # Its context is the alert's payload, no credential: the text helps its author.
                 message = f"template failed: {type(exc).__name__}: {exc}"
                 raise DeliveryError(self.name, message, retryable=False) from exc
             return body, self._config.content_type
@@ -211,13 +248,21 @@ class WebhookChannel:
 
     def _network_message(self, exc: BaseException) -> str:
         where = self._url_shown
-        if _caused_by(exc, ConnectionRefusedError):
+        text = self._hide(str(exc))
+        if caused_by(exc, ConnectionRefusedError):
             return f"connection refused by {where}"
-        if _caused_by(exc, ssl.SSLError):
-            return f"TLS error with {where}: {exc}"
+        if caused_by(exc, ssl.SSLError):
+            return f"TLS error with {where}: {text}"
         if isinstance(exc, httpx.RemoteProtocolError):
-            return f"{where} closed the connection: {exc}"
-        return f"network error with {where}: {exc or type(exc).__name__}"
+            return f"{where} closed the connection: {text}"
+        return f"network error with {where}: {text or type(exc).__name__}"
+
+    def _hide(self, text: str) -> str:
+        """A library's message without the URL's credentials, a header value or the secret
+        (h11 quotes a header it refuses; httpx quotes the URL it cannot parse)."""
+        for hidden in self._hidden:
+            text = text.replace(hidden, "…")
+        return text
 
 
 def _signature_headers(signer: Webhook, message_id: str, body: str) -> dict[str, str]:
@@ -253,12 +298,14 @@ async def _read_excerpt(response: httpx.Response) -> str:
     """The start of an error response's body, on one line; a success's body is not read."""
     if response.is_success:
         return ""
-    chunks = b""
-    async for chunk in response.aiter_bytes():
-        chunks += chunk
+    if response.headers.get("content-encoding", "identity").strip().lower() != "identity":
+        return ""  # asked for identity; decoding what came anyway could expand without bound
+    chunks = bytearray()
+    async for chunk in response.aiter_raw():
+        chunks += chunk[: ERROR_BODY_MAX - len(chunks)]
         if len(chunks) >= ERROR_BODY_MAX:
             break
-    text = chunks[:ERROR_BODY_MAX].decode("utf-8", "replace")
+    text = chunks.decode("utf-8", "replace")
     return " ".join(text.split())
 
 
@@ -274,20 +321,3 @@ def display_url(url: str) -> str:
     if len(segments) > 1 or parts.query:
         path += "/…"
     return f"{parts.scheme}://{host}{path}"
-
-
-def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
-    """Whether ``kind`` is anywhere in the cause chain (httpx wraps anyio wraps OSError)."""
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, kind):
-            return True
-        if isinstance(current, BaseExceptionGroup):
-            stack.extend(current.exceptions)
-        stack.extend(e for e in (current.__cause__, current.__context__) if e is not None)
-    return False

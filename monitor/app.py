@@ -14,6 +14,7 @@ import random
 from types import TracebackType
 
 from alerts.base import Channel
+from alerts.errors import ChannelConfigError
 from alerts.registry import build_channel
 from alerts.retry import RetryPolicy
 from monitor.config import Settings
@@ -74,11 +75,16 @@ class App:
 
     def _configure(self, settings: Settings, matcher: Matcher, parser: ParseWorkers) -> None:
         """Build what follows the configuration file around a matcher and parse workers.
-        The feeds table is synced first: if the database refuses, nothing has changed."""
+        Channels are built, then the feeds table synced, before anything is swapped: if a
+        channel cannot be built or the database refuses, nothing has changed."""
+        try:
+            channels: dict[str, Channel] = {c.name: build_channel(c) for c in settings.channels}
+        except ChannelConfigError as exc:  # e.g. a ca_file that became unreadable
+            raise ConfigError(settings.source, [f"channels: {exc}"]) from None
         specs = [FeedSpec(url=f.url, name=f.name) for f in settings.feeds]
         self.store.sync_feeds(specs, self.clock())
         self.settings, self.matcher, self.parser = settings, matcher, parser
-        self.channels: dict[str, Channel] = {c.name: build_channel(c) for c in settings.channels}
+        self.channels = channels
         self.retry = {c.name: RetryPolicy.from_retries(c.retry) for c in settings.channels}
         self.fetcher = Fetcher(fetch_settings(settings))
         self.pipeline = Pipeline(

@@ -1,47 +1,86 @@
 """Settings: the YAML file and the environment, validated once at start.
 
-This is the only module that reads the environment or the configuration file. Everything
-below it receives a ``Settings`` value. Errors name the file, the field and the problem
-(``ConfigError``); they never surface as a traceback.
+This is the only module that reads the environment or the configuration file (through
+``monitor.config_file``, which reads the YAML within bounds and substitutes ``${VAR}``).
+Everything below it receives a ``Settings`` value. Errors name the file, the field and the
+problem (``ConfigError``); they never surface as a traceback, and never quote a value taken
+from the environment, a header value, a password or a URL.
 
-``${VAR}`` anywhere in a string value is replaced from the environment before validation;
-``$${`` writes a literal ``${``. A missing variable is an error naming the field.
+Every setting is bounded to what works at run time: a duration field has its range (an
+interval of 0 would poll on every tick, a lease of 0 would spin), counts stay below what
+the system can open, and the lease outlasts a poll's deadline. ``${VAR}`` anywhere in a
+string value is replaced from the environment before validation; ``$${`` writes a literal
+``${``. A missing variable is an error naming the field.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from alerts.digest import DigestSetting
-from alerts.durations import Duration, parse_duration
+from alerts.durations import DAY, HOUR, YEAR, Duration, format_duration, parse_duration, within
+from alerts.email import EmailConfig
 from alerts.registry import CHANNELS, ChannelConfig
+from alerts.settings import NAME_MAX, HeaderFields, HttpUrl, Name, Timeout
+from alerts.webhook import WebhookConfig
+from monitor.config_file import Substitution, field_path, read_config
 from monitor.errors import ConfigError, QueryError
 from monitor.match.query import compile_query, terms_to_query
 from monitor.types import Watchlist
 
 DEFAULT_CONFIG = "monitor.yaml"
 DEFAULT_DATABASE = "sqlite:///monitor.db"
-_ENV_REF = re.compile(r"\$(\$?)\{([^}]*)\}")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]i?B|B)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 10**6, "gb": 10**9}
 _SIZE_UNITS |= {"kib": 1024, "mib": 1024**2, "gib": 1024**3}
+_SIZE_HINT = "use e.g. 10MiB, 512KiB, 1000000"
+# A body is held in memory while it is read and parsed, once per poll under way.
+MAX_BODY = 1024**3
+MIN_BODY = 1024  # below this no feed fits, and every poll would fail
+MAX_CONNECTIONS = 1000  # each is a file descriptor; the usual limit is 1024 per process
+MAX_PARSE_WORKERS = 256  # processes, all started at once
+MAX_URL = 2048  # the database keeps a feed's URL in 2048 characters
+SEND_SHARE = 4  # the outbox waits lease / SEND_SHARE for one send (monitor/outbox.py)
+# Headers that frame the request: set in a feed's headers they would make it hang or lie.
+_FEED_RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
 
 
 def _parse_size(value: object) -> int:
     """Byte sizes as users write them: ``10MiB``, ``500KB``, ``1048576``."""
+    if isinstance(value, bool):  # YAML's yes/no; bool is an int subclass
+        raise ValueError(f"not a size: {value!r} ({_SIZE_HINT})")
     if isinstance(value, int):
         return value
     match = _SIZE.match(str(value))
     if not match:
-        raise ValueError(f"not a size: {value!r} (use e.g. 10MiB, 512KiB, 1000000)")
-    return int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()])
+        raise ValueError(f"not a size: {value!r} ({_SIZE_HINT})")
+    size = float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]
+    if not math.isfinite(size):  # a few hundred digits read as a float
+        raise ValueError(f"not a size: too large ({_SIZE_HINT})")
+    return int(size)
+
+
+def _body_size(size: int) -> int:
+    """Below a kilobyte no feed fits and every poll fails; above a gigabyte one poll can
+    take the memory of the whole service."""
+    if not MIN_BODY <= size <= MAX_BODY:
+        raise ValueError(f"must be between 1KiB and 1GiB, got {size} bytes")
+    return size
 
 
 def _parse_backlog(value: object) -> float | None:
@@ -56,17 +95,21 @@ def _parse_backlog(value: object) -> float | None:
     return parse_duration(value)  # type: ignore[arg-type]
 
 
-Size = Annotated[int, Field(gt=0)]
+Size = Annotated[int, BeforeValidator(_parse_size), AfterValidator(_body_size)]
+# How often to poll, and the ceilings of hints and back-off: from a second to a year.
+Interval = Annotated[Duration, within(1, YEAR)]
+Connections = Annotated[int, Field(ge=1, le=MAX_CONNECTIONS)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input_in_errors: a ValidationError printed anywhere never shows a secret
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class Defaults(_Model):
     """Per-feed settings that a feed may override."""
 
-    interval: Duration = 900.0
+    interval: Interval = 900.0
     backlog: float | None = 86400.0  # seconds; None = "all"
 
     @field_validator("backlog", mode="before")
@@ -74,34 +117,22 @@ class Defaults(_Model):
     def _backlog(cls, value: object) -> float | None:
         return _parse_backlog(value)
 
-    @field_validator("interval")
-    @classmethod
-    def _positive_interval(cls, value: float) -> float:
-        if value < 1:
-            raise ValueError("interval must be at least 1s")
-        return value
-
 
 class Polling(_Model):
     """How the monitor treats servers: limits, timeouts, back-off."""
 
-    timeout: Duration = 10.0
-    deadline: Duration = 30.0
+    timeout: Timeout = 10.0
+    deadline: Timeout = 30.0
     max_body: Size = 10 * 1024 * 1024
     max_redirects: int = Field(default=5, ge=0, le=20)
-    per_host: int = Field(default=2, ge=1)
-    max_concurrency: int = Field(default=50, ge=1)
+    per_host: Connections = 2
+    max_concurrency: Connections = 50
     allow_private_networks: bool = True
-    max_interval: Duration = 6 * 3600.0
-    max_backoff: Duration = 86400.0
-    jitter: float = Field(default=0.1, ge=0, le=0.5)
+    max_interval: Interval = 6 * 3600.0
+    max_backoff: Interval = 86400.0
+    jitter: float = Field(default=0.1, ge=0, le=0.5, allow_inf_nan=False)
     # parse in this many processes; 0 = in a thread of the service; null = one per core
-    parse_workers: int | None = Field(default=None, ge=0)
-
-    @field_validator("max_body", mode="before")
-    @classmethod
-    def _size(cls, value: object) -> int:
-        return _parse_size(value)
+    parse_workers: int | None = Field(default=None, ge=0, le=MAX_PARSE_WORKERS)
 
     @property
     def max_inflight(self) -> int:
@@ -113,25 +144,27 @@ class Polling(_Model):
 class Service(_Model):
     """The service's own rhythm."""
 
-    tick: Duration = 1.0  # how often due feeds and due deliveries are claimed
-    lease: Duration = 120.0  # a claim on a feed or delivery expires after this
+    # how often due feeds and due deliveries are claimed
+    tick: Annotated[Duration, within(0.1, HOUR)] = 1.0
+    # a claim on a feed or delivery expires after this; one send may take a quarter of it
+    lease: Annotated[Duration, within(2, DAY)] = 120.0
 
 
 class FeedConfig(_Model):
-    url: str
-    name: str | None = None
-    interval: Duration | None = None
+    url: Annotated[HttpUrl, Field(max_length=MAX_URL)]
+    name: Name | None = None
+    interval: Interval | None = None
     backlog: float | Literal["default"] | None = "default"
     tags: frozenset[str] = frozenset()
-    headers: dict[str, str] = {}
+    headers: HeaderFields = {}
 
-    @field_validator("url")
+    @field_validator("headers")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        scheme = value.split(":", 1)[0].lower() if ":" in value else ""
-        if scheme not in {"http", "https"}:
-            raise ValueError(f"feed URL must be http or https, got {value!r}")
-        return value.strip()
+    def _no_framing_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        clash = sorted(name for name in headers if name.lower() in _FEED_RESERVED_HEADERS)
+        if clash:
+            raise ValueError(f"headers {clash} are set by the fetcher itself")
+        return headers
 
     @field_validator("backlog", mode="before")
     @classmethod
@@ -148,7 +181,7 @@ class NotifyRoute(_Model):
 
 
 class WatchlistConfig(_Model):
-    name: str
+    name: Name
     terms: list[str] | None = None
     query: str | None = None
     notify: list[NotifyRoute] = []
@@ -206,70 +239,30 @@ def load_settings(path: Path | str, environ: Mapping[str, str] | None = None) ->
     """Read, substitute, validate and cross-check the configuration file."""
     env = os.environ if environ is None else environ
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(source, ["file not found"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(source, [f"cannot read file: {exc}"]) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(source, [f"{where}invalid YAML: {problem}"]) from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(source, ["the top level must be a mapping of keys (database, feeds ...)"])
-    missing: list[str] = []
-    raw = _substitute(raw, env, (), missing)
-    if missing:
-        raise ConfigError(source, missing)
+    substitution = Substitution(env)
+    raw = substitution.apply(read_config(path))
+    if substitution.missing:
+        raise ConfigError(source, substitution.missing)
     if env.get("MONITOR_DATABASE_URL"):
-        raw["database"] = env["MONITOR_DATABASE_URL"]
+        raw["database"] = substitution.variable("MONITOR_DATABASE_URL")
+    if "source" in raw:  # the file's own name, set below: not a key of the file
+        raise ConfigError(source, ["source: unknown key"])
     raw["source"] = source
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(source, [_describe(err) for err in exc.errors()]) from None
-    problems = check_references(settings)
+        problems = [_describe(err, raw) for err in exc.errors()]
+    else:
+        problems = check_references(settings)
     if problems:
-        raise ConfigError(source, problems)
+        raise ConfigError(source, [substitution.redact(p) for p in problems])
     return settings
 
 
-def _substitute(node: Any, env: Mapping[str, str], loc: tuple, missing: list[str]) -> Any:
-    """Replace ``${VAR}`` in every string of the YAML tree, noting each missing variable."""
-    if isinstance(node, dict):
-        return {k: _substitute(v, env, (*loc, k), missing) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_substitute(v, env, (*loc, i), missing) for i, v in enumerate(node)]
-    if not isinstance(node, str):
-        return node
-
-    def replace(match: re.Match[str]) -> str:
-        if match.group(1):  # $${ is an escaped literal ${
-            return "${" + match.group(2) + "}"
-        name = match.group(2)
-        if name not in env:
-            missing.append(f"{_path(loc)}: environment variable {name} is not set")
-            return ""
-        return env[name]
-
-    return _ENV_REF.sub(replace, node)
-
-
-def _path(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _describe(error: Mapping[str, Any]) -> str:
-    """One pydantic error as ``field.path: message``, without the union tag in the path."""
+def _describe(error: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
+    """One pydantic error as ``field.path: message``, without the union tag in the path,
+    the entry of a list named as in ``feeds[2] (Kazinform)``. Only ``msg`` is used: the
+    input, which may be a secret, never is."""
     loc = tuple(error["loc"])
     if len(loc) >= 3 and loc[0] == "channels" and loc[2] in CHANNELS:
         loc = loc[:2] + loc[3:]
@@ -282,7 +275,22 @@ def _describe(error: Mapping[str, Any]) -> str:
     elif error["type"] == "union_tag_not_found":
         message = f"missing 'type' (one of: {', '.join(sorted(CHANNELS))})"
     message = message.removeprefix("Value error, ")
-    return f"{_path(loc) or '(top level)'}: {message}"
+    where = field_path(loc) or "(top level)"
+    if len(loc) >= 2 and isinstance(loc[1], int):
+        where = where.replace(f"[{loc[1]}]", f"[{loc[1]}]{_entry_name(raw, loc)}", 1)
+    return f"{where}: {message}"
+
+
+def _entry_name(raw: Mapping[str, Any], loc: tuple[Any, ...]) -> str:
+    """`` (name)`` of the list entry at ``loc``, when it has a printable one."""
+    entries = raw.get(loc[0])
+    if not isinstance(entries, list) or not 0 <= loc[1] < len(entries):
+        return ""
+    entry = entries[loc[1]]
+    name = entry.get("name") if isinstance(entry, dict) else None
+    if not isinstance(name, str) or not name.isprintable() or not 0 < len(name) <= NAME_MAX:
+        return ""
+    return f" ({name})"
 
 
 def _duplicates(names: list[str]) -> set[str]:
@@ -291,10 +299,15 @@ def _duplicates(names: list[str]) -> set[str]:
 
 
 def check_references(settings: Settings) -> list[str]:
-    """Problems across sections: duplicates, dangling names, malformed queries."""
-    problems: list[str] = []
+    """Problems across sections: duplicates, dangling names, malformed queries, a lease
+    shorter than a poll or a send may take."""
+    problems = _check_timing(settings)
+    first_of_url: dict[str, int] = {}
+    for i, feed in enumerate(settings.feeds):
+        # The URL is not quoted: it may carry a password or a token.
+        if first_of_url.setdefault(feed.url, i) != i:
+            problems.append(f"feeds[{i}]: the same url as feeds[{first_of_url[feed.url]}]")
     for section, names in (
-        ("feeds", [f.url for f in settings.feeds]),
         ("feeds", [f.name for f in settings.feeds if f.name]),
         ("watchlists", [w.name for w in settings.watchlists]),
         ("channels", [c.name for c in settings.channels]),
@@ -321,8 +334,55 @@ def check_references(settings: Settings) -> list[str]:
         ]
         problems += [f"{where}.tags: no feed has tag {t!r}" for t in sorted(wl.tags - feed_tags)]
         field = "query" if wl.query is not None else "terms"
-        try:
-            compile_query(wl.to_watchlist().query)
-        except QueryError as exc:
-            problems.append(f"{where}.{field}: {exc}")
+        problem = _query_problem(wl)
+        if problem:
+            problems.append(f"{where}.{field}: {problem}")
     return problems
+
+
+def _check_timing(settings: Settings) -> list[str]:
+    """A poll holds its claim on the feed until its outcome is written, and the outbox waits
+    a quarter of the lease for one send: a claim that expires during the fetch lets another
+    tick (or instance) poll the feed again, and a send still under way when the outbox
+    stops waiting is counted as failed and sent again (a duplicate)."""
+    lease, deadline = settings.service.lease, settings.polling.deadline
+    problems: list[str] = []
+    if lease <= deadline:
+        problems.append(
+            f"service.lease: must be longer than polling.deadline ({format_duration(deadline)})"
+            f", since a poll must finish within its claim; got {format_duration(lease)}"
+        )
+    wait = lease / SEND_SHARE
+    for i, channel in enumerate(settings.channels):
+        for field, timeout in _send_timeouts(channel):
+            if timeout > wait:
+                problems.append(
+                    f"channels[{i}] ({channel.name}).{field}: must be at most a quarter of "
+                    f"service.lease ({format_duration(wait)}), the time the outbox waits for "
+                    f"one send; got {format_duration(timeout)}"
+                )
+    return problems
+
+
+def _send_timeouts(channel: ChannelConfig) -> list[tuple[str, float]]:
+    """Each timeout one send of ``channel`` runs under, by its field."""
+    if isinstance(channel, WebhookConfig):
+        return [("timeout", channel.timeout)]
+    if isinstance(channel, EmailConfig):
+        return [("smtp.timeout", channel.smtp.timeout)]
+    return []
+
+
+def _query_problem(watchlist: WatchlistConfig) -> str | None:
+    """Why the watchlist's query does not compile, or None. Any failure is a problem with
+    the query, not a crash of ``monitor check``: a query nested thousands deep exhausts
+    the parser's recursion before it can say so."""
+    try:
+        compile_query(watchlist.to_watchlist().query)
+    except QueryError as exc:
+        return str(exc)
+    except RecursionError:
+        return "nested too deeply (use fewer parentheses or NOTs)"
+    except Exception as exc:  # a parser bug must not hide the other problems
+        return f"cannot be compiled ({type(exc).__name__})"
+    return None

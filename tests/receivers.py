@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 import jsonschema
 import pytest
@@ -196,6 +196,15 @@ SmtpMode = Literal["plain", "starttls", "tls"]
 
 
 @frozen
+class Slow:
+    """A scripted DATA answer that comes after ``seconds`` (a server that accepts late).
+    A client that hangs up first gets nothing: aiosmtpd drops the mail with the session."""
+
+    seconds: float
+    reply: str = "250 OK"
+
+
+@frozen
 class ReceivedMail:
     mail_from: str
     rcpt_tos: tuple[str, ...]
@@ -240,7 +249,7 @@ class SmtpSink:
         self.port = port
         self.login = login
         self._tls = server_tls_context(ca) if ca is not None and mode != "plain" else None
-        self._script: collections.deque[str] = collections.deque()
+        self._script: collections.deque[str | Slow] = collections.deque()
         self._messages: list[ReceivedMail] = []
         self.attempts = 0  # DATA commands seen, whatever the answer
         self._changed = threading.Condition()
@@ -251,9 +260,9 @@ class SmtpSink:
         with self._changed:
             return list(self._messages)
 
-    def script(self, *replies: str) -> None:
-        """Queue answers to DATA ("451 4.3.0 Try later", "550 5.1.1 No such user", HANG);
-        once empty, mail is accepted with 250."""
+    def script(self, *replies: str | Slow) -> None:
+        """Queue answers to DATA ("451 4.3.0 Try later", "550 5.1.1 No such user", HANG,
+        Slow(5)); once empty, mail is accepted with 250."""
         with self._changed:
             self._script.extend(replies)
 
@@ -293,7 +302,7 @@ class SmtpSink:
     async def wait_for_async(self, count: int, timeout: float = 5.0) -> list[ReceivedMail]:
         return await asyncio.to_thread(self.wait_for, count, timeout)
 
-    def _next_reply(self) -> str:
+    def _next_reply(self) -> str | Slow:
         with self._changed:
             self.attempts += 1
             self._changed.notify_all()
@@ -320,6 +329,9 @@ class _SinkHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         reply = self.sink._next_reply()
+        if isinstance(reply, Slow):
+            await asyncio.sleep(reply.seconds)
+            reply = reply.reply
         if reply == HANG:
             await asyncio.Event().wait()  # cancelled by the controller's stop()
         if not reply.startswith("250"):
@@ -336,6 +348,100 @@ class _SinkHandler:
             )
         )
         return reply
+
+
+class RawSmtpServer:
+    """A hand-written SMTP server on 127.0.0.1 for what aiosmtpd will not do: a banner
+    dripped a byte at a time, a pause before every reply, a reply the test writes (one
+    that echoes a credential, a broken AUTH challenge, terminal escapes).
+
+    ``replies`` maps a command verb (``"EHLO"``, ``"AUTH"``, ``"."`` for the end of DATA)
+    to its reply, or to a function of the command line; other verbs get a plain success.
+    Runs its own event loop in a thread, like the other receivers.
+    """
+
+    DEFAULTS: Mapping[str, str] = {
+        "EHLO": "250-raw.example\r\n250 AUTH PLAIN",
+        "HELO": "250 raw.example",
+        "MAIL": "250 OK",
+        "RCPT": "250 OK",
+        "DATA": "354 End data with <CR><LF>.<CR><LF>",
+        ".": "250 OK queued",
+        "QUIT": "221 Bye",
+    }
+
+    def __init__(
+        self,
+        replies: Mapping[str, str | Callable[[str], str]] | None = None,
+        *,
+        banner: str = "220 raw.example ESMTP",
+        drip: float = 0.0,
+        pause: float = 0.0,
+    ) -> None:
+        self.replies = {**self.DEFAULTS, **(replies or {})}
+        self.banner = banner
+        self.drip = drip  # seconds between two bytes of the banner
+        self.pause = pause  # seconds before each reply
+        self.port = 0
+        self.accepted = 0  # mails whose end of DATA was answered with 2xx
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.Server | None = None
+        self._sessions: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self._thread.start()
+        start = asyncio.start_server(self._session, "127.0.0.1", 0)
+        self._server = asyncio.run_coroutine_threadsafe(start, self._loop).result(5)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def stop(self) -> None:
+        async def close() -> None:
+            if self._server is not None:
+                self._server.close()
+            for task in self._sessions:
+                task.cancel()
+            await asyncio.gather(*self._sessions, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._sessions.add(task)
+        try:
+            await self._converse(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._sessions.discard(task)
+            writer.close()
+
+    async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        banner = f"{self.banner}\r\n".encode()
+        for index in range(len(banner)):
+            writer.write(banner[index : index + 1])
+            await writer.drain()
+            if self.drip:
+                await asyncio.sleep(self.drip)
+        in_data = False
+        while raw := await reader.readline():  # b"" once the client hangs up
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if in_data and line != ".":
+                continue
+            in_data = False
+            verb = "." if line == "." else line.split(" ", 1)[0].upper()
+            reply = self.replies.get(verb, "250 OK")
+            text = reply(line) if callable(reply) else reply
+            await asyncio.sleep(self.pause)
+            writer.write(f"{text}\r\n".encode())
+            await writer.drain()
+            in_data = verb == "DATA" and text.startswith("354")
+            self.accepted += verb == "." and text.startswith("2")
+            if verb == "QUIT":
+                return
 
 
 # ---------------------------------------------------------------------------------------
@@ -454,21 +560,44 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
     receiver.stop()
 
 
+class _Server(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+ServerT = TypeVar("ServerT", bound=_Server)
+
+
+def started_servers(build: Callable[..., ServerT]) -> Iterator[Callable[..., ServerT]]:
+    """For a factory fixture: ``make(...)`` builds and starts a server; all stop after."""
+    servers: list[ServerT] = []
+
+    def make(*args: Any, **kwargs: Any) -> ServerT:
+        server = build(*args, **kwargs)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
 @pytest.fixture
 def smtp_sink_factory(tls_ca: trustme.CA) -> Iterator[Callable[..., SmtpSink]]:
     """``smtp_sink_factory("starttls", login=("user", "pw"))``: a started sink, stopped
     at teardown."""
-    sinks: list[SmtpSink] = []
 
-    def make(mode: SmtpMode = "plain", **kwargs: Any) -> SmtpSink:
-        sink = SmtpSink(mode, ca=tls_ca, **kwargs)
-        sink.start()
-        sinks.append(sink)
-        return sink
+    def build(mode: SmtpMode = "plain", **kwargs: Any) -> SmtpSink:
+        return SmtpSink(mode, ca=tls_ca, **kwargs)
 
-    yield make
-    for sink in sinks:
-        sink.stop()
+    yield from started_servers(build)
+
+
+@pytest.fixture
+def raw_smtp() -> Iterator[Callable[..., RawSmtpServer]]:
+    """``raw_smtp({"AUTH": "535 no"}, pause=0.3)``: a started RawSmtpServer."""
+    yield from started_servers(RawSmtpServer)
 
 
 @pytest.fixture

@@ -11,7 +11,9 @@ own test modules.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -22,6 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 from receivers import HANG, Reply, SmtpSink, WebhookReceiver, sample_alert, sample_digest
 
 from alerts.base import Channel, DeliveryResult, Digest, Message
+from alerts.controls import UNSAFE
 from alerts.digest import DigestSchedule
 from alerts.errors import DeliveryError
 from alerts.log import LogChannel, LogConfig
@@ -387,3 +390,30 @@ async def test_log_channel_writes_a_digest_line_then_one_line_per_alert(
         "a1 digest=d-2026-11-05T15",
     ]
     assert lines[1].startswith('alert watchlist=Kazakhstan title="Токаев подписал закон"')
+
+
+HOSTILE = "\x1b]0;owned\x07\x1b[31mred\x1b[2J \x9b31m \u202eevil\u2066 \x7f \ud800 end"
+
+
+async def test_log_channel_escapes_terminal_controls_in_every_field(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    alert = sample_alert(
+        id=f"id{HOSTILE}",
+        title=f"Title {HOSTILE}",
+        link=f"https://example.org/{HOSTILE}",
+        watchlist=f"w{HOSTILE}",
+        guid=HOSTILE,
+    )
+    channel = LogChannel(LogConfig(type="log", name="log"))
+    with caplog.at_level(logging.INFO, logger="alerts.log"):
+        await channel.send(alert)
+        await channel.send(sample_digest(alert, id=f"d{HOSTILE}", channel="log"))
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 3
+    for line in lines:
+        assert not UNSAFE.search(line), ascii(line)
+    # A quoted value is still JSON: it reads back as the text (whitespace runs as one space).
+    title = re.search(r' title=("(?:[^"\\]|\\.)*")', lines[0])
+    assert title is not None
+    assert json.loads(title.group(1)) == " ".join(f"Title {HOSTILE}".split())

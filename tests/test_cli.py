@@ -128,6 +128,59 @@ def test_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:
     assert "database URL" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_check_refuses_a_query_nested_thousands_deep(tmp_path: Path) -> None:
+    path = tmp_path / "monitor.yaml"
+    query = "(" * 3000 + "CSTO" + ")" * 3000
+    path.write_text(f"watchlists: [{{name: deep, query: '{query}'}}]\n", encoding="utf-8")
+    result = monitor("check", "--config", str(path))
+    assert result.returncode == 2, result.stderr
+    assert "watchlists[0] (deep).query" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("service: {lease: 0}", "service.lease"),
+        ("defaults: {interval: 99999999999w}", "defaults.interval"),
+        (
+            "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\nb: &b [" + ", ".join(["*a"] * 10) + "]\n"
+            "c: &c [" + ", ".join(["*b"] * 10) + "]\nd: [" + ", ".join(["*c"] * 10) + "]",
+            "aliases",
+        ),
+        ("polling: {max_body: 1}\npolling: {max_body: 2}", "duplicate key 'polling'"),
+    ],
+)
+def test_check_refuses_what_would_break_at_run_time(tmp_path: Path, text: str, field: str) -> None:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(text + "\n", encoding="utf-8")
+    result = monitor("check", "--config", str(path))
+    assert result.returncode == 2 and field in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_check_hides_the_database_password(tmp_path: Path) -> None:
+    """A database whose driver is not installed is refused at check; its password is not
+    printed, nor, for a URL that does not parse, anything but its scheme."""
+    path = tmp_path / "monitor.yaml"
+    for url in ("postgresql+nosuch://monitor:hunter2@db/monitor", "garbage:hunter2"):
+        path.write_text(f"database: '{url}'\n", encoding="utf-8")
+        result = monitor("check", "--config", str(path))
+        assert result.returncode == 2 and "database:" in result.stderr
+        assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_check_refuses_a_ca_file_that_cannot_be_read(tmp_path: Path) -> None:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(
+        "channels: [{name: mail, type: email, to: [a@example.org], from: m@example.org,"
+        f" smtp: {{host: h, tls: true, ca_file: '{tmp_path / 'missing.pem'}'}}}}]\n",
+        encoding="utf-8",
+    )
+    result = monitor("check", "--config", str(path))
+    assert result.returncode == 2 and "channels[0]: mail: cannot load ca_file" in result.stderr
+
+
 def test_config_from_environment_variable(tmp_path: Path) -> None:
     path = tmp_path / "elsewhere.yaml"
     path.write_text("feeds: []\n", encoding="utf-8")
@@ -186,7 +239,7 @@ def test_sighup_reloads_the_configuration_between_polls(
         config_file.write_text(good.replace("terms: [CSTO]", "terms: CSTO"), encoding="utf-8")
         running.process.send_signal(signal.SIGHUP)
         line = running.wait_for_line("configuration not reloaded")
-        assert "watchlists[0].terms" in line and "the running one stays" in line
+        assert "watchlists[0] (csto).terms" in line and "the running one stays" in line
 
         # A new feed and a new watchlist: reloaded without a restart, the new feed polled
         # at once (its first poll under the backlog rule), its matching item alerted.

@@ -80,15 +80,21 @@ def test_escaped_dollar_brace_is_literal(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (("name: Example", "name: Example\n    colour: red"), "feeds[0].colour: unknown key"),
+        (
+            ("name: Example", "name: Example\n    colour: red"),
+            "feeds[0] (Example).colour: unknown key",
+        ),
         (("database:", "databse: x\ndatabase:"), "databse: unknown key"),
         (("name: kz\n", "name: csto\n"), "watchlists: duplicate name 'csto'"),
         (("name: console", "name: hook"), "channels: duplicate name 'hook'"),
         (("notify: [console]", "notify: [pager]"), "notify: unknown channel 'pager'"),
-        (("interval: 30s", "interval: soon"), "feeds[0].interval"),
-        (("type: log", "type: carrier-pigeon"), "channels[2]: unknown channel type"),
-        (("port: 587", "port: many"), "channels[1].smtp.port"),
-        (("url: https://example.org/other", "url: ftp://example.org/x"), "must be http or https"),
+        (("interval: 30s", "interval: soon"), "feeds[0] (Example).interval"),
+        (("type: log", "type: carrier-pigeon"), "channels[2] (console): unknown channel type"),
+        (("port: 587", "port: many"), "channels[1] (mail).smtp.port"),
+        (
+            ("url: https://example.org/other", "url: ftp://example.org/x"),
+            "feeds[1].url: must be an absolute http(s) URL",
+        ),
         (("tags: [kz]\n    notify", "tags: [nope]\n    notify"), "no feed has tag 'nope'"),
         (("query: 'Kazakhstan AND (protest* OR unrest)'", "query: 'Kazakhstan AND ('"), "query:"),
         (("terms: [CSTO, ОДКБ]", "terms: []"), "needs at least one term"),
@@ -105,6 +111,20 @@ def test_each_mistake_is_named(tmp_path: Path, change: tuple[str, str], expected
 def test_malformed_query_names_position(tmp_path: Path) -> None:
     message = problems(tmp_path, VALID.replace("(protest* OR unrest)", "(protest* OR unrest"))
     assert "watchlists[1] (kz).query" in message and "position" in message
+
+
+def test_a_query_that_exhausts_the_parser_is_a_problem_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the query parser's own limits, check reports the field, never a traceback."""
+
+    def exhausted(query: str) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr("monitor.config.compile_query", exhausted)
+    message = problems(tmp_path, VALID)
+    assert "watchlists[1] (kz).query: nested too deeply" in message
+    assert "watchlists[0] (csto).terms: nested too deeply" in message
 
 
 def test_missing_environment_variable_names_the_field(tmp_path: Path) -> None:

@@ -123,7 +123,7 @@ class Runs:
 database: {self.db_url}
 defaults: {{interval: 1s}}
 service: {{tick: 0.1s, lease: 3s}}
-polling: {{parse_workers: 0, jitter: 0}}
+polling: {{parse_workers: 0, jitter: 0, deadline: 2s}}
 feeds: [{{url: "{self.feed_url}"}}]
 watchlists: [{{name: csto, terms: [CSTO], notify: [hook, mail]}}]
 channels:
@@ -131,12 +131,13 @@ channels:
     type: webhook
     url: "{self.hook.url}?run={run}"
     secret: {SECRET}
+    timeout: 0.7s
     retry: [0s, 0s, 1s, 1s]
   - name: mail
     type: email
     to: [run-{run}@example.org]
     from: monitor@example.org
-    smtp: {{host: 127.0.0.1, port: {self.mail.port}}}
+    smtp: {{host: 127.0.0.1, port: {self.mail.port}, timeout: 0.7s}}
     retry: [0s, 0s, 1s, 1s]
 """,
             encoding="utf-8",

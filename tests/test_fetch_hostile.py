@@ -71,7 +71,7 @@ async def test_a_header_block_over_the_limit_fails_as_a_broken_response(
 @pytest.mark.parametrize(
     ("length", "message"),
     [
-        (20_000, "URL longer than 8192 characters: 'http://127.0.0.1:"),
+        (20_000, "URL longer than 2048 characters: 'http://127.0.0.1:"),
         (90_000, "protocol error: Invalid URL in location header: URL too long"),
     ],
 )

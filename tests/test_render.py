@@ -380,3 +380,19 @@ def test_discord_digest_escapes_markdown_in_feed_text() -> None:
     assert embed["title"] == "a_b (1)"  # embed titles are not Markdown
     assert embed["description"].startswith(r"• [\[x\](http://evil) \*y\*](https://example.org/")
     assert body["content"] == "Digest: **1 alert in 1 watchlist**"
+
+
+def test_slack_text_mutes_mentions_but_not_addresses_or_links() -> None:
+    alert = sample_alert(
+        title="@channel: @ALL hands, mail ops@example.org, й@here",
+        watchlist="@everyone",
+        link="https://example.org/@here?to=a@b.c",
+        snippet=f"ping @{S}here{E} and @{E}all",
+    )
+    alert_text = render_slack(alert)["text"]
+    digest_text = render_digest_slack(sample_digest(alert))["text"]
+    for text in (alert_text, digest_text):
+        assert "@\u200bchannel: @\u200bALL hands, mail ops@example.org, й@\u200bhere" in text
+        assert "*@\u200beveryone*" in text
+        assert "<https://example.org/@here?to=a@b.c|" in text
+    assert "ping @\u200b*here* and @\u200ball" in alert_text

@@ -5,14 +5,23 @@ The delivery contract shared with every channel is in test_channels.py."""
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import math
+import re
+import time
 from typing import Any
 
 import pytest
 import standardwebhooks
+from pydantic import TypeAdapter, ValidationError
 from receivers import Reply, WebhookReceiver, sample_alert, sample_digest
 
+from alerts.controls import UNSAFE
 from alerts.errors import DeliveryError
+from alerts.registry import ChannelConfig
+from alerts.render import HIGHLIGHT_END, HIGHLIGHT_START
+from alerts.sandbox import RENDER_TIMEOUT
 from alerts.webhook import WebhookChannel, WebhookConfig, display_url
 
 TIMEOUT = 0.3
@@ -271,3 +280,150 @@ async def test_template_for_alerts_only_fails_permanently_on_a_digest(
         await channel.send(sample_digest())
     assert not caught.value.retryable and "template failed" in caught.value.message
     assert webhook_receiver.requests == []
+
+
+# ---------------------------------------------------------------------------------------
+# Hostile input: credentials in messages, receivers' bodies, mentions, templates
+
+
+SLACK_TOKEN = "T000/B000/XXXXSECRETXXXX"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"url": f"hooks.slack.com/services/{SLACK_TOKEN}"},  # no scheme
+        {"url": f"ftp://hooks.slack.com/services/{SLACK_TOKEN}"},
+        {"url": f"https://hooks.slack.com/services/{SLACK_TOKEN} "[:-1] + "\x1b"},
+        {"url": "https://example.org/h", "headers": {"Authorization": f"Bearer {SLACK_TOKEN}é"}},
+        {"url": "https://example.org/h", "headers": {"X-Token": f"{SLACK_TOKEN}\r\nX: y"}},
+    ],
+)
+def test_invalid_url_or_header_is_refused_without_quoting_the_secret(
+    options: dict[str, Any],
+) -> None:
+    raw = {"type": "webhook", "name": "hook"} | options
+    with pytest.raises(ValidationError) as caught:
+        TypeAdapter(ChannelConfig).validate_python(raw)
+    # What `monitor check` prints: each error's message.
+    assert not any("XXXXSECRET" in error["msg"] for error in caught.value.errors())
+    with pytest.raises(ValidationError) as caught:
+        WebhookConfig.model_validate(raw)
+    assert "XXXXSECRET" not in str(caught.value)  # pydantic's own text leaves the input out
+
+
+async def test_compressed_error_body_is_never_decompressed(
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    bomb = gzip.compress(b"\0" * 20_000_000)  # 20 MB of zeros in about 20 kB
+    webhook_receiver.script(
+        Reply(status=503, headers={"Content-Encoding": "gzip"}, body=bomb),
+    )
+    with pytest.raises(DeliveryError) as caught:
+        await webhook(webhook_receiver).send(sample_alert())
+    assert caught.value.message == f"HTTP 503 from {display_url(webhook_receiver.url)}"
+    [request] = webhook_receiver.requests
+    assert request.headers["accept-encoding"] == "identity"
+
+
+async def test_error_body_reaches_the_message_without_terminal_controls(
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    body = "\x1b]0;owned\x07\x1b[2J\x9b31m \u202eevil \ud800".encode("utf-8", "surrogatepass")
+    webhook_receiver.script(Reply(status=400, body=body))
+    with pytest.raises(DeliveryError) as caught:
+        await webhook(webhook_receiver).send(sample_alert())
+    message = caught.value.message
+    assert "\\u001b]0;owned\\u0007\\u001b[2J\\u009b31m \\u202eevil" in message
+    assert not UNSAFE.search(message)
+
+
+MENTIONS = re.compile(r"(?<![A-Za-z0-9_])@(?:channel|all|here|everyone)", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("kind", ["alert", "digest"])
+async def test_slack_format_mutes_mattermost_mentions(
+    webhook_receiver: WebhookReceiver, kind: str
+) -> None:
+    alert = sample_alert(
+        title="@channel look, @Here",
+        watchlist="@everyone",
+        link="https://example.org/@all",
+        snippet=f"ping @{HIGHLIGHT_START}all{HIGHLIGHT_END} now",
+    )
+    message = alert if kind == "alert" else sample_digest(alert)
+    await webhook(webhook_receiver, format="slack").send(message)
+    [request] = webhook_receiver.requests
+    text = request.json()["text"]
+    # The link is left whole: a zero-width space would break it, and a link's target is
+    # not text that Mattermost reads mentions in.
+    assert "<https://example.org/@all|" in text
+    assert not MENTIONS.search(text.replace("<https://example.org/@all|", ""))
+    assert "@\u200bchannel look, @\u200bHere" in text
+
+
+HOSTILE_TEMPLATES = [
+    ("{{ 'x' * 10**7 }}", "'*' would make a value over"),
+    ("{{ 'x' * 10000000000 }}", "'*' would make a value over"),
+    ("{% for i in range(100000) %}{{ 'x' * 100 }}{% endfor %}", "output over"),
+    ("{{ 'x'|center(1000000000) }}", "filter center would make"),
+    ("{{ '{:>1000000000}'.format('x') }}", "str.format would make"),
+    ("{% set s = 'x' * 100000 %}{{ s|replace('x', s) }}", "filter replace would make"),
+    ("{% set a = [1] * 1000 %}{% set b = [a] * 1000 %}{{ [b] * 1000 }}", "'*' would make"),
+]
+
+
+@pytest.mark.parametrize(("template", "problem"), HOSTILE_TEMPLATES)
+async def test_template_over_its_bounds_fails_permanently_naming_the_problem(
+    webhook_receiver: WebhookReceiver, template: str, problem: str
+) -> None:
+    channel = webhook(webhook_receiver, template=template, content_type="text/plain", timeout=5)
+    started = time.monotonic()
+    with pytest.raises(DeliveryError) as caught:
+        await channel.send(sample_alert())
+    await channel.aclose()
+    assert time.monotonic() - started < RENDER_TIMEOUT
+    assert not caught.value.retryable
+    assert str(caught.value).startswith("hook: template failed: ")
+    assert problem in caught.value.message
+    assert webhook_receiver.requests == []
+
+
+async def test_slow_template_runs_off_the_event_loop_and_is_cut_at_its_deadline(
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    template = "{% for a in range(3000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}"
+    channel = webhook(webhook_receiver, template=template, content_type="text/plain", timeout=5)
+    gaps: list[float] = []
+
+    async def heartbeat() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.01)
+            gaps.append(time.monotonic() - last)
+            last = time.monotonic()
+
+    beating = asyncio.create_task(heartbeat())
+    try:
+        with pytest.raises(DeliveryError) as caught:
+            await channel.send(sample_alert())
+    finally:
+        beating.cancel()
+        await channel.aclose()
+    assert not caught.value.retryable
+    assert f"took longer than {RENDER_TIMEOUT:g}s" in caught.value.message
+    assert max(gaps) < 0.25  # the loop kept running while the template rendered
+    assert webhook_receiver.requests == []
+
+
+async def test_timeout_bounds_the_whole_send_render_included(
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    template = "{% for a in range(3000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}"
+    channel = webhook(webhook_receiver, template=template, content_type="text/plain")
+    started = time.monotonic()
+    with pytest.raises(DeliveryError) as caught:
+        await channel.send(sample_alert())
+    await channel.aclose()
+    assert time.monotonic() - started < TIMEOUT + 1.0
+    assert f"took longer than {TIMEOUT:g}s" in caught.value.message

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -38,8 +38,13 @@ def load(config: Path | None) -> Settings:
     try:
         return load_settings(config or default_config_path())
     except ConfigError as exc:
-        echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        refuse(exc)
+
+
+def refuse(exc: ConfigError) -> NoReturn:
+    """A configuration problem: each one named, exit status 2."""
+    echo(f"error: {exc}", err=True)
+    raise typer.Exit(2) from None
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

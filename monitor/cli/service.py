@@ -15,6 +15,7 @@ from monitor.cli.common import (
     ConfigOption,
     LogLevel,
     load,
+    refuse,
     run_async,
     setup_logging,
 )
@@ -35,10 +36,41 @@ app = typer.Typer()
 def check(config: ConfigOption = None) -> None:
     """Validate the configuration; exit non-zero naming each problem."""
     settings = load(config)
+    problems = _unusable_parts(settings)
+    if problems:
+        refuse(ConfigError(settings.source, problems))
     echo(
         f"{settings.source}: ok ({len(settings.feeds)} feeds, "
         f"{len(settings.watchlists)} watchlists, {len(settings.channels)} channels)"
     )
+
+
+def _unusable_parts(settings: Settings) -> list[str]:
+    """What only building the parts can tell: that the database's driver is installed and
+    each channel can be built (a CA file that cannot be read). Nothing is connected to,
+    created or sent; the messages hide the database password."""
+    from alerts.base import Channel
+    from alerts.errors import ChannelConfigError
+    from alerts.registry import build_channel
+    from monitor.store.engine import create_db_engine
+
+    problems: list[str] = []
+    try:
+        create_db_engine(settings.database).dispose()
+    except MonitorError as exc:
+        problems.append(f"database: {exc}")
+    built: list[Channel] = []
+    for i, channel in enumerate(settings.channels):
+        try:
+            built.append(build_channel(channel))
+        except ChannelConfigError as exc:
+            problems.append(f"channels[{i}]: {exc}")
+
+    async def close() -> None:
+        await asyncio.gather(*(channel.aclose() for channel in built))
+
+    asyncio.run(close())
+    return problems
 
 
 @app.command()

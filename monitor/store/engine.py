@@ -24,11 +24,14 @@ log = logging.getLogger(__name__)
 
 
 def create_db_engine(url: str) -> Engine:
-    """An engine for ``url``; ``postgresql://`` is taken to mean psycopg 3."""
+    """An engine for ``url``; ``postgresql://`` is taken to mean psycopg 3. Messages show
+    the URL with its password hidden (they reach the terminal and the logs)."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise StorageError(f"invalid database URL {url!r}: {exc}") from None
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        # The library's message may quote a piece of the URL: only the scheme is shown.
+        message = f"invalid database URL {_scheme_only(url)}: expected dialect://user@host/db"
+        raise StorageError(message) from None
     if parsed.drivername in {"postgresql", "postgres"}:
         parsed = parsed.set(drivername="postgresql+psycopg")
     kwargs: dict[str, Any] = {}
@@ -38,12 +41,22 @@ def create_db_engine(url: str) -> Engine:
         kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
     try:
         engine = create_engine(parsed, **kwargs)
-    except (ArgumentError, ImportError) as exc:
-        raise StorageError(f"cannot use database URL {url!r}: {exc}") from None
+    except (ArgumentError, ImportError, ValueError, TypeError) as exc:
+        # ValueError, TypeError: a query parameter the driver cannot take (?pool_size=x)
+        shown = parsed.render_as_string(hide_password=True)
+        raise StorageError(f"cannot use database URL {shown!r}: {exc}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
     return engine
+
+
+def _scheme_only(url: str) -> str:
+    """A URL that does not parse may have its password anywhere: only its scheme is shown."""
+    scheme, separator, _ = url.partition("://")
+    if separator and scheme.replace("+", "").isalnum():
+        return repr(f"{scheme}://…")
+    return "(not shown)"
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:
