@@ -12,7 +12,6 @@ decide anything about delivery: the outbox reads ``digest`` and ``max_per_hour``
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -22,13 +21,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from alerts.controls import UNSAFE
 from alerts.digest import DigestSetting, MaxPerHour
 from alerts.durations import DAY, HOUR, Duration, within
+from httpfields import header_problem
 
 NAME_MAX = 200  # the database keeps watchlist and channel names in 200 characters
-# RFC 9110 section 5.1: a field name is a token.
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-# RFC 9110 section 5.5: visible characters, with spaces or tabs only between them. httpx
-# encodes header values as ASCII, so no other letter can be sent at all.
-_FIELD_VALUE = re.compile(r"[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*")
 
 
 def check_name(name: str) -> str:
@@ -68,21 +63,13 @@ def check_header_fields(headers: dict[str, str]) -> dict[str, str]:
     seen: set[str] = set()
     fields: dict[str, str] = {}
     for name, value in headers.items():
-        if not _TOKEN.fullmatch(name):
-            raise ValueError(
-                f"header name {name[:64]!r} is not an HTTP field name "
-                "(letters, digits and !#$%&'*+-.^_`|~ only)"
-            )
+        value = value.strip(" \t")
+        problem = header_problem(name, value)
+        if problem is not None:
+            raise ValueError(f"header {name[:64]!r}: {problem} (value not shown)")
         if name.lower() in seen:
             raise ValueError(f"header {name!r} is given twice (header names ignore case)")
         seen.add(name.lower())
-        value = value.strip(" \t")
-        if value and not _FIELD_VALUE.fullmatch(value):
-            if value.isascii():
-                problem = "contains a line break or another control character"
-            else:
-                problem = "contains characters outside ASCII, which a header cannot carry"
-            raise ValueError(f"header {name!r}: the value {problem} (value not shown)")
         fields[name] = value
     return fields
 

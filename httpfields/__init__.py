@@ -19,9 +19,32 @@ from datetime import UTC, datetime
 
 from httpfields.redact import redact_url
 
-__all__ = ["parse_http_date", "redact_url", "retry_after_seconds"]
+__all__ = ["header_problem", "parse_http_date", "redact_url", "retry_after_seconds"]
 
 _DELAY_SECONDS = re.compile(r"[0-9]+")  # delay-seconds = 1*DIGIT (RFC 9110 section 10.2.3)
+_FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # a token (RFC 9110 section 5.1)
+# What we send as a value: visible ASCII, spaces and tabs only inside (RFC 9110 section 5.5
+# allows obs-text too, but httpx encodes values as ASCII).
+_FIELD_VALUE = re.compile(r"[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*")
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """Why a header we are asked to send (a feed's or a webhook's) cannot be sent, or None.
+
+    The one rule, for the configuration check and for the fetcher at run time. It names the
+    problem, never the value: header values are often credentials.
+    """
+    if not _FIELD_NAME.fullmatch(name):
+        return "the name is not an HTTP field name (letters, digits and !#$%&'*+-.^_`|~ only)"
+    if not value or _FIELD_VALUE.fullmatch(value):
+        return None
+    if "\r" in value or "\n" in value:
+        return "the value contains a line break"
+    if not value.isascii():
+        return "the value contains characters outside ASCII, which a header cannot carry"
+    if value != value.strip(" \t"):
+        return "the value has leading or trailing whitespace"
+    return "the value contains a control character"
 
 
 def parse_http_date(value: str | None) -> datetime | None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from httpfields import parse_http_date, retry_after_seconds
+from httpfields import header_problem, parse_http_date, retry_after_seconds
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -73,3 +73,21 @@ def test_http_date_never_raises(value: str) -> None:
 def test_retry_after_never_raises_and_is_never_negative(value: str) -> None:
     seconds = retry_after_seconds(value, NOW)
     assert seconds is None or seconds >= 0
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("Authorization", "Bearer t0ken", None),
+        ("X-Key", "", None),
+        ("X Key", "v", "the name is not an HTTP field name"),
+        ("X-Key", "a\r\nEvil: 1", "the value contains a line break"),
+        ("X-Key", "a\x00", "the value contains a control character"),
+        ("X-Key", "ключ", "the value contains characters outside ASCII"),
+        ("X-Key", " v", "the value has leading or trailing whitespace"),
+    ],
+)
+def test_one_rule_for_the_headers_we_send(name: str, value: str, problem: str | None) -> None:
+    found = header_problem(name, value)
+    assert found == problem if problem is None else (found or "").startswith(problem)
+    assert value.strip() == "" or value.strip() not in (found or "")  # never the value

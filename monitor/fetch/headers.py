@@ -24,6 +24,7 @@ from collections.abc import Mapping
 
 import httpx
 
+from httpfields import header_problem
 from monitor.errors import FetchError
 from monitor.types import FetchRequest
 
@@ -33,8 +34,6 @@ ACCEPT = (
 )
 ACCEPT_ENCODING = "gzip, deflate, br"  # each one is decoded by decode.BodyDecoder
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # field-name (RFC 9110 section 5.1)
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # CTLs but HTAB (RFC 9110 section 5.5)
 # A non-empty field-value: visible characters or obs-text, whitespace only inside.
 _FIELD_VALUE = re.compile(rb"[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*")
 _VALIDATORS = (("If-None-Match", "etag"), ("If-Modified-Since", "last_modified"))
@@ -43,7 +42,7 @@ _VALIDATORS = (("If-None-Match", "etag"), ("If-Modified-Since", "last_modified")
 def check_configured_headers(feed_url: str, headers: Mapping[str, str]) -> None:
     """Raise ``FetchError`` naming the first configured header that cannot be sent."""
     for name, value in headers.items():
-        problem = _problem(name, value)
+        problem = header_problem(name, value)
         if problem is not None:
             message = f"configured header {name[:64]!r} cannot be sent: {problem}"
             raise FetchError(feed_url, message, retryable=False)
@@ -83,17 +82,3 @@ def _validator(value: str | None) -> bytes | None:
     except UnicodeEncodeError:
         raw = value.encode("utf-8")
     return raw if _FIELD_VALUE.fullmatch(raw) else None
-
-
-def _problem(name: str, value: str) -> str | None:
-    if not _TOKEN.fullmatch(name):
-        return "its name is not a valid field name"
-    if "\r" in value or "\n" in value:
-        return "contains a line break"
-    if _CONTROL.search(value):
-        return "contains a control character"
-    if not value.isascii():
-        return "not ASCII"
-    if value != value.strip(" \t"):
-        return "has leading or trailing whitespace"
-    return None
