@@ -81,13 +81,13 @@ def test_retry_after_never_raises_and_is_never_negative(value: str) -> None:
         ("Authorization", "Bearer t0ken", None),
         ("X-Key", "", None),
         ("X Key", "v", "the name is not an HTTP field name"),
-        ("X-Key", "a\r\nEvil: 1", "the value contains a line break"),
-        ("X-Key", "a\x00", "the value contains a control character"),
+        ("X-Key", "s3cret\r\nEvil: 1", "the value contains a line break"),
+        ("X-Key", "s3cret\x00", "the value contains a control character"),
         ("X-Key", "ключ", "the value contains characters outside ASCII"),
-        ("X-Key", " v", "the value has leading or trailing whitespace"),
+        ("X-Key", " s3cret", "the value has leading or trailing whitespace"),
     ],
 )
 def test_one_rule_for_the_headers_we_send(name: str, value: str, problem: str | None) -> None:
     found = header_problem(name, value)
     assert found == problem if problem is None else (found or "").startswith(problem)
-    assert value.strip() == "" or value.strip() not in (found or "")  # never the value
+    assert "s3cret" not in (found or "")  # never the value
