@@ -62,7 +62,7 @@ class App:
             self._configure(
                 settings,
                 Matcher(settings.watchlists_for()),
-                ParseWorkers(settings.polling.parse_workers),
+                ParseWorkers(settings.polling.parse_workers, settings.polling.parse_budget),
             )
         except BaseException:
             self._release()
@@ -129,8 +129,9 @@ class App:
         watchlists = settings.watchlists_for()
         if tuple(watchlists) != matcher.watchlists:
             matcher = await asyncio.to_thread(Matcher, watchlists)
-        if settings.polling.parse_workers != old.polling.parse_workers:
-            parser = ParseWorkers(settings.polling.parse_workers)
+        wanted = (settings.polling.parse_workers, settings.polling.parse_budget)
+        if wanted != (old.polling.parse_workers, old.polling.parse_budget):
+            parser = ParseWorkers(*wanted)
         fetcher, channels, workers = self.fetcher, self.channels, self.parser
         try:
             await asyncio.to_thread(self._configure, settings, matcher, parser)

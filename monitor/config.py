@@ -133,6 +133,7 @@ class Polling(_Model):
     jitter: float = Field(default=0.1, ge=0, le=0.5, allow_inf_nan=False)
     # parse in this many processes; 0 = in a thread of the service; null = one per core
     parse_workers: int | None = Field(default=None, ge=0, le=MAX_PARSE_WORKERS)
+    parse_budget: Timeout = 20.0  # one document's parse; a worker over it is replaced
 
     @property
     def max_inflight(self) -> int:
@@ -345,12 +346,14 @@ def _check_timing(settings: Settings) -> list[str]:
     a quarter of the lease for one send: a claim that expires during the fetch lets another
     tick (or instance) poll the feed again, and a send still under way when the outbox
     stops waiting is counted as failed and sent again (a duplicate)."""
-    lease, deadline = settings.service.lease, settings.polling.deadline
+    lease, polling = settings.service.lease, settings.polling
+    poll = polling.deadline + polling.parse_budget
     problems: list[str] = []
-    if lease <= deadline:
+    if lease <= poll:
         problems.append(
-            f"service.lease: must be longer than polling.deadline ({format_duration(deadline)})"
-            f", since a poll must finish within its claim; got {format_duration(lease)}"
+            "service.lease: must be longer than polling.deadline + polling.parse_budget "
+            f"({format_duration(poll)}), since a poll must finish within its claim; "
+            f"got {format_duration(lease)}"
         )
     wait = lease / SEND_SHARE
     for i, channel in enumerate(settings.channels):

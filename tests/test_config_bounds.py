@@ -111,8 +111,9 @@ def test_smtp_timeout_is_bounded(tmp_path: Path) -> None:
 
 def test_lease_must_outlast_the_deadline_of_a_poll(tmp_path: Path) -> None:
     message = problems(tmp_path, "polling: {deadline: 30s}\nservice: {lease: 30s}\n")
-    assert "service.lease: must be longer than polling.deadline (30s)" in message
-    loads(tmp_path, "polling: {deadline: 20s}\nservice: {lease: 30s}\n")
+    expected = "service.lease: must be longer than polling.deadline + polling.parse_budget (50s)"
+    assert expected in message
+    loads(tmp_path, "polling: {deadline: 20s, parse_budget: 9s}\nservice: {lease: 30s}\n")
 
 
 def test_a_send_must_end_before_the_outbox_stops_waiting(tmp_path: Path) -> None:
@@ -132,7 +133,8 @@ def test_zero_retry_waits_and_short_settings_in_range_still_load(tmp_path: Path)
     loads(
         tmp_path,
         "defaults: {interval: 1s}\nservice: {tick: 0.1s, lease: 3s}\n"
-        "polling: {deadline: 2s, timeout: 0.5s, max_body: 1KiB, parse_workers: 0}\n"
+        "polling: {deadline: 2s, parse_budget: 0.5s, timeout: 0.5s, max_body: 1KiB,"
+        " parse_workers: 0}\n"
         + channel("retry: [0s, 0s, 30d], timeout: 0.3"),
     )
 

@@ -261,8 +261,8 @@ def test_a_few_stray_angle_brackets_leave_markup_alone() -> None:
     assert html_to_text("if a < b and <b>bold</b> c <i>it</i>") == "if a < b and bold c it"
 
 
-def test_text_drops_control_characters_and_lone_surrogates() -> None:
-    assert plain_to_text("a\x00b\x07 c\ud800d") == "ab cd"
+def test_text_drops_control_characters_and_replaces_lone_surrogates() -> None:
+    assert plain_to_text("a\x00b\x07 c\ud800d\x0ce") == "ab c\ufffdd e"
 
 
 # --- links ------------------------------------------------------------------------------

@@ -8,10 +8,13 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_match import CTX, make_item
 
 from monitor.errors import QueryError
+from monitor.match import Matcher
 from monitor.match.evaluate import Occurrence, Reason, evaluate, lower
 from monitor.match.query import (
+    MAX_NESTING,
     And,
     Near,
     Node,
@@ -21,6 +24,7 @@ from monitor.match.query import (
     compile_query,
     terms_to_query,
 )
+from monitor.types import Watchlist
 
 
 def show(node: Node) -> str:
@@ -159,6 +163,36 @@ def test_malformed_query_reports_position_and_reason(
 @pytest.mark.parametrize("query", ["a -b", "a AND NOT b", "(a OR b) -c", "a NEAR/1 b -c"])
 def test_negation_with_a_positive_term_is_accepted(query: str) -> None:
     compile_query(query)
+
+
+DEEP = 3000
+
+
+@pytest.mark.parametrize(
+    ("query", "position"),
+    [
+        ("(" * DEEP + "a" + ")" * DEEP, MAX_NESTING),
+        ("b " + "NOT " * DEEP + "a", 2 + 4 * MAX_NESTING),
+        ("b " + "-" * DEEP + "a", 2 + MAX_NESTING),
+        ("b " + "(NOT " * DEEP + "a" + ")" * DEEP, 2 + 5 * (MAX_NESTING // 2)),
+        ("title:" + "(" * DEEP + "a" + ")" * DEEP, 6 + MAX_NESTING),
+    ],
+    ids=["parentheses", "NOT", "minus", "both", "scoped"],
+)
+def test_nesting_beyond_the_limit_is_refused_where_it_passes_it(query: str, position: int) -> None:
+    with pytest.raises(QueryError) as caught:
+        compile_query(query)
+    assert caught.value.position == position
+    assert "nested too deeply" in caught.value.reason
+    with pytest.raises(QueryError, match="nested too deeply"):
+        Matcher([Watchlist(name="w", query=query)])
+
+
+def test_nesting_up_to_the_limit_is_parsed_and_evaluated() -> None:
+    query = "(" * (MAX_NESTING - 1) + "b NOT a" + ")" * (MAX_NESTING - 1)
+    compile_query(query)
+    found = Matcher([Watchlist(name="w", query=query)]).match_item(make_item(title="b"), CTX)
+    assert [m.watchlist for m in found] == ["w"]
 
 
 def test_terms_list_is_an_or_of_literal_terms() -> None:

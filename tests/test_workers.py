@@ -1,9 +1,12 @@
-"""Parse workers: parsing in other processes, and a dead worker costs one poll only."""
+"""Parse workers: parsing in other processes, a dead worker costs one poll only, and a
+document that takes longer than the budget fails its poll and costs its worker."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -40,14 +43,25 @@ async def test_parse_error_crosses_the_process_boundary() -> None:
         workers.close()
 
 
+def worker_pids(workers: ParseWorkers) -> list[int]:
+    return [worker.process.pid for worker in workers._idle]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead too
+        return stat.read().split(") ")[-1][:1] != "Z"
+
+
 async def test_dead_worker_fails_one_parse_then_the_pool_recovers() -> None:
     workers = ParseWorkers(1)
     try:
         await workers.parse(result())  # start the worker
-        pool = workers._pool
-        assert pool is not None
-        for process in list(pool._processes.values()):  # type: ignore[attr-defined]
-            os.kill(process.pid, signal.SIGKILL)
+        (pid,) = worker_pids(workers)
+        os.kill(pid, signal.SIGKILL)
         with pytest.raises(ParseError, match="crashed"):
             await workers.parse(result())
         parsed = await workers.parse(result())
@@ -58,5 +72,80 @@ async def test_dead_worker_fails_one_parse_then_the_pool_recovers() -> None:
 
 async def test_zero_workers_parse_in_a_thread() -> None:
     workers = ParseWorkers(0)
-    assert workers._pool is None
     assert len((await workers.parse(result())).items) == 10
+    assert worker_pids(workers) == []
+
+
+def slow_feed(items: int = 4000) -> bytes:
+    """A feed that is slow to parse only because it is long (feedparser takes far more than
+    the test budget over it on any machine)."""
+    entries = "".join(
+        f"<item><guid>{n}</guid><title>Item {n}</title>"
+        f"<description>&lt;p&gt;Text &lt;b&gt;{n}&lt;/b&gt;&lt;/p&gt;</description></item>"
+        for n in range(items)
+    )
+    return f'<rss version="2.0"><channel><title>T</title>{entries}</channel></rss>'.encode()
+
+
+BUDGET = 0.2
+
+
+async def test_a_document_over_the_budget_fails_its_poll_and_its_worker_is_replaced() -> None:
+    workers = ParseWorkers(1, budget=BUDGET)
+    try:
+        await workers.parse(result())  # start the worker
+        (pid,) = worker_pids(workers)
+        started = time.monotonic()
+        with pytest.raises(ParseError, match=f"parsing took longer than {BUDGET:g}s"):
+            await workers.parse(result(slow_feed()))
+        assert time.monotonic() - started < BUDGET + 2.0  # not the whole parse
+        assert not alive(pid)
+        assert len((await workers.parse(result())).items) == 10  # a new worker
+        assert worker_pids(workers) != [pid]
+    finally:
+        workers.close()
+
+
+async def test_the_budget_does_not_count_a_new_workers_start() -> None:
+    workers = ParseWorkers(1, budget=BUDGET)
+    try:
+        assert len((await workers.parse(result())).items) == 10  # parsing alone is quick
+    finally:
+        workers.close()
+
+
+async def test_a_parse_over_the_budget_in_thread_mode_fails_its_poll_in_time() -> None:
+    """A thread cannot be stopped: the poll fails, and the thread parses on (documented)."""
+    workers = ParseWorkers(0, budget=BUDGET)
+    started = time.monotonic()
+    with pytest.raises(ParseError, match="parsing took longer"):
+        await workers.parse(result(slow_feed()))
+    assert time.monotonic() - started < BUDGET + 2.0
+
+
+async def test_a_cancelled_parse_stops_its_worker_and_the_next_one_starts_another() -> None:
+    workers = ParseWorkers(1, budget=30)
+    try:
+        await workers.parse(result())
+        (pid,) = worker_pids(workers)
+        parse = asyncio.ensure_future(workers.parse(result(slow_feed())))
+        deadline = time.monotonic() + 5
+        while worker_pids(workers) and time.monotonic() < deadline:
+            await asyncio.sleep(0)  # until the parse has taken the worker
+        parse.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await parse
+        assert len((await workers.parse(result())).items) == 10
+        assert worker_pids(workers) != [pid]
+    finally:
+        workers.close()
+
+
+async def test_documents_beyond_the_worker_count_wait_for_a_free_worker() -> None:
+    workers = ParseWorkers(2)
+    try:
+        parsed = await asyncio.gather(*(workers.parse(result()) for _ in range(5)))
+        assert [len(p.items) for p in parsed] == [10] * 5
+        assert len(worker_pids(workers)) <= 2
+    finally:
+        workers.close()

@@ -31,12 +31,14 @@ Query language
   with a hit (below).
 - ``terms: [a, b]`` in the configuration is ``"a" OR "b"`` (:func:`terms_to_query`).
 - Malformed queries raise :class:`~monitor.errors.QueryError` with the 0-based position and
-  the reason (:func:`compile_query`).
+  the reason (:func:`compile_query`); so does a term inside more than
+  :data:`~monitor.match.query.MAX_NESTING` parentheses and NOTs.
 
 Words and normalisation
 -----------------------
 Feed text and query terms are compared after the same normalisation (:mod:`monitor.match.fold`):
-NFKC; format characters (soft hyphen, zero-width joiner, ...) removed; Unicode case folding
+NFKC; format characters (soft hyphen, zero-width joiner, ...) removed; a lone surrogate
+(which no encoding can carry) = U+FFFD, in snippets too; Unicode case folding
 (the Turkish ``İ`` folds to plain ``i``, so ``İstanbul`` = ``Istanbul``); ``ё`` = ``е``; the
 letters of Kazakh, Kyrgyz, Uzbek and Tajik Cyrillic = the Russian letters they are written as
 in Russian (``ә ғ қ ң ө ұ ү һ ў ҳ ӣ ӯ ҷ`` = ``а г к н о у у х у х и у ч``: ``Тоқаев`` =
@@ -93,7 +95,8 @@ by the window dropped, ``…`` where the field goes on, the occurrence wrapped i
 characters are removed from feed text (they can never come from a feed), so a renderer
 escapes the snippet, then turns them into ``<mark>``/``</mark>`` (or drops them for plain
 text). One detail per (term, field), in query order. Terms under NOT are never listed;
-every true branch of an OR is; for NEAR, the occurrences that were near each other are.
+every true branch of an OR is; for NEAR, in each field, the first occurrence of the left term
+with one of the right term near it, and the first such one.
 Watchlists come back in configuration order.
 
 Cost

@@ -364,8 +364,7 @@ static PyObject *collect(PyObject *self, PyObject *args) {
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
     Py_ssize_t size = PyUnicode_GET_LENGTH(text);
-    Py_ssize_t segments = PyList_GET_SIZE(starts);
-    if (PyList_GET_SIZE(slots) != segments) {
+    if (PyList_GET_SIZE(slots) != PyList_GET_SIZE(starts)) {
         PyErr_SetString(PyExc_ValueError, "collect(): one slot list per segment");
         return NULL;
     }
@@ -377,10 +376,13 @@ static PyObject *collect(PyObject *self, PyObject *args) {
         Py_DECREF(joiners);
         return NULL;
     }
+    /* words() runs Python code, which may change the lists passed in (the lists hold the
+     * only references to what they contain): what is in use across a call is held, and
+     * the lists' sizes are read again after one. */
     Py_ssize_t segment = -1, bound = -1;
     PyObject *fields = NULL;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(found); i++) {
-        PyObject *match = PyList_GET_ITEM(found, i);
+        PyObject *match = PyList_GET_ITEM(found, i); /* read before any call: borrowed */
         if (!PyTuple_Check(match) || PyTuple_GET_SIZE(match) != 3) {
             PyErr_SetString(PyExc_TypeError, "collect(): matches are (anchor, start, end)");
             goto error;
@@ -400,6 +402,11 @@ static PyObject *collect(PyObject *self, PyObject *args) {
         }
         while (start >= bound) {
             segment++;
+            Py_ssize_t segments = PyList_GET_SIZE(starts);
+            if (PyList_GET_SIZE(slots) != segments) {
+                PyErr_SetString(PyExc_ValueError, "collect(): one slot list per segment");
+                goto error;
+            }
             if (segment >= segments) {
                 PyErr_SetString(PyExc_ValueError, "collect(): a match past the last segment");
                 goto error;
@@ -410,7 +417,7 @@ static PyObject *collect(PyObject *self, PyObject *args) {
             if (bound == -1 && PyErr_Occurred()) {
                 goto error;
             }
-            fields = PyList_GET_ITEM(slots, segment);
+            Py_XSETREF(fields, Py_NewRef(PyList_GET_ITEM(slots, segment)));
             if (!PyList_Check(fields)) {
                 goto bad_shape;
             }
@@ -432,18 +439,28 @@ static PyObject *collect(PyObject *self, PyObject *args) {
             if (!PyTuple_Check(candidates)) {
                 goto bad_shape;
             }
-            if (PyTuple_GET_SIZE(candidates) &&
-                check_candidates(hits, PyTuple_GET_ITEM(slot, 0), candidates, segment, text,
-                                 start, rest, words, norm) < 0) {
+            if (PyTuple_GET_SIZE(candidates) == 0) {
+                continue;
+            }
+            /* the slot holds the field name; the candidates hold each candidate's parts */
+            Py_INCREF(slot);
+            Py_INCREF(candidates);
+            int failed = check_candidates(hits, PyTuple_GET_ITEM(slot, 0), candidates, segment,
+                                          text, start, rest, words, norm);
+            Py_DECREF(candidates);
+            Py_DECREF(slot);
+            if (failed < 0) {
                 goto error;
             }
         }
     }
+    Py_XDECREF(fields);
     Py_DECREF(joiners);
     return hits;
 bad_shape:
     PyErr_SetString(PyExc_TypeError, "collect(): slots of the wrong shape");
 error:
+    Py_XDECREF(fields);
     Py_DECREF(joiners);
     Py_DECREF(hits);
     return NULL;
@@ -462,6 +479,10 @@ typedef struct {
 
 static int put_raw(Out *out, Py_UCS4 ch) {
     if (out->size == out->room) {
+        if (out->room > (PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(Py_UCS4) - 128) / 2) {
+            PyErr_NoMemory();
+            return -1;
+        }
         Py_ssize_t room = out->room * 2 + 128;
         Py_UCS4 *chars = PyMem_Realloc(out->chars, room * sizeof(Py_UCS4));
         if (chars == NULL) {
@@ -475,9 +496,13 @@ static int put_raw(Out *out, Py_UCS4 ch) {
     return 0;
 }
 
-/* A character of the text: highlight markers in it are dropped (a feed cannot forge one). */
+/* A character of the text: highlight markers in it are dropped (a feed cannot forge one),
+ * and a lone surrogate, which no encoding can carry, is shown as U+FFFD. */
 static int put(Out *out, Py_UCS4 ch) {
-    return ch == HIGHLIGHT_START || ch == HIGHLIGHT_END ? 0 : put_raw(out, ch);
+    if (ch == HIGHLIGHT_START || ch == HIGHLIGHT_END) {
+        return 0;
+    }
+    return put_raw(out, Py_UNICODE_IS_SURROGATE(ch) ? 0xFFFD : ch);
 }
 
 /* The words (whitespace-separated runs, as str.split() finds them) of text[low:high],
@@ -536,8 +561,9 @@ static PyObject *snippet(PyObject *self, PyObject *args) {
     /* room the other side cannot use */
     if (room - (last - end) > before) before = room - (last - end);
     if (room - (start - first) > after) after = room - (start - first);
-    Py_ssize_t low = start - before > first ? start - before : first;
-    Py_ssize_t high = end + after < last ? end + after : last;
+    /* compared as distances, not as sums: a huge width must not overflow */
+    Py_ssize_t low = before < start - first ? start - before : first;
+    Py_ssize_t high = after < last - end ? end + after : last;
 
     Py_ssize_t left = count_words(kind, data, low, start);
     Py_ssize_t right = count_words(kind, data, end, high);

@@ -115,16 +115,66 @@ def evaluate(
             return False
         case NoneOf(child=child):
             return not evaluate(child, hits, [], word)
-        case Close(left=left, right=right, distance=distance):
-            true = False
-            for a in hits.get(left, ()):
-                for b in hits.get(right, ()):
-                    if a[:2] != b[:2]:  # not in the same text of the same field
-                        continue
-                    # words strictly between the two (0 or less when they overlap)
-                    gap = max(word(b[2]) - word(a[3] - 1), word(a[2]) - word(b[3] - 1)) - 1
-                    if gap <= distance:
-                        why += ((left, a), (right, b))
-                        true = True
-            return true
+        case Close():
+            pairs = near_pairs(node, hits, word)
+            for a, b in pairs:
+                why += ((node.left, a), (node.right, b))
+            return bool(pairs)
     raise AssertionError(node)
+
+
+# An occurrence with the words it spans: (first word, last word, its index among its term's
+# occurrences, the occurrence).
+_Spanned = tuple[int, int, int, Occurrence]
+
+
+def near_pairs(
+    node: Close, hits: Mapping[int, Sequence[Occurrence]], word: Callable[[int], int]
+) -> list[tuple[Occurrence, Occurrence]]:
+    """For each text (a field of one of the item's texts) where the NEAR holds, its first
+    pair: the first left occurrence with a right one near it, and the first such right one.
+    The explanation needs no more (one detail per term and field), and a walk that stops
+    there is linear in the occurrences, however many of them are near each other."""
+    lefts, rights = hits.get(node.left), hits.get(node.right)
+    if not lefts or not rights:
+        return []
+    by_text = _by_text(rights, word)
+    found: list[tuple[int, Occurrence, Occurrence]] = []
+    for text, group in _by_text(lefts, word).items():
+        others = by_text.get(text)
+        pair = _first_near(group, others, node.distance) if others else None
+        if pair is not None:
+            found.append(pair)
+    found.sort(key=lambda pair: pair[0])
+    return [(a, b) for _, a, b in found]
+
+
+def _by_text(
+    occurrences: Sequence[Occurrence], word: Callable[[int], int]
+) -> dict[tuple[str, int], list[_Spanned]]:
+    """The occurrences of each text, with the words they span, in text order."""
+    groups: dict[tuple[str, int], list[_Spanned]] = {}
+    for index, hit in enumerate(occurrences):
+        groups.setdefault(hit[:2], []).append((word(hit[2]), word(hit[3] - 1), index, hit))
+    for group in groups.values():
+        group.sort()  # already in order, as the automaton found them: a linear check
+    return groups
+
+
+def _first_near(
+    lefts: list[_Spanned], rights: list[_Spanned], distance: int
+) -> tuple[int, Occurrence, Occurrence] | None:
+    """The first left occurrence with a right one at most ``distance`` words away (0 or
+    less when they overlap), the first such right one, and the left one's index; None if
+    there is none. Two pointers: a right occurrence that ends too early for one left
+    occurrence ends too early for every later one, so each is passed over once."""
+    i = 0
+    for first, last, index, hit in lefts:
+        low, high = first - distance - 1, last + distance + 1
+        while i < len(rights) and rights[i][1] < low:
+            i += 1
+        if i == len(rights):
+            return None
+        if rights[i][0] <= high:
+            return index, hit, rights[i][3]
+    return None

@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from array import array
+from functools import cache
 from typing import Final
 
 from monitor.match import _speedups
@@ -54,6 +55,7 @@ _DROP = re.compile(fast_class(_DROPPED))
 # The same for text without astral characters: a plain class, which ``re`` skips to in C.
 _DROP_BMP = re.compile(fast_class([(lo, min(hi, 0xFFFF)) for lo, hi in _DROPPED if lo <= 0xFFFF]))
 _HAS_ASTRAL = re.compile(f"[{ASTRAL}]").search
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def fold(text: str) -> Folded:
@@ -80,13 +82,15 @@ def _slow_fold(text: str) -> tuple[str, bool]:
         drop = _DROP if _HAS_ASTRAL(text) else _DROP_BMP
         if drop.search(text):
             text, same = drop.sub("", text), False
+        text = _SURROGATE.sub("\ufffd", text)  # one for one: no encoding can carry one
     folded = text.casefold()
     if len(folded) != len(text):
         same = False
     if not unicodedata.is_normalized("NFKC", folded):
         folded, same = unicodedata.normalize("NFKC", folded), False
     if _DOT_ABOVE in folded:  # Turkish İ folds to "i" and a dot: the dot goes
-        folded = folded.replace(f"i{_DOT_ABOVE}", "i")
+        dotless = folded.replace(f"i{_DOT_ABOVE}", "i")
+        folded, same = dotless, same and len(dotless) == len(folded)
     return folded.translate(_RUSSIAN_LETTERS), same
 
 
@@ -114,8 +118,10 @@ _EXPANDS: Final = 0x80000000
 _SCRIPT_SHIFT: Final = 24
 
 
-def _composes_backwards() -> frozenset[str]:
-    """Characters that can compose with the one before them (second of a canonical pair)."""
+@cache
+def composes_backwards() -> frozenset[str]:
+    """Characters that can compose with the one before them (second of a canonical pair):
+    combining marks, and the Hangul vowels and final consonants, which are letters."""
     seconds = {chr(lo + k) for lo, hi in _HANGUL_JOINING for k in range(hi - lo + 1)}
     for cp in range(0x110000):
         parts = unicodedata.decomposition(chr(cp)).split()
@@ -135,7 +141,7 @@ def _fast_tables() -> tuple[bytes, bytes]:
     dropping, case folding, NFKC again), and folding a text of such characters is folding
     them one by one. Built on first use: it folds every character of the table.
     """
-    seconds = _composes_backwards()
+    seconds = composes_backwards()
 
     def alone(c: str) -> bool:
         if unicodedata.combining(c) or c in seconds:
@@ -151,7 +157,7 @@ def _fast_tables() -> tuple[bytes, bytes]:
     pool = array("I")
     for cp in range(_TABLE_SIZE):
         c = chr(cp)
-        if 0xD800 <= cp <= 0xDFFF or not alone(c):
+        if not alone(c):
             continue
         folded, _ = _slow_fold(c)
         if (folded and not alone(folded[0])) or not all(ord(f) < _TABLE_SIZE for f in folded):
@@ -203,7 +209,8 @@ def _one_script(word: str) -> str:
     """Rewrite a word mixing Latin and Cyrillic look-alikes in one script, if it can be.
 
     The script with more letters in the word is tried first (Latin on a tie); a letter with
-    no look-alike in the target script makes that script impossible.
+    no look-alike in the target script makes that script impossible. Each character becomes
+    exactly one (itself or its look-alike), so the word keeps its length.
     """
     latin = sum(1 for c in word if _IS_LATIN(c))
     cyrillic = sum(1 for c in word if _IS_CYRILLIC(c))
@@ -242,7 +249,13 @@ def _has_mixed(text: str) -> bool:
 
 
 def repair_lookalikes(text: str) -> str:
-    """Repair every word that mixes Latin and Cyrillic letters (offsets are kept)."""
+    """Repair every word that mixes Latin and Cyrillic letters.
+
+    Every offset is kept, which :class:`~monitor.match.normtext.NormText` relies on when it
+    maps matches back to the original: each word keeps its length (:func:`_one_script`) and
+    the words rewritten never overlap, as a mixed pair is two letters, letters are word
+    characters, and each word ends before the first character that is not one.
+    """
     if not _has_mixed(text):
         return text
     found = _MIXED.search(text)

@@ -20,32 +20,43 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 
 from monitor.match import _speedups
-from monitor.match.fold import HIGHLIGHT_END, HIGHLIGHT_START, fold, repair_lookalikes
+from monitor.match.fold import (
+    HIGHLIGHT_END,
+    HIGHLIGHT_START,
+    composes_backwards,
+    fold,
+    repair_lookalikes,
+)
 from monitor.match.words import ASTRAL, BARRIER, FORMATS, MARKS, fast_class, word_starts
 
-_MARK_FIRST = re.compile(fast_class(list(MARKS))).match
 _HAS_ASTRAL = re.compile(f"[{ASTRAL}]").search
 
 
 @cache
-def _unstable() -> tuple[re.Pattern[str], re.Pattern[str]]:
+def _unstable() -> tuple[re.Pattern[str], re.Pattern[str], Callable[[str, int], object]]:
     """Runs of characters that do not normalise to exactly one character (ligatures, "…",
-    format characters, ``ß``) or that may compose with the one before (combining marks):
-    for any text, and a faster one for text without astral characters (a pattern starting
-    with a plain class lets ``re`` skip ahead to a member in C). Built on first use: it
-    normalises every character up to U+3FFFF."""
+    format characters, ``ß``) or that may compose with the one before (combining marks, and
+    the Hangul vowels and final consonants: letters, but ``ᄀ`` + ``ᅡ`` is ``가``): for any
+    text, and a faster one for text without astral characters (a pattern starting with a
+    plain class lets ``re`` skip ahead to a member in C); and the test of whether a run
+    starts with a character that may compose with the one before it, or that is dropped
+    (then the next one may). Built on first use: it normalises every character up to
+    U+3FFFF."""
     nfkc = unicodedata.normalize
-    ranges = [(ord(HIGHLIGHT_START), ord(HIGHLIGHT_END)), *FORMATS, *MARKS]
+    joining = [(ord(c), ord(c)) for c in composes_backwards()]
+    dropped = [(ord(HIGHLIGHT_START), ord(HIGHLIGHT_END)), *FORMATS]
+    ranges = [*dropped, *MARKS, *joining]
     for cp in range(0x80, 0x40000):
         if len(nfkc("NFKC", nfkc("NFKC", chr(cp)).casefold())) != 1:
             ranges.append((cp, cp))
     ranges.sort()
     bmp = fast_class([(lo, min(hi, 0xFFFF)) for lo, hi in ranges if lo <= 0xFFFF])
-    return re.compile(fast_class(ranges) + "+"), re.compile(f"{bmp}{bmp}*")
+    composes = re.compile(fast_class(sorted([*dropped, *MARKS, *joining]))).match
+    return re.compile(fast_class(ranges) + "+"), re.compile(f"{bmp}{bmp}*"), composes
 
 
 # The normalised length of single unstable characters, filled as they are met: a run is most
@@ -80,11 +91,11 @@ def _offset_map(original: str, length: int) -> _Map:
         exact.append(one_for_one)
         size += length
 
-    every, bmp = _unstable()
+    every, bmp, composes = _unstable()
     for run in (every if _HAS_ASTRAL(original) else bmp).finditer(original):
         begin, stop = run.span()
-        if begin > done and _MARK_FIRST(original, begin):
-            begin -= 1  # the base character a mark may compose with
+        if begin > done and composes(original, begin):
+            begin -= 1  # the character the run's first one may compose with
         if begin > done:
             add(done, begin, begin - done, 1)
         add(begin, stop, _run_length(original[begin:stop]), 0)

@@ -26,6 +26,10 @@ DEFAULT_FIELDS: Final = frozenset({"title", "summary", "content"})
 _FIELD_PREFIX = re.compile(r"([A-Za-z]+):")
 _NEAR = re.compile(r"NEAR/(\d+)")
 _ENDS_WORD = frozenset(' \t\r\n()"')
+# How many parentheses and NOTs may enclose a term. The parser and every walk of the tree
+# recurse once per level; no sensible query comes near this, and the limit keeps a hostile
+# or generated one from exhausting the stack.
+MAX_NESTING: Final = 50
 
 
 @frozen
@@ -186,6 +190,7 @@ class _Parser:
         self.query = query
         self.tokens = _lex(query)
         self.index = 0
+        self.depth = 0  # parentheses and NOTs open around the current token
 
     def error(self, token: _Token, reason: str) -> QueryError:
         return QueryError(self.query, token.position, reason)
@@ -239,10 +244,21 @@ class _Parser:
             left = Near(left=left, right=right, distance=near.number)
         return left
 
+    def nest(self, token: _Token) -> None:
+        """One more level opened at ``token``; refused past :data:`MAX_NESTING`."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            limit = f"more than {MAX_NESTING} parentheses and NOTs around a term"
+            raise self.error(token, f"nested too deeply ({limit})")
+
     def parse_unary(self) -> Node:
         if self.peek().kind == "NOT":
-            self.operand(self.take())
-            return Not(child=self.parse_unary())
+            token = self.take()
+            self.operand(token)
+            self.nest(token)
+            child = self.parse_unary()
+            self.depth -= 1
+            return Not(child=child)
         return self.parse_primary()
 
     def parse_primary(self) -> Node:
@@ -256,10 +272,12 @@ class _Parser:
         if token.kind == "(":
             if self.peek().kind == ")":
                 raise self.error(self.peek(), "empty parentheses")
+            self.nest(token)
             node = self.parse_or()
             if self.peek().kind != ")":
                 raise self.error(token, "'(' is never closed")
             self.take()
+            self.depth -= 1
             return node
         if token.kind == ")":
             raise self.error(token, "')' without a matching '('")

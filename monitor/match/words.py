@@ -106,9 +106,11 @@ SEPARATOR: Final = fast_class(sorted([(0, 0), *_CLASSES["J"], *_CLASSES["N"]]), 
 # Combining marks and format characters (category Cf), as ranges, for normalisation.
 MARKS: Final = tuple(_CLASSES["M"])
 FORMATS: Final = tuple(_CLASSES["F"])
-# One folded Latin letter (not ÷); one Cyrillic letter.
+# One folded Latin letter (not ÷); one Cyrillic letter (not the signs and combining marks
+# U+0482-U+0489 among them: a letter is always a word character, which look-alike repair
+# relies on to keep each word it rewrites apart from the next).
 LATIN_LETTER: Final = "[a-z\u00e0-\u00f6\u00f8-\u024f]"
-CYRILLIC_LETTER: Final = "[\u0400-\u04ff]"
+CYRILLIC_LETTER: Final = "[\u0400-\u0481\u048a-\u04ff]"
 
 _TOKEN = re.compile(f"{JOINER}+|{NOSPACE}")
 _JOINS = re.compile(JOINER).match

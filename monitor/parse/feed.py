@@ -2,11 +2,12 @@
 
 Input: the body (already decoded from gzip/brotli by the fetcher), the final URL (the base
 for relative links) and the response headers (only ``Content-Type`` is used). Output: a
-``ParsedFeed`` whose items have plain-text fields, absolute http(s) links, UTC dates and a
-stable identity ``key``, each key once (:mod:`monitor.parse.items`). RSS 0.9x/1.0/2.0 and
-Atom go through feedparser 6, after :mod:`monitor.parse.prolog` has vetted the document's
-first bytes; JSON Feed 1.0/1.1 through :mod:`monitor.parse.jsonfeed`. Raises ``ParseError``
-for anything that is not a feed.
+``ParsedFeed`` whose items have plain-text fields (no control character, no lone
+surrogate), absolute http(s) links, UTC dates and a stable identity ``key``, each key once
+(:mod:`monitor.parse.items`). RSS 0.9x/1.0/2.0 and Atom go through feedparser 6, after
+:mod:`monitor.parse.prolog` has decoded the document and looked for entity declarations;
+JSON Feed 1.0/1.1 through :mod:`monitor.parse.jsonfeed`. Raises ``ParseError`` for anything
+that is not a feed.
 
 Pure: it does not touch the network, the database or the clock, and it keeps no state, so
 it can run in a worker process. It does not sanitise HTML for display (every text field is
@@ -28,9 +29,11 @@ from feedparser.exceptions import CharacterEncodingOverride
 
 from monitor.errors import ParseError
 from monitor.parse.html import html_to_text, inspect_html_page, plain_to_text
-from monitor.parse.items import absolute_link, distinct, make_item, one_line, unique_items
+from monitor.parse.items import absolute_link, distinct, make_item, unique_items
 from monitor.parse.jsonfeed import looks_like_json, parse_json_feed
-from monitor.parse.prolog import ENTITY_REFUSAL, declares_entities, xml_content_type
+from monitor.parse.lenient import read_leniently
+from monitor.parse.prolog import ENTITY_REFUSAL, Document, declares_entities, read_document
+from monitor.parse.text import one_line
 from monitor.types import Item, ParsedFeed
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -62,35 +65,55 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str]) -> ParsedFe
     content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
     if looks_like_json(body, content_type):
         return parse_json_feed(body, url=url)
-    if declares_entities(body):
+    try:
+        document = read_document(body, content_type)
+    except Exception as exc:  # feedparser's internals may raise anything on hostile input
+        raise _unreadable(url, exc) from exc
+    if declares_entities(document):
         raise ParseError(url, ENTITY_REFUSAL)
-    return _from_feedparser(_run_feedparser(body, url, content_type), body=body, url=url)
+    return _from_feedparser(_run_feedparser(document, url), body=body, url=url)
 
 
-def _run_feedparser(body: bytes, url: str, content_type: str) -> Any:
-    """feedparser on the bytes, never on a str (a str is opened as a path or URL).
+def _run_feedparser(document: Document, url: str) -> Any:
+    """feedparser on the bytes, never on a str (a str is opened as a path or URL); the
+    encoding it found while decoding them (:func:`~monitor.parse.prolog.read_document`)
+    and its complaint about it, as if it had decoded them itself.
 
     No ``content-location``: with it, feedparser resolves Atom ``<id>`` values against
     the feed URL (Reddit's ``t3_157kyrd`` becomes ``https://host/t3_157kyrd``), so keys
     would change when the feed moves; links are resolved here instead. Sanitising and
-    URI rewriting inside HTML are off: every text field ends up as plain text.
+    URI rewriting inside HTML are off: every text field ends up as plain text. When
+    feedparser raises (its lenient parser, on markup it did not expect), the document is
+    read again skipping what raised (:mod:`monitor.parse.lenient`): one bad element does
+    not cost the feed.
     """
-    response_headers = {"content-type": xml_content_type(body, content_type)}
     try:
-        return feedparser.parse(
-            io.BytesIO(body),
-            response_headers=response_headers,
+        result = feedparser.parse(
+            io.BytesIO(document.data),
+            response_headers={"content-type": document.content_type},
             sanitize_html=False,
             resolve_relative_uris=False,
         )
     except Exception as exc:  # feedparser's internals may raise anything on hostile input
-        raise ParseError(url, f"unreadable feed: {type(exc).__name__}: {exc}") from exc
+        try:
+            result = read_leniently(document.data, exc)
+        except Exception:
+            raise _unreadable(url, exc) from exc
+    result["encoding"] = document.encoding
+    if document.problem is not None and not result.get("bozo"):  # a parse error outranks it
+        result["bozo"], result["bozo_exception"] = True, document.problem
+    return result
+
+
+def _unreadable(url: str, exc: Exception) -> ParseError:
+    reason = one_line(f"{type(exc).__name__}: {exc}")  # its text may quote the document
+    return ParseError(url, f"unreadable feed: {reason}")
 
 
 def _from_feedparser(result: Any, *, body: bytes, url: str) -> ParsedFeed:
     entries = result.get("entries") or []
     if not entries and not result.get("version"):
-        raise ParseError(url, _not_a_feed(result, body, url))
+        raise ParseError(url, one_line(_not_a_feed(result, body, url)))
     feed = result.get("feed") or {}
     return ParsedFeed(
         title=one_line(_detail_text(feed.get("title_detail"), feed.get("title"))),
@@ -99,6 +122,12 @@ def _from_feedparser(result: Any, *, body: bytes, url: str) -> ParsedFeed:
         ttl_seconds=_ttl_seconds(feed),
         warning=_warning(result, body),
     )
+
+
+def _warning(result: Any, body: bytes) -> str | None:
+    """:func:`_problem`, on one clean line: it quotes the document (an encoding's name)."""
+    problem = _problem(result, body)
+    return None if problem is None else one_line(problem)
 
 
 def _not_a_feed(result: Any, body: bytes, url: str) -> str:
@@ -115,7 +144,7 @@ def _not_a_feed(result: Any, body: bytes, url: str) -> str:
     return f"not a feed ({problem})" if problem else "not a feed"
 
 
-def _warning(result: Any, body: bytes) -> str | None:
+def _problem(result: Any, body: bytes) -> str | None:
     """A short message for a bozo document: what was wrong, and where."""
     if not result.get("bozo"):
         return None

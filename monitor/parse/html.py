@@ -2,10 +2,10 @@
 
 Input: the strings a feed carries (HTML fragments, plain text, HTML pages served in place
 of a feed). Output: plain text with tags removed, ``<script>``/``<style>`` contents dropped,
-entities decoded, double-encoded UTF-8 repaired, control characters dropped and whitespace
-collapsed, each block element on its own line; or, for an HTML page, the feed URL it
-advertises. It does not sanitise HTML for display (nothing here produces HTML) and it does
-not touch the network.
+entities decoded, double-encoded UTF-8 repaired, control characters dropped
+(:mod:`monitor.parse.text`) and whitespace collapsed, each block element on its own line;
+or, for an HTML page, the feed URL it advertises. It does not sanitise HTML for display
+(nothing here produces HTML) and it does not touch the network.
 
 Built on the standard library's ``html.parser``, which is lenient with broken markup,
 rather than on regular expressions, which cannot tell a tag from ``a < b``.
@@ -17,6 +17,7 @@ import re
 from html.parser import HTMLParser
 from urllib.parse import urljoin
 
+from monitor.parse.text import clean_text
 from monitor.types import frozen
 
 # Elements whose boundaries separate words or lines (HTML Living Standard, "flow content"
@@ -33,9 +34,6 @@ _BLOCK_TAGS = frozenset({
 _SKIP_TAGS = frozenset(
     ["script", "style", "template", "noscript", "iframe", "object", "svg", "head"]
 )
-# Control characters that are not whitespace, and lone surrogates (JSON can escape them):
-# no reader wants them, and PostgreSQL cannot store NUL or encode a lone surrogate.
-_UNSTORABLE = re.compile("[\x00-\x08\x0e-\x1b\x7f\ud800-\udfff]")
 _UNCLOSED_LIMIT = 16
 # Not "application/json": WordPress advertises its REST API with that type.
 _FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/feed+json"})
@@ -49,7 +47,7 @@ def collapse_whitespace(text: str) -> str:
 
 def html_to_text(fragment: str) -> str:
     """Plain text of an HTML fragment: one line per block element, entities decoded."""
-    fragment = _UNSTORABLE.sub("", repair_mojibake(fragment))
+    fragment = clean_text(repair_mojibake(fragment))
     if "<" not in fragment and "&" not in fragment:
         # Most titles and many summaries carry no markup: skip the pure-Python parser.
         return " ".join(fragment.split())
@@ -60,38 +58,120 @@ def html_to_text(fragment: str) -> str:
 
 
 def _defuse_unclosed_tags(fragment: str) -> str:
-    """Escape the "<"s that no ">" closes before the next "<", when there are many.
+    """Escape the "<" of markup that ``html.parser`` would look ahead for in vain, when
+    there are many, and of markup it cannot parse at all, always.
 
-    ``html.parser`` rescans the rest of the input for each such "<" ("<a <a <a ...":
-    60 KB took 22 s on Python 3.11.7; CPython gh-135462 / CVE-2025-6069, and for
-    unterminated declarations CVE-2026-15308). Real feed HTML has at most one or two
-    (none in 3,800 corpus fragments), so below the limit the markup is left untouched
-    and parsed exactly as written. Linear: each search resumes where the last one ended.
+    For each "<" it cannot close, ``html.parser`` rescans the rest of the input, once
+    while feeding and again when closing: quadratic for a text full of them (a start tag
+    with no ">" before the next "<", as in "<a <a <a", CPython gh-135462; a quoted
+    attribute value that runs on into the next tags; an unterminated comment, CDATA
+    section, declaration or processing instruction). A marked section other than those
+    it knows (``<![ >``) makes it raise. Real feed HTML has at most one or two unclosed
+    constructs, so below the limit the markup is left untouched and parsed exactly as
+    written; each one costs a pass, which the limit bounds. Linear: a start tag is
+    checked without reading past the next "<", and the searches for each other kind of
+    end resume where the last one stopped (:class:`_Ends`).
     """
+    ends = _Ends(fragment)
     unclosed: list[int] = []
-    close = fragment.find(">")
+    unparseable: list[int] = []
     opening = fragment.find("<")
     while opening != -1:
-        following = fragment.find("<", opening + 1)
-        if close != -1 and close < opening:
-            close = fragment.find(">", opening)
-        if close == -1 or -1 < following < close:
+        end = _end_of(fragment, opening)
+        if end is _NEVER:
+            unparseable.append(opening)
+        elif end is _START_TAG:
+            if not _CLOSED_START_TAG(fragment, opening):
+                unclosed.append(opening)
+        elif end is not None and not ends.found(*end):
             unclosed.append(opening)
-        opening = following
-    if len(unclosed) <= _UNCLOSED_LIMIT:
+        opening = fragment.find("<", opening + 1)
+    if len(unclosed) > _UNCLOSED_LIMIT:
+        unparseable = sorted(unparseable + unclosed)
+    if not unparseable:
         return fragment
     pieces: list[str] = []
     done = 0
-    for position in unclosed:
+    for position in unparseable:
         pieces += (fragment[done:position], "&lt;")
         done = position + 1
     pieces.append(fragment[done:])
     return "".join(pieces)
 
 
+# What ends each construct html.parser looks ahead for (Lib/html/parser.py and
+# Lib/_markupbase.py, Python 3.11): its own patterns.
+_GREATER = re.compile(">")
+_COMMENT_END = re.compile(r"--\s*>")
+_SECTION_NAME = re.compile(r"[a-zA-Z][-_.a-zA-Z0-9]*\s*")
+_SECTION_ENDS = {
+    **dict.fromkeys(("temp", "cdata", "ignore", "include", "rcdata"), re.compile(r"]\s*]\s*>")),
+    **dict.fromkeys(("if", "else", "endif"), re.compile(r"]\s*>")),  # MS Office's
+}
+# html.parser's start tag (its locatestarttagend_tolerant) up to its ">", when none of it is
+# a "<": the same choices, made possessively, so a match costs one pass over the tag and
+# stops at the next "<". Where this matches, html.parser's tag ends at the same ">"; where it
+# does not, the tag may run on past the next "<" or be unclosed, and counts as unclosed.
+_CLOSED_START_TAG = re.compile(
+    r"""
+    <[a-zA-Z][^\t\n\r\f />\x00<]*+
+    (?:[\s/]*+
+      (?:(?<=['"\s/])[^\s/><][^\s/=><]*+
+        (?:\s*+=++\s*+(?:'[^'<]*+'|"[^"<]*+"|(?!['"])[^>\s<]*+)\s*+)?+
+        (?:\s|/(?!>))*+
+      )*+
+    )?+
+    \s*+/?>
+    """,
+    re.VERBOSE,
+).match
+_START_TAG = (_GREATER, -2)  # markup html.parser reads with its start tag pattern
+_NEVER = (_GREATER, -1)  # markup html.parser raises on
+
+
+def _end_of(fragment: str, at: int) -> tuple[re.Pattern[str], int] | None:
+    """What ends the markup opened by the "<" at ``at`` and where the search for it
+    starts; :data:`_START_TAG` for a start tag, :data:`_NEVER` for a marked section
+    html.parser cannot parse, None for a "<" that opens nothing."""
+    kind = fragment[at + 1 : at + 2]
+    if kind in ("/", "?"):
+        return _GREATER, at + 2
+    if kind.isascii() and kind.isalpha():
+        return _START_TAG
+    if kind != "!":
+        return None
+    if fragment.startswith("<!--", at):
+        return _COMMENT_END, at + 4
+    if not fragment.startswith("<![", at):
+        return _GREATER, at + 2  # a DOCTYPE, or what html.parser takes for a comment
+    name = _SECTION_NAME.match(fragment, at + 3)
+    if name is None or name.end() == len(fragment):
+        return _NEVER
+    end = _SECTION_ENDS.get(name.group().strip().lower())
+    return _NEVER if end is None else (end, at + 3)
+
+
+class _Ends:
+    """Whether an end of each kind occurs at or after a position. Positions are asked in
+    increasing order, so a search is made only past the last end found, and none after
+    one found nothing: together the searches read the fragment about once per kind."""
+
+    def __init__(self, fragment: str) -> None:
+        self.fragment = fragment
+        self.first: dict[re.Pattern[str], int] = {}  # the first end past the last search
+
+    def found(self, end: re.Pattern[str], start: int) -> bool:
+        known = self.first.get(end)
+        if known is not None and (known == -1 or known >= start):
+            return known != -1
+        match = end.search(self.fragment, start)
+        self.first[end] = match.start() if match else -1
+        return match is not None
+
+
 def plain_to_text(text: str) -> str:
     """Plain text as given, but repaired if double-encoded, and whitespace collapsed."""
-    return collapse_whitespace(_UNSTORABLE.sub("", repair_mojibake(text)))
+    return collapse_whitespace(clean_text(repair_mojibake(text)))
 
 
 def repair_mojibake(text: str) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from urllib.parse import urljoin, urlsplit
 
+from monitor.parse.text import clean_line, clean_link, clean_text, one_line
 from monitor.types import Item
 
 _LINK_SCHEMES = frozenset({"http", "https"})
@@ -30,7 +31,17 @@ def make_item(
 ) -> Item:
     """Identity: the guid, else the link, else the text. The text hash covers summary as
     well as title and content, or every untitled description-only item (Scripting News)
-    would share one key."""
+    would share one key.
+
+    Every text field is cleaned here, whichever format it came from, so no item holds a
+    character that cannot be stored or encoded, or that could rewrite a terminal line
+    (:mod:`monitor.parse.text`); single-line fields lose their line breaks too.
+    """
+    guid = clean_line(guid) if guid else None
+    link = clean_link(link) if link else None
+    title, author = one_line(title), one_line(author)
+    summary, content = clean_text(summary), clean_text(content)
+    categories = distinct(one_line(category) for category in categories)
     if guid:
         key = f"guid:{guid}"
     elif link:
@@ -53,8 +64,9 @@ def make_item(
 
 
 def _sha256(*parts: str) -> str:
-    # A separator no text contains keeps ("ab", "c") and ("a", "bc") apart; surrogatepass
-    # because JSON may escape lone surrogates.
+    # A separator no text contains (cleaning makes it a space) keeps ("ab", "c") and
+    # ("a", "bc") apart; surrogatepass, though cleaned text has no lone surrogate, so that
+    # hashing can never fail.
     joined = "\x1f".join(parts).encode("utf-8", "surrogatepass")
     return hashlib.sha256(joined).hexdigest()
 
@@ -74,10 +86,6 @@ def distinct(texts: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(text for text in texts if text))
 
 
-def one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def absolute_link(base: str, link: object) -> str | None:
     """An absolute http(s) URL, or None: other schemes (javascript:, data:) are not links
     an alert should carry."""
@@ -88,4 +96,4 @@ def absolute_link(base: str, link: object) -> str | None:
         scheme = urlsplit(absolute).scheme
     except ValueError:  # "http://[::1" and other unparseable netlocs
         return None
-    return absolute if scheme in _LINK_SCHEMES else None
+    return clean_link(absolute) if scheme in _LINK_SCHEMES else None

@@ -19,7 +19,8 @@ from typing import Any
 
 from monitor.errors import ParseError
 from monitor.parse.html import html_to_text, plain_to_text
-from monitor.parse.items import absolute_link, distinct, make_item, one_line, unique_items
+from monitor.parse.items import absolute_link, distinct, make_item, unique_items
+from monitor.parse.text import one_line
 from monitor.types import Item, ParsedFeed, frozen
 
 _VERSION_PREFIX = "https://jsonfeed.org/version/"
@@ -68,7 +69,9 @@ def read_json_feed(body: bytes, *, url: str) -> JsonFeed:
     numbers, RFC 822 dates, a missing version string when ``items`` is present)."""
     try:
         document = json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError: undecodable bytes, invalid JSON, and numbers too long to convert;
+        # RecursionError: arrays or objects nested deeper than the decoder recurses.
         raise ParseError(url, f"invalid JSON Feed: {exc}") from exc
     if not isinstance(document, dict):
         raise ParseError(url, "not a feed (JSON document is not an object)")

@@ -1,10 +1,17 @@
-"""Parse workers: feed parsing off the event loop, on every core.
+"""Parse workers: feed parsing off the event loop, on every core, within a time budget.
 
-feedparser is CPU-bound and holds the GIL, so the service parses in a pool of processes
-(``forkserver``: never fork a process that runs threads). A worker that dies (out of memory
-on a hostile document, a segfault in a C extension) breaks a ``ProcessPoolExecutor`` for
-good; this pool replaces it so that one bad feed costs one failed poll, not every poll
-after it. With ``workers=0`` parsing runs in a thread instead (tests, tiny deployments).
+feedparser is CPU-bound and holds the GIL, so the service parses in worker processes
+(``forkserver``: never fork a process that runs threads), one document at a time each. A
+worker still parsing when the document's budget is spent (a document that is slow to
+parse, whatever the reason) is killed and replaced, and so is one that dies (out of
+memory on a hostile document, a segfault in a C extension): one bad feed costs one failed
+poll, and no claim on a feed outlives its lease because of a parse. The processes are our
+own, not a ``ProcessPoolExecutor``'s: that cannot stop one task, and a dead worker breaks
+it for good.
+
+With ``workers=0`` parsing runs in a thread instead (tests, tiny deployments). A thread
+cannot be killed: the poll still fails once the budget is spent, but the thread parses on
+to the end, holding a core meanwhile. Where feeds may be hostile, parse in processes.
 """
 
 from __future__ import annotations
@@ -13,9 +20,11 @@ import asyncio
 import logging
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from functools import partial
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
+from typing import Any
 
 from monitor.errors import ParseError
 from monitor.parse.feed import parse_feed
@@ -23,31 +32,143 @@ from monitor.types import FetchResult, ParsedFeed
 
 log = logging.getLogger("monitor.parse.workers")
 
+DEFAULT_BUDGET = 20.0
+_START_TIMEOUT = 60.0  # a new worker imports the parsers before it says it is ready
+# A document, as a worker receives it: body, URL (the base for links), headers.
+_Job = tuple[bytes, str, dict[str, str]]
+
 
 class ParseWorkers:
-    def __init__(self, workers: int | None) -> None:
-        """``workers``: None = one per core; 0 = parse in a thread of this process."""
+    def __init__(self, workers: int | None, budget: float = DEFAULT_BUDGET) -> None:
+        """``workers``: None = one per core; 0 = parse in a thread of this process.
+        ``budget``: the seconds one document may take to parse."""
         self.count = (os.cpu_count() or 1) if workers is None else workers
-        self._pool: ProcessPoolExecutor | None = self._new_pool() if self.count else None
-
-    def _new_pool(self) -> ProcessPoolExecutor:
-        context = multiprocessing.get_context("forkserver")
-        return ProcessPoolExecutor(self.count, mp_context=context)
+        self.budget = budget
+        self._context = multiprocessing.get_context("forkserver")
+        self._idle: list[_Worker] = []
+        # A worker is driven from a thread of its own (sending, waiting, receiving block),
+        # so that no other work waits behind a parse for a thread of the default executor.
+        self._threads = ThreadPoolExecutor(max(self.count, 1), "monitor-parse")
+        self._gate: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        self._closed = False
 
     async def parse(self, result: FetchResult) -> ParsedFeed:
-        job = partial(parse_feed, result.body, url=result.final_url, headers=dict(result.headers))
-        pool = self._pool
-        if pool is None:
-            return await asyncio.to_thread(job)
+        """Parse one fetched document; ParseError when it is not a feed, when its parse
+        took longer than the budget and when the parser crashed on it."""
+        job: _Job = (result.body, result.final_url, dict(result.headers))
+        if not self.count:
+            thread = asyncio.to_thread(parse_feed, job[0], url=job[1], headers=job[2])
+            try:
+                return await asyncio.wait_for(thread, self.budget)
+            except TimeoutError:
+                raise self._overtime(result.url) from None
+        async with self._slots():
+            return await self._in_worker(job, result.url)
+
+    async def _in_worker(self, job: _Job, url: str) -> ParsedFeed:
+        loop = asyncio.get_running_loop()
+        worker = self._idle.pop() if self._idle else None
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, job)
-        except BrokenProcessPool:
-            if self._pool is pool:  # the first poll to notice replaces the pool
-                log.error("a parse worker died while parsing %s; restarting workers", result.url)
-                pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._new_pool()
-            raise ParseError(result.url, "the parser crashed on this document") from None
+            if worker is None:
+                worker = await loop.run_in_executor(self._threads, _Worker, self._context)
+            ok, value = await loop.run_in_executor(self._threads, worker.run, job, self.budget)
+        except TimeoutError:
+            raise self._overtime(url) from None
+        except (EOFError, OSError):
+            log.error("a parse worker died while parsing %s; starting another", url)
+            raise ParseError(url, "the parser crashed on this document") from None
+        except BaseException:  # cancelled: the worker may be mid-parse, so it goes
+            if worker is not None:
+                worker.kill()
+            raise
+        if self._closed:
+            worker.stop()
+        else:
+            self._idle.append(worker)
+        if ok:
+            return value  # type: ignore[no-any-return]
+        raise value
+
+    def _overtime(self, url: str) -> ParseError:
+        log.error("parsing %s took longer than %gs; its worker was stopped", url, self.budget)
+        return ParseError(url, f"parsing took longer than {self.budget:g}s")
+
+    def _slots(self) -> asyncio.Semaphore:
+        """At most ``count`` documents in workers at once (one per worker)."""
+        loop = asyncio.get_running_loop()
+        if self._gate is None or self._gate[0] is not loop:
+            self._gate = (loop, asyncio.Semaphore(self.count))
+        return self._gate[1]
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the idle workers now and the busy ones when their document is parsed."""
+        self._closed = True
+        while self._idle:
+            self._idle.pop().stop()
+        self._threads.shutdown(wait=False)
+
+
+class _Worker:
+    """A worker process and the pipe to it, driven by one thread at a time."""
+
+    def __init__(self, context: BaseContext) -> None:
+        """Start the process and wait until it can parse (its imports are not parsing, so
+        they do not count against a budget)."""
+        self.connection, child = context.Pipe()  # type: ignore[attr-defined]
+        self.process = context.Process(  # type: ignore[attr-defined]
+            target=_serve, args=(child,), name="monitor-parse", daemon=True
+        )
+        self.process.start()
+        child.close()
+        try:
+            ready = self.connection.poll(_START_TIMEOUT) and self.connection.recv() == "ready"
+        except EOFError:
+            ready = False
+        if not ready:
+            self.stop()
+            raise EOFError("a parse worker did not start")
+
+    def run(self, job: _Job, budget: float) -> tuple[bool, Any]:
+        """Send a document and wait for its outcome, at most ``budget`` seconds of
+        parsing: (True, the ParsedFeed) or (False, the exception). TimeoutError when the
+        budget was spent, EOFError or OSError when the worker died; either way the worker
+        is stopped here, by the thread that uses its pipe."""
+        try:
+            self.connection.send(job)
+            if not self.connection.poll(budget):
+                raise TimeoutError
+            outcome: tuple[bool, Any] = self.connection.recv()
+            return outcome
+        except BaseException:
+            self.stop()
+            raise
+
+    def kill(self) -> None:
+        """Kill the process (from any thread); the thread using the pipe sees it closed."""
+        self.process.kill()
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.join()
+        self.connection.close()
+
+
+def _serve(connection: Connection) -> None:
+    """A worker process: parse each document received until the pipe closes."""
+    # Ctrl-C reaches the whole process group; the service stops its workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    connection.send("ready")
+    while True:
+        try:
+            body, url, headers = connection.recv()
+        except EOFError:
+            return
+        try:
+            outcome: tuple[bool, Any] = (True, parse_feed(body, url=url, headers=headers))
+        except Exception as exc:
+            outcome = (False, exc)
+        try:
+            connection.send(outcome)
+        except Exception as exc:  # an exception that does not pickle
+            reason = f"the parser failed: {type(exc).__name__}"
+            connection.send((False, ParseError(url, reason)))
