@@ -238,6 +238,18 @@ def test_snippet_with_a_huge_width_does_not_overflow(width: int) -> None:
     assert make_snippet(text, 7, 10, width, bounds=(3, 14)) == whole
 
 
+@pytest.mark.parametrize("huge", [sys.maxsize, -sys.maxsize - 1])
+def test_snippet_and_collect_refuse_huge_offsets(huge: int) -> None:
+    with pytest.raises(ValueError, match="need 0 <= first"):
+        _speedups.snippet("abc", huge, huge, 80, 0, 3)
+    with pytest.raises(ValueError, match="need 0 <= first"):
+        _speedups.snippet("abc", 0, 1, 80, 0, huge)
+    Matcher([Watchlist(name="w", query="a")])  # installs the word characters
+    slots: list[object] = [[("title", [()])]]
+    with pytest.raises(ValueError, match="outside the text"):
+        _speedups.collect([(0, huge, huge)], "abc", [0], slots, b"\x01", None, None)
+
+
 def test_collect_survives_a_words_callback_that_empties_what_it_was_given() -> None:
     """Run in a child with the debug allocator, which fills freed memory with a pattern:
     a reference held without being owned across the callback crashes it there."""
