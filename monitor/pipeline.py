@@ -150,10 +150,9 @@ class Pipeline:
             message = f"internal error ({type(exc).__name__}); the log has the details"
             log.error("feed=%s internal error %s", redact_url(feed.current_url), _where(exc))
             log.debug("feed=%s internal error", redact_url(feed.current_url), exc_info=exc)
-        config = self.feeds.get(feed.url) or FeedConfig(url=feed.url)
         poll = decide_failure(
             feed,
-            feed_policy(self.settings, config),
+            self._policy(feed)[1],
             self.clock(),
             self.rng,
             status=None,
@@ -169,9 +168,12 @@ class Pipeline:
             )
         return _report(feed, FeedState.ERROR, None, error=message)
 
-    async def _poll(self, feed: ClaimedFeed) -> PollReport:
+    def _policy(self, feed: ClaimedFeed) -> tuple[FeedConfig, FeedPolicy]:
         config = self.feeds.get(feed.url) or FeedConfig(url=feed.url)
-        policy = feed_policy(self.settings, config)
+        return config, feed_policy(self.settings, config)
+
+    async def _poll(self, feed: ClaimedFeed) -> PollReport:
+        config, policy = self._policy(feed)
         request = FetchRequest(
             url=feed.current_url,
             etag=feed.etag,
