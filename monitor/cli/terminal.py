@@ -17,11 +17,12 @@ from typing import Any
 
 import typer
 
-# C0 but tab and line feed, DEL, C1, the bidi marks, embeddings, overrides and isolates,
-# and lone surrogates (a terminal shows them as garbage; an encoder raises on them).
-_UNSAFE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
-_UNSAFE_TEXT = re.compile(f"[{_UNSAFE}]")
-_UNSAFE_LINE = re.compile(f"[{_UNSAFE}\n\t]")
+from alerts.controls import UNSAFE
+
+# The one set of characters that steer a terminal (``alerts.controls``, the lowest floor):
+# all of it for a log line; in command output our own line feeds and tabs stay.
+_UNSAFE_LINE = UNSAFE
+_UNSAFE_TEXT = re.compile(f"(?![\n\t]){UNSAFE.pattern}")
 
 
 def _escaped(match: re.Match[str]) -> str:
