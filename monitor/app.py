@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 from alerts.base import Channel
@@ -28,6 +29,17 @@ from monitor.store import FeedSpec, Store
 from monitor.store.clock import DatabaseClock
 from monitor.store.engine import create_db_engine, migrate
 from monitor.store.lock import lock_sqlite
+from monitor.types import frozen
+
+
+@frozen
+class Chore:
+    """Upkeep the service runs on its own interval beside polling and delivery, with the
+    same guarantees: one run at a time, none started while draining, finished on stop."""
+
+    name: str
+    every: float  # seconds; read when the service starts
+    run: Callable[[], Awaitable[object]]
 
 
 def fetch_settings(settings: Settings) -> FetchSettings:
@@ -104,6 +116,11 @@ class App:
             clock=self.clock,
             rng=random.Random(),
         )
+
+    def chores(self) -> list[Chore]:
+        """The upkeep this configuration asks for; each run reads the parts current then
+        (a reload swaps them)."""
+        return []
 
     async def reload(self, settings: Settings) -> list[str]:
         """Apply a new configuration; returns what changed, for the log.

@@ -39,6 +39,7 @@ from alerts.registry import CHANNELS, ChannelConfig
 from alerts.settings import NAME_MAX, HeaderFields, HttpUrl, Name, Timeout
 from alerts.webhook import WebhookConfig
 from monitor.config_file import Substitution, field_path, read_config
+from monitor.config_ops import HealthConfig, HttpConfig, LogSettings, RetentionConfig
 from monitor.errors import ConfigError, QueryError
 from monitor.match.query import compile_query, terms_to_query
 from monitor.types import Watchlist
@@ -220,6 +221,10 @@ class Settings(_Model):
     feeds: list[FeedConfig] = []
     watchlists: list[WatchlistConfig] = []
     channels: list[ChannelConfig] = []
+    http: HttpConfig | None = HttpConfig()
+    retention: RetentionConfig = RetentionConfig()
+    health: HealthConfig = HealthConfig()
+    log: LogSettings = LogSettings()
 
     def feed_interval(self, feed: FeedConfig) -> float:
         return feed.interval if feed.interval is not None else self.defaults.interval
@@ -315,6 +320,8 @@ def check_references(settings: Settings) -> list[str]:
     ):
         problems += [f"{section}: duplicate name {n!r}" for n in sorted(_duplicates(names))]
     channel_names = {c.name for c in settings.channels}
+    unknown = [n for n in settings.health.notify if n not in channel_names]
+    problems += [f"health.notify: unknown channel {n!r}" for n in unknown]
     feed_names = {f.name for f in settings.feeds if f.name}
     feed_tags = {t for f in settings.feeds for t in f.tags}
     for i, wl in enumerate(settings.watchlists):

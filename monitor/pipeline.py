@@ -169,7 +169,9 @@ class Pipeline:
         return _report(feed, FeedState.ERROR, None, error=message)
 
     def _policy(self, feed: ClaimedFeed) -> tuple[FeedConfig, FeedPolicy]:
-        config = self.feeds.get(feed.url) or FeedConfig(url=feed.url)
+        # A feed kept in the database (imported, added by the API) has the defaults and
+        # its own tags.
+        config = self.feeds.get(feed.url) or FeedConfig(url=feed.url, tags=feed.tags)
         return config, feed_policy(self.settings, config)
 
     async def _poll(self, feed: ClaimedFeed) -> PollReport:

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from monitor.app import App
+from monitor.app import App, Chore
 from monitor.config import Settings
 from monitor.types import ClaimedFeed, utcnow
 
@@ -37,6 +38,8 @@ class Service:
         self.polls = 0
         self.claiming: asyncio.Task[object] | None = None
         self.delivering: asyncio.Task[object] | None = None
+        self.chores: dict[str, asyncio.Task[object]] = {}
+        self.ticked_at = time.monotonic()  # the last poll tick (readiness reads the lag)
         self.stopping = False
         self.paused = False
         self._pausing = asyncio.Lock()
@@ -50,12 +53,24 @@ class Service:
         return task
 
     async def poll_tick(self) -> None:
+        self.ticked_at = time.monotonic()
         if self._idle and (self.claiming is None or self.claiming.done()):
             self.claiming = self._spawn(self._claim_and_poll())
 
     async def deliver_tick(self) -> None:
         if self._idle and (self.delivering is None or self.delivering.done()):
             self.delivering = self._spawn(self._deliver())
+
+    async def chore_tick(self, chore: Chore) -> None:
+        running = self.chores.get(chore.name)
+        if self._idle and (running is None or running.done()):
+            self.chores[chore.name] = self._spawn(self._chore(chore))
+
+    async def _chore(self, chore: Chore) -> None:
+        try:
+            await chore.run()
+        except Exception:
+            log.exception("%s failed; trying again in %ss", chore.name, chore.every)
 
     @property
     def _idle(self) -> bool:
@@ -119,6 +134,17 @@ class Service:
                 job,
                 "interval",
                 seconds=self.tick,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+                next_run_time=utcnow(),
+            )
+        for chore in self.app.chores():
+            scheduler.add_job(
+                self.chore_tick,
+                "interval",
+                args=(chore,),
+                seconds=chore.every,
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=None,

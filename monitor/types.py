@@ -38,6 +38,15 @@ class FeedState(StrEnum):
     GONE = "gone"  # HTTP 410: polling stopped until the feed is configured anew
 
 
+class FeedSource(StrEnum):
+    """Where a feed is declared. The file owns the feeds it lists; the others live in the
+    database until removed there (``monitor feeds remove``)."""
+
+    CONFIG = "config"
+    OPML = "opml"  # monitor feeds import
+    API = "api"  # POST /api/feeds
+
+
 class DeliveryState(StrEnum):
     """A delivery's state, as stored. Pending and failed ones are claimed when due."""
 
@@ -190,6 +199,7 @@ class ClaimedFeed:
     error_count: int
     ttl_seconds: float | None = None  # the feed's refresh hint from its last full response
     first_poll: bool  # no successful poll yet: the backlog window applies
+    tags: frozenset[str] = frozenset()  # a database feed's own (the file's feeds: the file's)
 
     @property
     def label(self) -> str:

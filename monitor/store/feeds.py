@@ -11,12 +11,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor.store.base import StoreBase, storage_errors
 from monitor.store.schema import FeedRow, ItemRow
-from monitor.types import ClaimedFeed, FeedState, PollUpdate, feed_display_name, frozen
+from monitor.types import (
+    ClaimedFeed,
+    FeedSource,
+    FeedState,
+    PollUpdate,
+    feed_display_name,
+    frozen,
+)
 
 
 @frozen
@@ -25,6 +32,7 @@ class FeedSpec:
 
     url: str
     name: str | None
+    tags: frozenset[str] = frozenset()  # kept only for feeds the database owns
 
 
 @frozen
@@ -44,35 +52,80 @@ class FeedStatus:
     error_count: int
     items: int
     next_poll_at: datetime | None
+    source: FeedSource = FeedSource.CONFIG
+    tags: frozenset[str] = frozenset()  # a database feed's own
+    paused_at: datetime | None = None
 
 
 class FeedStore(StoreBase):
     def sync_feeds(self, feeds: Sequence[FeedSpec], now: datetime) -> None:
-        """Make the feeds table follow the configuration: add new feeds (due now), update
-        names, deactivate feeds no longer configured (their items stay)."""
-        wanted = {f.url: f for f in feeds}
-        with storage_errors("sync feeds"), self._session() as s, s.begin():
-            rows = {r.url: r for r in s.scalars(select(FeedRow))}
-            for url, spec in wanted.items():
-                row = rows.get(url)
-                if row is None:
-                    s.add(
-                        FeedRow(
-                            url=url,
-                            current_url=url,
-                            name=spec.name,
-                            active=True,
-                            state=FeedState.NEW,
-                            error_count=0,
-                            next_poll_at=now,
-                            created_at=now,
-                        )
-                    )
-                else:
-                    row.name, row.active = spec.name, True
-            for url, row in rows.items():
-                if url not in wanted:
-                    row.active = False
+        """Make the file's feeds follow the file: add new ones (due now), update names,
+        deactivate those no longer listed (their items stay). A URL the file lists becomes
+        the file's, even if it was imported. Feeds kept in the database (imported, added by
+        the API) are left alone.
+
+        Safe when several instances start together on one database: rows are inserted with
+        ``ON CONFLICT DO NOTHING`` and updated in URL order (no deadlock between two)."""
+        wanted = sorted({f.url: f for f in feeds}.values(), key=lambda f: f.url)
+        urls = {f.url for f in wanted}
+        t = FeedRow.__table__
+        with storage_errors("sync feeds"), self.engine.begin() as conn:
+            if wanted:
+                conn.execute(
+                    self._insert(t).on_conflict_do_nothing(index_elements=["url"]),
+                    [_new_feed(f.url, f.name, FeedSource.CONFIG, now) for f in wanted],
+                )
+            rows = conn.execute(select(t.c.url, t.c.name, t.c.active, t.c.source)).all()
+            current = {url: (name, active, source) for url, name, active, source in rows}
+            stale = [
+                {"u": f.url, "n": f.name}
+                for f in wanted
+                if current[f.url] != (f.name, True, FeedSource.CONFIG)
+            ]
+            dropped = sorted(
+                url
+                for url, (_, active, source) in current.items()
+                if active and source == FeedSource.CONFIG and url not in urls
+            )
+            by_url = t.c.url == bindparam("u")
+            if stale:
+                conn.execute(
+                    update(t)
+                    .where(by_url)
+                    .values(name=bindparam("n"), active=True, source=FeedSource.CONFIG),
+                    stale,
+                )
+            if dropped:
+                conn.execute(
+                    update(t).where(by_url).values(active=False), [{"u": u} for u in dropped]
+                )
+
+    def add_feeds(self, feeds: Sequence[FeedSpec], source: FeedSource, now: datetime) -> list[str]:
+        """Keep feeds in the database (imported, added by the API); returns the URLs that
+        were new. A URL already known (from the file or an earlier import) is left as it
+        is: the file's declaration wins, and an import never renames or retags."""
+        if not feeds:
+            return []
+        t = FeedRow.__table__
+        rows = [
+            _new_feed(f.url, f.name, source, now) | {"tags": sorted(f.tags) or None}
+            for f in sorted({f.url: f for f in feeds}.values(), key=lambda f: f.url)
+        ]
+        stmt = self._insert(t).on_conflict_do_nothing(index_elements=["url"]).returning(t.c.url)
+        with storage_errors("add feeds"), self.engine.begin() as conn:
+            return [url for row in rows for url in conn.execute(stmt, row).scalars()]
+
+    def remove_feed(self, url: str) -> bool:
+        """Stop polling a feed the database owns (its items and alerts stay, as for a feed
+        taken out of the file). A feed the file declares is the file's to remove: False."""
+        t = FeedRow.__table__
+        query = (
+            update(t)
+            .where(t.c.url == url, t.c.source != FeedSource.CONFIG, t.c.active.is_(True))
+            .values(active=False)
+        )
+        with storage_errors("remove feed"), self.engine.begin() as conn:
+            return conn.execute(query).rowcount > 0
 
     def claim_due_feeds(
         self, now: datetime, lease: float, *, only_due: bool = True, limit: int | None = None
@@ -82,6 +135,7 @@ class FeedStore(StoreBase):
         cond = [
             FeedRow.active.is_(True),
             FeedRow.state != FeedState.GONE,
+            FeedRow.paused_at.is_(None),
             or_(FeedRow.lease_until.is_(None), FeedRow.lease_until < now),
             or_(FeedRow.retry_after.is_(None), FeedRow.retry_after <= now),
         ]
@@ -156,6 +210,7 @@ def _claimed(r: FeedRow) -> ClaimedFeed:
         error_count=r.error_count,
         ttl_seconds=r.ttl_seconds,
         first_poll=r.last_success_at is None,
+        tags=frozenset(r.tags or ()),
     )
 
 
@@ -175,4 +230,22 @@ def _status(r: FeedRow, items: int) -> FeedStatus:
         error_count=r.error_count,
         items=items,
         next_poll_at=None if state == FeedState.GONE else r.next_poll_at,
+        source=FeedSource(r.source),
+        tags=frozenset(r.tags or ()),
+        paused_at=r.paused_at,
     )
+
+
+def _new_feed(url: str, name: str | None, source: FeedSource, now: datetime) -> dict[str, object]:
+    """The values of a feed row that has never been polled: due now."""
+    return {
+        "url": url,
+        "current_url": url,
+        "name": name,
+        "active": True,
+        "state": FeedState.NEW,
+        "error_count": 0,
+        "next_poll_at": now,
+        "created_at": now,
+        "source": source,
+    }

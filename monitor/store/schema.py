@@ -93,6 +93,10 @@ class FeedRow(Base):
     retry_after: Mapped[datetime | None]
     lease_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    # where the feed is declared: "config" (the file), "opml" (imported) or "api"
+    source: Mapped[str] = mapped_column(String(8), default="config", server_default="config")
+    tags: Mapped[list[str] | None] = mapped_column(JSON)  # a database feed's own tags
+    paused_at: Mapped[datetime | None]  # paused by the operator: not polled until resumed
 
 
 class ItemRow(Base):
@@ -118,6 +122,20 @@ class ItemRow(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     first_seen_at: Mapped[datetime] = mapped_column(index=True)
     changed_at: Mapped[datetime]
+
+
+class PrunedItemRow(Base):
+    """The identity of an item that retention pruned: a feed that serves it again does
+    not store it as new (nor alert). Refreshed each time the feed serves it; forgotten
+    once the feed has stopped serving it for a retention period."""
+
+    __tablename__ = "pruned_items"
+
+    feed_id: Mapped[int] = mapped_column(
+        ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True
+    )
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_seen_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class AlertRow(Base):

@@ -1,0 +1,93 @@
+"""The settings of running it for months: the HTTP server, retention, feed health, logs.
+
+Separate from :mod:`monitor.config` only to keep each module short; ``Settings`` holds one
+of each. The same rules apply: every field bounded, errors naming the field, secrets never
+quoted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from alerts.durations import DAY, HOUR, YEAR, Duration, within
+
+DEFAULT_LISTEN = "127.0.0.1:8080"
+TOKEN_MIN = 16  # a shorter bearer token is guessable over a network
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:8080`` for IPv6) as a host and a port; port 0 picks a free one."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("expected host:port, e.g. 127.0.0.1:8080")
+    host = host.removeprefix("[").removesuffix("]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if host != "localhost":
+            raise ValueError("the host must be an IP address or localhost") from None
+    return host, int(port)
+
+
+class HttpConfig(_Model):
+    """``http:``: health, metrics, the JSON API (and later the dashboard) on one server.
+    ``http: null`` turns it off. Without a token the API is off (and says so)."""
+
+    listen: str = DEFAULT_LISTEN
+    token: str | None = Field(default=None, max_length=4096)
+    # /readyz answers 503 when the scheduler has not ticked for this long
+    max_lag: Annotated[Duration, within(1, DAY)] = 60.0
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        split_listen(value)
+        return value
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if len(value) < TOKEN_MIN or not value.isascii() or not value.isprintable():
+            raise ValueError(
+                f"must be at least {TOKEN_MIN} printable ASCII characters "
+                "(e.g. the output of `openssl rand -hex 32`)"
+            )
+        return value
+
+
+class RetentionConfig(_Model):
+    """``retention: {items: 180d}``: items first seen longer ago are pruned (null keeps
+    them for ever). An item whose alert is still to be delivered is never pruned."""
+
+    items: Annotated[Duration, within(DAY, 100 * YEAR)] | None = None
+    # rows deleted per transaction: a prune never holds the database for long
+    batch: int = Field(default=500, ge=1, le=100_000)
+    every: Annotated[Duration, within(60, DAY)] = HOUR
+
+
+class HealthConfig(_Model):
+    """``health:``: tell a channel when a feed fails for long, goes silent, is gone or has
+    moved, and when it recovers."""
+
+    notify: list[str] = []
+    failing_after: Annotated[Duration, within(60, YEAR)] = DAY
+    # silent: no new item for this many times the feed's usual gap between new items ...
+    silent_factor: float = Field(default=5.0, ge=1.5, le=1000, allow_inf_nan=False)
+    # ... and never less than this (a feed that posts hourly is not silent after 5 hours)
+    silent_after: Annotated[Duration, within(HOUR, YEAR)] = 2 * DAY
+    every: Annotated[Duration, within(10, DAY)] = 300.0
+
+
+class LogSettings(_Model):
+    """``log: {format: json}``: one JSON object per line for log shippers."""
+
+    format: Literal["text", "json"] = "text"
