@@ -108,7 +108,9 @@ async def test_rate_limit_folds_the_excess_into_one_later_digest(
     settings = load_settings(config(channel="    max_per_hour: 2"), {})
     feed_server.set_feed("/feed.xml", items(5))
     app = await poll_only(settings)
-    now = datetime.now(UTC)
+    # Five minutes into the next clock hour: the minute after stays in the same rate window
+    # whenever the test runs (at 21:59 it used to cross into the next one).
+    now = datetime.now(UTC).replace(minute=5, second=0, microsecond=0) + timedelta(hours=1)
     try:
         await outbox_at(app, now).deliver_due()
         sent_now = await webhook_receiver.wait_for_async(2)
