@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 from feedserver import FeedServer
@@ -13,7 +15,13 @@ from typer.testing import CliRunner
 
 from monitor.app import poll_once
 from monitor.cli import app
-from monitor.cli.terminal import SafeFormatter, echo_json, safe_line, safe_text
+from monitor.cli.terminal import (
+    SafeFormatter,
+    SafeJsonFormatter,
+    echo_json,
+    safe_line,
+    safe_text,
+)
 from monitor.config import load_settings
 
 HOSTILE = "A\x1b]0;pwned\x07B\x1b[31mC\x9b2JD\u202eE\u2066F\x00G\ud800H"
@@ -75,3 +83,57 @@ channels: [{{name: log, type: log}}]
         result = CliRunner().invoke(app, [*command, "--config", str(config)])
         assert result.exit_code == 0, result.output
         assert not any(c in result.output for c in RAW), (command, result.output)
+
+
+def test_a_json_log_record_is_one_object_with_the_text_lines_fields() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(SafeJsonFormatter())
+    logger = logging.getLogger("test.terminal.json")
+    logger.addHandler(handler)
+    try:
+        logger.warning("feed=%s", "x\n" + HOSTILE + " Тоқаев")
+        try:
+            raise ValueError("boom\x1b[2J")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and not any(c in stream.getvalue() for c in RAW)
+    first, second = (json.loads(line) for line in lines)
+    assert first["message"] == "feed=x\n" + HOSTILE + " Тоқаев"  # the value survives
+    assert "Тоқаев" in lines[0]  # readable, not \\u-escaped
+    assert first["level"] == "WARNING" and first["logger"] == "test.terminal.json"
+    assert first["time"][:2] == "20"
+    assert "ValueError: boom" in second["exc_info"]
+
+
+async def test_the_service_logs_json_when_configured(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """``log: {format: json}`` through the real command: every stderr line is an object."""
+    feed_server.set_feed("/feed.xml", rss(("g1", "CSTO \x1b[2J summit", "CSTO", NOW)))
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        f"""
+database: sqlite:///{tmp_path / "m.db"}
+polling: {{parse_workers: 0}}
+log: {{format: json}}
+feeds: [{{url: "{feed_server.url("/feed.xml")}"}}]
+watchlists: [{{name: csto, terms: [CSTO], notify: [log]}}]
+channels: [{{name: log, type: log}}]
+""",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "poll", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    assert records and all({"time", "level", "logger", "message"} <= r.keys() for r in records)
+    assert any(r["logger"] == "monitor.poll" for r in records)
+    assert "\x1b" not in result.stderr

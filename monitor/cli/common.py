@@ -16,7 +16,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from monitor.cli.terminal import SafeFormatter, echo
+from monitor.cli.terminal import LOG_FORMAT, SafeFormatter, SafeJsonFormatter, echo
 from monitor.config import Settings, default_config_path, load_settings
 from monitor.errors import ConfigError, MonitorError
 
@@ -55,9 +55,12 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(1) from None
 
 
-def setup_logging(level: str) -> None:
+def setup_logging(level: str, form: str = "text") -> None:
+    """Log lines to stderr (journald and container runtimes collect it), as text or, with
+    ``log: {format: json}``, as one JSON object per line."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    formatter = SafeJsonFormatter() if form == "json" else SafeFormatter(LOG_FORMAT)
+    handler.setFormatter(formatter)
     logging.basicConfig(level=level.upper(), handlers=[handler])
     for noisy in ("httpx", "httpcore", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -77,7 +77,7 @@ def _unusable_parts(settings: Settings) -> list[str]:
 def run(config: ConfigOption = None, log_level: LogLevel = "INFO") -> None:
     """Run the service until SIGTERM or SIGINT; SIGHUP reloads the configuration."""
     settings = load(config)
-    setup_logging(log_level)
+    setup_logging(log_level, settings.log.format)
     run_async(_serve(settings))
 
 
@@ -131,7 +131,7 @@ def poll(
 ) -> None:
     """Poll every feed once (or only the due ones), deliver pending alerts, exit."""
     settings = load(config)
-    setup_logging(log_level)
+    setup_logging(log_level, settings.log.format)
     from monitor.app import poll_once
 
     reports, sent = run_async(poll_once(settings, only_due=due))

@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 import typer
+from pythonjsonlogger.json import JsonFormatter
 
 from alerts.controls import UNSAFE
 
@@ -45,11 +46,16 @@ def echo(text: str = "", *, err: bool = False) -> None:
     typer.echo(safe_text(text), err=err)
 
 
+def safe_json(text: str) -> str:
+    """JSON text with readable Unicode and every control as a ``\\u`` escape: json.dumps
+    escapes C0 itself but leaves C1 and bidi controls raw, and outside strings JSON has
+    none of these characters, so escaping them all keeps the same value."""
+    return _UNSAFE_TEXT.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+
+
 def echo_json(value: Any) -> None:
-    """JSON for scripts: readable Unicode, with controls as ``\\u`` escapes (json.dumps
-    escapes C0 itself but leaves C1 and bidi controls raw)."""
-    text = json.dumps(value, indent=2, ensure_ascii=False)
-    typer.echo(_UNSAFE_TEXT.sub(lambda m: f"\\u{ord(m[0]):04x}", text))
+    """JSON for scripts (:func:`safe_json`)."""
+    typer.echo(safe_json(json.dumps(value, indent=2, ensure_ascii=False)))
 
 
 class SafeFormatter(logging.Formatter):
@@ -65,3 +71,23 @@ class SafeFormatter(logging.Formatter):
 
     def formatStack(self, stack_info: str) -> str:
         return safe_text(super().formatStack(stack_info))
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+class SafeJsonFormatter(JsonFormatter):
+    """``log: {format: json}``: one JSON object per line for log shippers, with the fields
+    of the text line (``time``, ``level``, ``logger``, ``message``, and ``exc_info`` for a
+    traceback). JSON strings carry any text safely once C1 and bidi controls are escaped
+    too."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            LOG_FORMAT,
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            json_ensure_ascii=False,
+        )
+
+    def jsonify_log_record(self, log_data: Any) -> str:
+        return safe_json(super().jsonify_log_record(log_data))
