@@ -1,14 +1,17 @@
 """What a channel receives and the one method every channel implements.
 
-An ``Alert`` is built by the pipeline from a stored item and its matches; channels render
-and send it. A channel raises ``DeliveryError`` on failure and returns a ``DeliveryResult``
-on success; it never touches the database (the outbox records outcomes).
+An ``Alert`` is built by the pipeline from a stored item and its matches, a ``Notice`` by
+the feed-health check when a feed starts failing, goes silent, is gone or moved, or
+recovers; channels render and send them. A channel raises ``DeliveryError`` on failure and
+returns a ``DeliveryResult`` on success; it never touches the database (the outbox records
+outcomes).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 frozen = dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,7 +68,37 @@ class Digest:
     created_at: datetime
 
 
-Message = Alert | Digest
+class NoticeKind(StrEnum):
+    """What a feed-health notice announces: the feed's new health, or its move."""
+
+    FAILING = "failing"  # its polls have failed, with no success, for longer than a bound
+    SILENT = "silent"  # polled fine, but no new item for far longer than its usual gap
+    GONE = "gone"  # HTTP 410: polling stopped
+    MOVED = "moved"  # a permanent redirect: polled at ``feed.url`` from now on
+    RECOVERED = "recovered"  # healthy again after ``recovered_from``
+
+
+@frozen
+class Notice:
+    """A change in a feed's health, for the operator rather than a watchlist's reader.
+
+    ``id`` is stable: the same on every retry and on every channel, so receivers can drop
+    duplicates. ``since`` is when the condition began (failing: the last successful poll;
+    silent: the last new item; gone, moved, recovered: the poll that showed it).
+    ``feed.url`` is the URL polled now, without credentials; ``previous_url`` is the URL it
+    moved from (moved only)."""
+
+    id: str
+    kind: NoticeKind
+    feed: AlertFeed
+    since: datetime
+    detail: str
+    previous_url: str | None = None
+    recovered_from: NoticeKind | None = None
+    created_at: datetime
+
+
+Message = Alert | Digest | Notice
 
 
 @frozen
@@ -76,12 +109,13 @@ class DeliveryResult:
 
 
 class Channel(Protocol):
-    """A destination for alerts. ``name`` is the channel's name in the configuration."""
+    """A destination for alerts and notices. ``name`` is the channel's name in the
+    configuration."""
 
     name: str
 
     async def send(self, message: Message) -> DeliveryResult:
-        """Deliver one alert, or a digest of several, or raise ``DeliveryError``."""
+        """Deliver one alert, a digest of several, or a notice, or raise ``DeliveryError``."""
         ...
 
     async def aclose(self) -> None:

@@ -1,7 +1,8 @@
-"""The email channel: one alert or digest -> one multipart (text + HTML) message over SMTP.
+"""The email channel: one alert, digest or notice -> one multipart (text + HTML) mail over SMTP.
 
-Input: an ``Alert`` or a ``Digest``; output: a ``DeliveryResult`` or a ``DeliveryError``
-saying whether to retry. A digest is one mail with its own Message-ID and the same headers.
+Input: an ``Alert``, a ``Digest`` or a ``Notice``; output: a ``DeliveryResult`` or a
+``DeliveryError`` saying whether to retry. A digest or a notice is one mail with its own
+Message-ID and the same headers.
 The SMTP transaction is alerts/smtp.py's: one short connection per message (alerts are
 rare, and a pooled session would need keep-alive handling for nothing), all of it within
 ``smtp.timeout``. One delivery at a time per channel: a send while the previous one is
@@ -24,10 +25,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from alerts.base import DeliveryResult, Digest, Message
+from alerts.base import DeliveryResult, Digest, Message, Notice
 from alerts.errors import ChannelConfigError, DeliveryError, bounded_message
 from alerts.render import render_html, render_subject, render_text
 from alerts.render_digest import render_digest_html, render_digest_subject, render_digest_text
+from alerts.render_notice import (
+    NOTICE_LIST,
+    render_notice_html,
+    render_notice_subject,
+    render_notice_text,
+)
 from alerts.settings import ChannelSettings, Timeout
 from alerts.smtp import SmtpTarget, describe_refusals, local_hostname, send_mail
 
@@ -121,11 +128,12 @@ class EmailConfig(ChannelSettings):
 
 def message_id(message: Message) -> str:
     """Stable across retries, so a mailbox that sees the same alert (or digest) twice keeps
-    one copy. Alerts and digests get different prefixes: their ids are separate spaces."""
+    one copy. Alerts, digests and notices get different prefixes: their ids are separate
+    spaces."""
     local = message.id
     if not _ID_SAFE.fullmatch(local):
         local = hashlib.sha256(local.encode()).hexdigest()[:32]
-    kind = "digest" if isinstance(message, Digest) else "alert"
+    kind = {Digest: "digest", Notice: "notice"}.get(type(message), "alert")
     return f"<{kind}-{local}@feed-monitor>"
 
 
@@ -142,7 +150,9 @@ def list_id(watchlist: str) -> str:
 
 def message_list_id(message: Message) -> str:
     """The watchlist's List-Id; a digest of one watchlist keeps it (filters still sort it),
-    a digest of several gets one per channel."""
+    a digest of several gets one per channel; notices share one list (feed health)."""
+    if isinstance(message, Notice):
+        return list_id(NOTICE_LIST)
     if isinstance(message, Digest):
         watchlists = {alert.watchlist for alert in message.alerts}
         if len(watchlists) != 1:
@@ -157,6 +167,9 @@ def build_message(message: Message, config: EmailConfig) -> EmailMessage:
     if isinstance(message, Digest):
         subject = render_digest_subject(message)
         text, html = render_digest_text(message), render_digest_html(message)
+    elif isinstance(message, Notice):
+        subject = render_notice_subject(message)
+        text, html = render_notice_text(message), render_notice_html(message)
     else:
         subject = render_subject(message)
         text, html = render_text(message), render_html(message)

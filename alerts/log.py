@@ -1,8 +1,10 @@
 """The log channel: one INFO line per alert on the ``alerts.log`` logger.
 
-Input: an ``Alert`` or a ``Digest`` (one line for the digest with its count, then one
-line per alert carrying the digest's id); output: a ``DeliveryResult`` (logging does not
-fail in a way a retry could fix; only an empty digest, a caller's bug, is refused).
+Input: an ``Alert``, a ``Digest`` (one line for the digest with its count, then one
+line per alert carrying the digest's id) or a ``Notice`` (one line, WARNING unless the feed
+recovered: a feed's health is the operator's business); output: a ``DeliveryResult``
+(logging does not fail in a way a retry could fix; only an empty digest, a caller's bug,
+is refused).
 Useful as a first channel while writing watchlists, and in tests.
 Does not format for humans beyond one key=value line; the email channel does that.
 
@@ -17,7 +19,7 @@ import json
 import logging
 from typing import Literal
 
-from alerts.base import Alert, DeliveryResult, Digest, Message
+from alerts.base import Alert, DeliveryResult, Digest, Message, Notice, NoticeKind
 from alerts.controls import UNSAFE, escape_controls
 from alerts.errors import DeliveryError
 from alerts.render import item_link
@@ -67,6 +69,20 @@ def format_digest_line(digest: Digest) -> str:
     return _line("digest", fields | {"watchlists": watchlists, "digest": digest.id})
 
 
+def format_notice_line(notice: Notice) -> str:
+    fields = {
+        "kind": notice.kind.value,
+        "feed": notice.feed.name,
+        "url": notice.feed.url,
+        "since": notice.since.isoformat(),
+    }
+    if notice.previous_url:
+        fields["previous_url"] = notice.previous_url
+    if notice.recovered_from:
+        fields["recovered_from"] = notice.recovered_from.value
+    return _line("notice", fields | {"detail": notice.detail, "notice": notice.id})
+
+
 class LogChannel:
     def __init__(self, config: LogConfig) -> None:
         self.name = config.name
@@ -74,6 +90,10 @@ class LogChannel:
     async def send(self, message: Message) -> DeliveryResult:
         if isinstance(message, Alert):
             logger.info("%s", format_line(message))
+            return DeliveryResult(detail="logged")
+        if isinstance(message, Notice):
+            level = logging.INFO if message.kind == NoticeKind.RECOVERED else logging.WARNING
+            logger.log(level, "%s", format_notice_line(message))
             return DeliveryResult(detail="logged")
         if not message.alerts:
             raise DeliveryError(self.name, "empty digest: nothing to send", retryable=False)

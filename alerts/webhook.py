@@ -1,8 +1,9 @@
 """The webhook channel: POST one alert or digest to a URL (ours, Slack's, Discord's or a template).
 
-Input: an ``Alert`` or a ``Digest``; output: a ``DeliveryResult`` or a ``DeliveryError``
-that says whether to retry, when (Retry-After) and whether the receiver asked us to stop
-(410). A digest follows the same rules as an alert: one request, its id as ``webhook-id``.
+Input: an ``Alert``, a ``Digest`` or a ``Notice``; output: a ``DeliveryResult`` or a
+``DeliveryError`` that says whether to retry, when (Retry-After) and whether the receiver
+asked us to stop (410). A digest or a notice follows the same rules as an alert: one
+request, its id as ``webhook-id``.
 Signs the body per the Standard Webhooks spec when a secret is set. Does not retry, queue
 or record anything: the outbox does that with the error's verdict.
 
@@ -33,7 +34,7 @@ import jinja2
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 from standardwebhooks.webhooks import Webhook
 
-from alerts.base import DeliveryResult, Digest, Message
+from alerts.base import DeliveryResult, Digest, Message, Notice
 from alerts.durations import format_duration
 from alerts.errors import ChannelConfigError, DeliveryError, caused_by, unexpected
 from alerts.render import (
@@ -49,6 +50,13 @@ from alerts.render_digest import (
     render_digest_slack,
     render_digest_subject,
     render_digest_text,
+)
+from alerts.render_notice import (
+    render_notice_discord,
+    render_notice_payload,
+    render_notice_slack,
+    render_notice_subject,
+    render_notice_text,
 )
 from alerts.sandbox import (
     RENDER_TIMEOUT,
@@ -80,6 +88,11 @@ _DIGEST_FORMATS = {
     "json": render_digest_payload,
     "slack": render_digest_slack,
     "discord": render_digest_discord,
+}
+_NOTICE_FORMATS = {
+    "json": render_notice_payload,
+    "slack": render_notice_slack,
+    "discord": render_notice_discord,
 }
 
 
@@ -218,6 +231,8 @@ class WebhookChannel:
             return body, self._config.content_type
         if isinstance(message, Digest):
             payload = _DIGEST_FORMATS[self._config.format](message)
+        elif isinstance(message, Notice):
+            payload = _NOTICE_FORMATS[self._config.format](message)
         else:
             payload = _ALERT_FORMATS[self._config.format](message)
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":")), "application/json"
@@ -281,17 +296,23 @@ def _template_context(message: Message) -> dict[str, Any]:
     """What a template sees: the JSON payload's keys, the whole ``payload`` (use
     ``{{ payload | tojson }}``), ready-made ``subject`` and ``text``, ``is_digest``, and
     ``alerts``: every alert's payload (a digest's list; a one-item list for an alert), so
-    one ``{% for alert in alerts %}`` template serves both kinds of message."""
+    one ``{% for alert in alerts %}`` template serves both kinds of message. A notice (feed
+    health) has no alerts: ``is_notice`` tells it apart, its payload's keys are its own."""
     if isinstance(message, Digest):
         payload = render_digest_payload(message)
         subject, text = render_digest_subject(message), render_digest_text(message)
         alerts = payload["alerts"]
+    elif isinstance(message, Notice):
+        payload = render_notice_payload(message)
+        subject, text = render_notice_subject(message), render_notice_text(message)
+        alerts = []
     else:
         payload = render_payload(message)
         subject, text = render_subject(message), render_text(message)
         alerts = [payload]
     extra = {"payload": payload, "subject": subject, "text": text, "alerts": alerts}
-    return {**payload, **extra, "is_digest": isinstance(message, Digest)}
+    kinds = {"is_digest": isinstance(message, Digest), "is_notice": isinstance(message, Notice)}
+    return {**payload, **extra, **kinds}
 
 
 async def _read_excerpt(response: httpx.Response) -> str:

@@ -22,9 +22,12 @@ from monitor.config import Settings
 from monitor.errors import ConfigError
 from monitor.fetch import Fetcher, FetchSettings
 from monitor.match import Matcher
+from monitor.metrics import Metrics
+from monitor.notices import raise_notices
 from monitor.outbox import Outbox
 from monitor.parse import ParseWorkers
 from monitor.pipeline import Pipeline, PollReport
+from monitor.retention import prune_old_items
 from monitor.store import FeedSpec, Store
 from monitor.store.clock import DatabaseClock
 from monitor.store.engine import create_db_engine, migrate
@@ -71,10 +74,13 @@ class App:
                 # now were left by a killed one, so its work resumes at once.
                 self.store.release_leases()
             self.clock = DatabaseClock(self.engine)
+            # One for the life of the process: reloads keep it, so counters never reset.
+            self.metrics = Metrics()
+            self.metrics.watch_database(self.store.count_states)
             self._configure(
                 settings,
                 Matcher(settings.watchlists_for()),
-                ParseWorkers(settings.polling.parse_workers, settings.polling.parse_budget),
+                self._parse_workers(settings),
             )
         except BaseException:
             self._release()
@@ -106,6 +112,7 @@ class App:
             matcher=matcher,
             parser=parser,
             clock=self.clock,
+            metrics=self.metrics,
         )
         self.outbox = Outbox(
             store=self.store,
@@ -115,20 +122,38 @@ class App:
             lease=settings.service.lease,
             clock=self.clock,
             rng=random.Random(),
+            metrics=self.metrics,
         )
+
+    def _parse_workers(self, settings: Settings) -> ParseWorkers:
+        p = settings.polling
+        return ParseWorkers(p.parse_workers, p.parse_budget, self.metrics.record_parse_restart)
 
     def chores(self) -> list[Chore]:
         """The upkeep this configuration asks for; each run reads the parts current then
         (a reload swaps them)."""
-        return []
+        return [
+            # Always listed: a reload may turn retention on (its `every` needs a restart).
+            Chore(
+                name="retention",
+                every=self.settings.retention.every,
+                run=lambda: prune_old_items(self.store, self.settings.retention, self.clock),
+            ),
+            # Always listed too: the health is tracked even with no channel to tell.
+            Chore(
+                name="health",
+                every=self.settings.health.every,
+                run=lambda: raise_notices(self.store, self.settings.health, self.clock),
+            ),
+        ]
 
     async def reload(self, settings: Settings) -> list[str]:
         """Apply a new configuration; returns what changed, for the log.
 
         Call it while no poll or delivery runs (the service drains first). Feeds, watchlists,
         channels and polling settings follow the file; the automaton is rebuilt only when
-        the watchlists changed. A new database, or a new service tick, needs a restart:
-        :class:`ConfigError` then, and nothing changes.
+        the watchlists changed. A new database, service tick or HTTP address needs a
+        restart: :class:`ConfigError` then, and nothing changes. Counters go on.
         """
         old = self.settings
         restart = [
@@ -136,6 +161,7 @@ class App:
             for key, before, after in (
                 ("database", old.database, settings.database),
                 ("service.tick", old.service.tick, settings.service.tick),
+                ("http.listen", _listen(old), _listen(settings)),
             )
             if before != after
         ]
@@ -148,7 +174,7 @@ class App:
             matcher = await asyncio.to_thread(Matcher, watchlists)
         wanted = (settings.polling.parse_workers, settings.polling.parse_budget)
         if wanted != (old.polling.parse_workers, old.polling.parse_budget):
-            parser = ParseWorkers(*wanted)
+            parser = self._parse_workers(settings)
         fetcher, channels, workers = self.fetcher, self.channels, self.parser
         try:
             await asyncio.to_thread(self._configure, settings, matcher, parser)
@@ -205,8 +231,18 @@ def _changes(old: Settings, new: Settings) -> list[str]:
     return [f for f in found if f is not None]
 
 
+def _listen(settings: Settings) -> str | None:
+    """Where the HTTP server listens (None: off); the server is bound once, at start."""
+    return settings.http.listen if settings.http else None
+
+
 def _general(settings: Settings) -> dict[str, object]:
-    return {"defaults": settings.defaults, "polling": settings.polling, "service": settings.service}
+    return {
+        "defaults": settings.defaults,
+        "polling": settings.polling,
+        "service": settings.service,
+        "retention": settings.retention,
+    }
 
 
 async def poll_once(settings: Settings, *, only_due: bool = False) -> tuple[list[PollReport], int]:

@@ -322,8 +322,6 @@ def check_references(settings: Settings) -> list[str]:
     channel_names = {c.name for c in settings.channels}
     unknown = [n for n in settings.health.notify if n not in channel_names]
     problems += [f"health.notify: unknown channel {n!r}" for n in unknown]
-    feed_names = {f.name for f in settings.feeds if f.name}
-    feed_tags = {t for f in settings.feeds for t in f.tags}
     for i, wl in enumerate(settings.watchlists):
         where = f"watchlists[{i}] ({wl.name})"
         if (wl.terms is None) == (wl.query is None):
@@ -337,10 +335,9 @@ def check_references(settings: Settings) -> list[str]:
             for r in wl.notify
             if r.channel not in channel_names
         ]
-        problems += [
-            f"{where}.feeds: unknown feed name {n!r}" for n in sorted(wl.feeds - feed_names)
-        ]
-        problems += [f"{where}.tags: no feed has tag {t!r}" for t in sorted(wl.tags - feed_tags)]
+        # `feeds` and `tags` are not checked against the file's feeds: feeds kept in the
+        # database (imported) have names and tags of their own. `monitor feeds` names any
+        # that no active feed has.
         field = "query" if wl.query is not None else "terms"
         problem = _query_problem(wl)
         if problem:

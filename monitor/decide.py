@@ -1,7 +1,8 @@
 """The decision step of a poll: what to store, what alerts, and when to poll next.
 
 Input: the claimed feed as stored, the feed's policy (from the settings), the fetch result,
-the parsed feed, the stored content hashes of its items, the matcher and ``now``. Output:
+the parsed feed, the stored content hashes of its items (``None`` for an item retention
+pruned), the matcher and ``now``. Output:
 the items that are new and those edited in place, the alerts of the new ones (under the
 backlog rule, with their routes), and the :class:`~monitor.types.PollUpdate` to record,
 including the next poll time. Also the poll updates of the outcomes without items: not
@@ -91,7 +92,7 @@ def decide_items(
     policy: FeedPolicy,
     result: FetchResult,
     parsed: ParsedFeed,
-    existing: Mapping[str, str],
+    existing: Mapping[str, str | None],
     now: datetime,
     *,
     matcher: Matcher,
@@ -99,11 +100,13 @@ def decide_items(
     rng: random.Random,
 ) -> ItemsDecision:
     """A full response: new items by identity, edited ones by content hash, the alerts
-    of the new ones, and the poll's outcome."""
+    of the new ones, and the poll's outcome.
+
+    ``existing`` maps the keys already seen to their stored content hash, or to ``None``
+    for an item retention pruned: seen, and taken as unchanged (its content is gone, so an
+    edit cannot be told), so a feed re-serving an old item neither stores nor alerts it."""
     new = tuple(i for i in parsed.items if i.key not in existing)
-    changed = tuple(
-        i for i in parsed.items if i.key in existing and existing[i.key] != i.content_hash
-    )
+    changed = tuple(i for i in parsed.items if existing.get(i.key) not in (None, i.content_hash))
     # The feed's name as it will be stored after this poll (its title may be new).
     name = feed_display_name(feed.name, parsed.title or feed.title, feed.url)
     context = MatchContext(feed_name=name, feed_url=feed.current_url, feed_tags=policy.tags)

@@ -6,7 +6,9 @@ in one of these with ``raise ... from exc``.
 
 from __future__ import annotations
 
+import traceback
 from datetime import datetime
+from pathlib import Path
 
 
 class MonitorError(Exception):
@@ -102,3 +104,12 @@ class InstanceLockError(MonitorError):
             "One process at a time works on a SQLite database: the service polls due feeds "
             "and sends alerts itself. Stop it first, or use PostgreSQL to run several."
         )
+
+
+def where(exc: BaseException) -> str:
+    """Where an exception was raised, as ``Type at module.py:line``: enough to find a bug
+    from a log line, without the exception's text (it may carry a secret or a feed's
+    bytes)."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    place = f" at {Path(frame[0].filename).name}:{frame[0].lineno}" if frame else ""
+    return f"{type(exc).__name__}{place}"

@@ -6,6 +6,9 @@ turns them into messages (one alert each, or one digest per channel for the deli
 digest mode), keeps each channel under its ``max_per_hour`` by folding the excess into the
 channel's next digest, sends, and records the outcome with the channel's retry policy.
 A receiver that answers 410 Gone disables its channel until the operator enables it.
+Feed-health notices (raised by :mod:`monitor.notices`) go out in the same passes, first,
+with the same leases, retries and one-at-a-time per channel; being rare and for the
+operator, they are never folded into a digest nor counted against ``max_per_hour``.
 
 It does not match, render or speak a protocol: channels do that.
 """
@@ -20,17 +23,20 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
+from typing import TypeVar
 
-from alerts.base import Channel, Digest, Message
+from alerts.base import Channel, Digest, Message, Notice
 from alerts.digest import fold_time, rate_window_start
 from alerts.errors import DeliveryError
 from alerts.registry import ChannelConfig
 from alerts.retry import RetryPolicy
-from monitor.store import ClaimedDelivery, Store
+from monitor.metrics import Metrics
+from monitor.store import ClaimedDelivery, ClaimedNotice, Store
 from monitor.types import DeliveryMode, DeliveryState, frozen
 
 log = logging.getLogger("monitor.delivery")
 DIGEST_NAMESPACE = uuid.UUID("0d6c3b7e-8f0a-4c55-9a61-5b1f0e4d2c77")
+Claimed = TypeVar("Claimed", ClaimedDelivery, ClaimedNotice)
 
 
 @frozen
@@ -59,6 +65,7 @@ class Outbox:
         lease: float,
         clock: Callable[[], datetime],
         rng: random.Random,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.channels = channels
@@ -67,6 +74,7 @@ class Outbox:
         self.lease = lease
         self.clock = clock
         self.rng = rng
+        self.metrics = metrics or Metrics()
 
     async def deliver_due(self, *, batch: int = 500) -> int:
         """Send every delivery due now, batch after batch; returns how many were settled.
@@ -76,20 +84,12 @@ class Outbox:
         settled = 0
         started = self.clock()
         while True:
-            claimed = await asyncio.to_thread(
-                partial(
-                    self.store.claim_due_deliveries,
-                    self.clock(),
-                    self.lease,
-                    list(self.channels),
-                    batch,
-                    due_by=started,
-                )
-            )
-            deadline = time.monotonic() + self.lease / 2
-            if not claimed:
+            deadline = time.monotonic() + self.lease / 2  # the leases start after this
+            claimed = await self._claim(self.store.claim_due_deliveries, batch, started)
+            notices = await self._claim(self.store.claim_due_notices, batch, started)
+            if not claimed and not notices:
                 return settled
-            outgoing = await self._plan(claimed, started)
+            outgoing = [*map(_notice, notices), *await self._plan(claimed, started)]
             per_channel: dict[str, list[Outgoing]] = {}
             for out in outgoing:
                 per_channel.setdefault(out.channel, []).append(out)
@@ -97,6 +97,14 @@ class Outbox:
                 *(self._send_in_turn(queue, deadline) for queue in per_channel.values())
             )
             settled += sum(sent)
+
+    async def _claim(
+        self, claim: Callable[..., list[Claimed]], batch: int, due_by: datetime
+    ) -> list[Claimed]:
+        """Lease deliveries of one kind (alerts' or notices') for this instance's channels."""
+        channels = list(self.channels)
+        lease = partial(claim, self.clock(), self.lease, channels, batch, due_by=due_by)
+        return await asyncio.to_thread(lease)
 
     async def _send_in_turn(self, queue: Sequence[Outgoing], deadline: float) -> int:
         """One message at a time per channel, each outcome recorded before the next send:
@@ -109,12 +117,20 @@ class Outbox:
         settled = 0
         for index, out in enumerate(queue):
             if time.monotonic() > deadline:
-                rest = [i for o in queue[index:] for i in o.delivery_ids]
-                await asyncio.to_thread(self.store.release_deliveries, rest)
+                await asyncio.to_thread(self._release, queue[index:])
                 break
             await self._send(out)
             settled += len(out.delivery_ids)
         return settled
+
+    def _release(self, queue: Sequence[Outgoing]) -> None:
+        """Hand deliveries back unsent, alerts' and notices' each to their table."""
+        notices = [i for o in queue if isinstance(o.message, Notice) for i in o.delivery_ids]
+        alerts = [i for o in queue if not isinstance(o.message, Notice) for i in o.delivery_ids]
+        if notices:
+            self.store.release_notice_deliveries(notices)
+        if alerts:
+            self.store.release_deliveries(alerts)
 
     async def _plan(self, claimed: Sequence[ClaimedDelivery], now: datetime) -> list[Outgoing]:
         by_channel: dict[str, list[ClaimedDelivery]] = {}
@@ -193,14 +209,20 @@ class Outbox:
             next_attempt = self._retry_at(out.channel, attempts, None)
         if error is not None:
             state = DeliveryState.FAILED if next_attempt else DeliveryState.DEAD
+        record = (
+            self.store.record_notice_delivery
+            if isinstance(out.message, Notice)
+            else self.store.record_delivery
+        )
         await asyncio.to_thread(
-            self.store.record_delivery,
+            record,
             out.delivery_ids,
             state=state,
             now=self.clock(),
             error=error,
             next_attempt_at=next_attempt,
         )
+        self.metrics.record_delivery(out.channel, state, len(out.delivery_ids))
         if disable:
             await asyncio.to_thread(self.store.disable_channel, out.channel, detail, self.clock())
             log.error(
@@ -209,7 +231,7 @@ class Outbox:
                 detail,
                 out.channel,
             )
-        kind = "digest" if isinstance(out.message, Digest) else "alert"
+        kind = {Digest: "digest", Notice: "notice"}.get(type(out.message), "alert")
         log.info(
             "%s=%s channel=%s state=%s attempts=%d alerts=%d ms=%.0f detail=%r%s",
             kind,
@@ -222,6 +244,15 @@ class Outbox:
             detail,
             f" next_attempt={next_attempt.isoformat()}" if next_attempt else "",
         )
+
+
+def _notice(claimed: ClaimedNotice) -> Outgoing:
+    return Outgoing(
+        channel=claimed.channel,
+        message=claimed.notice,
+        delivery_ids=(claimed.id,),
+        attempts=claimed.attempts,
+    )
 
 
 def _digest(channel: str, deliveries: Sequence[ClaimedDelivery], now: datetime) -> Outgoing:

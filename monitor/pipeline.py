@@ -16,11 +16,9 @@ import asyncio
 import logging
 import random
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 
 from httpfields import redact_url
 from monitor.config import FeedConfig, Settings
@@ -32,9 +30,10 @@ from monitor.decide import (
     decide_items,
     decide_unchanged,
 )
-from monitor.errors import FetchError, MonitorError, ParseError
+from monitor.errors import FetchError, MonitorError, ParseError, where
 from monitor.fetch import Fetcher
 from monitor.match import Matcher
+from monitor.metrics import Metrics
 from monitor.parse import ParseWorkers
 from monitor.store import Store
 from monitor.types import (
@@ -98,6 +97,7 @@ class Pipeline:
         parser: ParseWorkers,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -106,6 +106,7 @@ class Pipeline:
         self.parser = parser
         self.clock = clock
         self.rng = rng or random.Random()
+        self.metrics = metrics or Metrics()
         self.feeds: dict[str, FeedConfig] = {f.url: f for f in settings.feeds}
         self.routing = routing(settings)
 
@@ -137,6 +138,7 @@ class Pipeline:
             report = await self._broken(feed, exc)
         report = replace(report, ms=(time.monotonic() - started) * 1000)
         _log_poll(report)
+        self.metrics.record_poll(report.state, report.status, report.new)
         return report
 
     async def _broken(self, feed: ClaimedFeed, exc: Exception) -> PollReport:
@@ -148,7 +150,7 @@ class Pipeline:
             message = str(exc)
         else:
             message = f"internal error ({type(exc).__name__}); the log has the details"
-            log.error("feed=%s internal error %s", redact_url(feed.current_url), _where(exc))
+            log.error("feed=%s internal error %s", redact_url(feed.current_url), where(exc))
             log.debug("feed=%s internal error", redact_url(feed.current_url), exc_info=exc)
         poll = decide_failure(
             feed,
@@ -183,10 +185,13 @@ class Pipeline:
             headers=config.headers,
             configured_url=feed.url,
         )
+        started = time.monotonic()
         try:
             result = await self.fetcher.fetch(request)
         except FetchError as exc:
             return await self._failed(feed, policy, exc, exc.status, exc.retry_after)
+        finally:
+            self.metrics.record_fetch(time.monotonic() - started)
         if result.gone:
             poll = decide_gone(feed, result, self.clock())
             await self._record(feed, poll)
@@ -207,7 +212,8 @@ class Pipeline:
         self, feed: ClaimedFeed, policy: FeedPolicy, result: FetchResult, parsed: ParsedFeed
     ) -> PollReport:
         keys = [item.key for item in parsed.items]
-        existing = await asyncio.to_thread(self.store.existing_items, feed.id, keys)
+        # Served now: keeps the tombstones of pruned items the feed still serves (retention).
+        existing = await asyncio.to_thread(self.store.existing_items, feed.id, keys, self.clock())
         # Matching runs on text a feed controls: in a thread, never long on the event loop.
         decision = await asyncio.to_thread(
             decide_items,
@@ -235,6 +241,9 @@ class Pipeline:
             alerts=decision.alerts,
             poll=decision.poll,
         )
+        if stored.alerts == len(decision.alerts):
+            # Else a concurrent poll stored some of these items, and counts their alerts.
+            self.metrics.record_matches([a.watchlist for a in decision.alerts])
         return PollReport(
             feed=feed.label,
             url=redact_url(result.permanent_url or feed.current_url),
@@ -286,13 +295,6 @@ def _report(
         error=error,
         warning=warning,
     )
-
-
-def _where(exc: BaseException) -> str:
-    """Where an exception was raised, as ``Type at module.py:line``."""
-    frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-    place = f" at {Path(frame[0].filename).name}:{frame[0].lineno}" if frame else ""
-    return f"{type(exc).__name__}{place}"
 
 
 def _log_poll(r: PollReport) -> None:

@@ -2,9 +2,14 @@
 
 APScheduler 3 runs two short in-memory interval jobs. The schedule of each feed lives in
 the database (``feeds.next_poll_at``), not in APScheduler: every tick claims the feeds that
-are due with a lease, so one feed is never polled twice at once, and several instances can
-later share one PostgreSQL. Polls run as tasks so that a slow feed never holds up the tick;
-the tick only starts new polls while fewer than ``polling.max_inflight`` are running.
+are due with a lease, so one feed is never polled twice at once, and several instances
+share one PostgreSQL. Polls run as tasks so that a slow feed never holds up the tick.
+
+Several instances share the work by each claiming no more than it can start (issue 11):
+at most its free slots (``polling.max_concurrency`` polls at once), again as soon as some
+are free while more is due. Light load is shared by chance: each tick claims at a random
+moment within the tick, so no instance is always the first to look after feeds fall due,
+whatever the phases of their ticks.
 
 On stop, no new work is claimed, the polls and deliveries under way finish (their database
 writes complete), and only then does :meth:`Service.run` return. A reload of the
@@ -15,7 +20,9 @@ and goes on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 
@@ -36,6 +43,9 @@ class Service:
         self.tick = app.settings.service.tick  # changing it needs a restart
         self.tasks: set[asyncio.Task[object]] = set()
         self.polls = 0
+        self._freed = asyncio.Event()  # set when a poll ends
+        self._draining = asyncio.Event()  # set while stopping or pausing
+        self.rng = random.Random()
         self.claiming: asyncio.Task[object] | None = None
         self.delivering: asyncio.Task[object] | None = None
         self.chores: dict[str, asyncio.Task[object]] = {}
@@ -43,6 +53,12 @@ class Service:
         self.stopping = False
         self.paused = False
         self._pausing = asyncio.Lock()
+        app.metrics.watch_ticks(self.tick_lag)
+
+    def tick_lag(self) -> float:
+        """Seconds the next poll tick is overdue: 0 while the scheduler keeps time. The
+        tick's own interval is allowed for, so a long ``service.tick`` is not lag."""
+        return max(0.0, time.monotonic() - self.ticked_at - self.tick)
 
     def _spawn(self, coro: Coroutine[object, object, object]) -> asyncio.Task[object]:
         """Work runs in tasks we own, not in the scheduler's jobs: APScheduler cancels the
@@ -55,7 +71,10 @@ class Service:
     async def poll_tick(self) -> None:
         self.ticked_at = time.monotonic()
         if self._idle and (self.claiming is None or self.claiming.done()):
-            self.claiming = self._spawn(self._claim_and_poll())
+            # Instances that claim at fixed moments split light load by their phases: the
+            # one that looks first after feeds fall due takes nearly all of them.
+            delay = self.rng.uniform(0, self.tick)
+            self.claiming = self._spawn(self._claim_and_poll(delay))
 
     async def deliver_tick(self) -> None:
         if self._idle and (self.delivering is None or self.delivering.done()):
@@ -87,6 +106,7 @@ class Service:
                 await change()
             finally:
                 self.paused = False
+                self._draining.clear()
 
     async def reload(self, settings: Settings) -> list[str]:
         """Apply a new configuration between polls; returns what changed, for the log.
@@ -102,24 +122,43 @@ class Service:
         await self.paused_for(apply)
         return changes
 
-    async def _claim_and_poll(self) -> None:
-        room = self.app.settings.polling.max_inflight - self.polls
-        if room <= 0:
-            return
-        try:
-            feeds = await self.app.pipeline.claim_feeds(only_due=True, limit=room)
-        except Exception:
-            log.exception("cannot claim due feeds; trying again next tick")
-            return
-        for feed in feeds:
-            self.polls += 1
-            self._spawn(self._poll(feed))
+    @property
+    def slots(self) -> int:
+        """Polls run at once: as many as are fetched at once. A feed claimed beyond that
+        would wait here while another instance sharing the database has room for it."""
+        return self.app.settings.polling.max_concurrency
+
+    async def _claim_and_poll(self, delay: float) -> None:
+        """After ``delay`` (cut short by a stop or a pause), claim due feeds into the free
+        slots. A claim that fills them suggests more is due: claim again once a quarter of
+        the slots are free, not at the next tick, so a busy instance stays busy (claiming
+        once a tick capped one at ``slots`` feeds per tick)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._draining.wait(), delay)
+        room = self.slots - self.polls
+        while room > 0 and self._idle:
+            try:
+                feeds = await self.app.pipeline.claim_feeds(only_due=True, limit=room)
+            except Exception:
+                log.exception("cannot claim due feeds; trying again next tick")
+                return
+            for feed in feeds:
+                self.polls += 1
+                self._spawn(self._poll(feed))
+            if len(feeds) < room:
+                return  # every due feed is under way
+            batch = max(1, self.slots // 4)
+            while self._idle and self.slots - self.polls < batch:
+                self._freed.clear()
+                await self._freed.wait()
+            room = self.slots - self.polls
 
     async def _poll(self, feed: ClaimedFeed) -> None:
         try:
             await self.app.pipeline.poll_feed(feed)
         finally:
             self.polls -= 1
+            self._freed.set()
 
     async def _deliver(self) -> None:
         try:
@@ -161,6 +200,7 @@ class Service:
             log.info("service stopped")
 
     async def _drain(self) -> None:
+        self._draining.set()
         if self.tasks:
             log.info("finishing %d task(s) in flight", len(self.tasks))
         while self.tasks:

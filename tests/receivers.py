@@ -35,7 +35,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from referencing.jsonschema import DRAFT202012
 
 import alerts
-from alerts.base import Alert, AlertFeed, AlertItem, AlertMatch, Digest
+from alerts.base import Alert, AlertFeed, AlertItem, AlertMatch, Digest, Notice, NoticeKind
 from alerts.render import HIGHLIGHT_END, HIGHLIGHT_START
 
 frozen = dataclass(frozen=True, slots=True, kw_only=True)
@@ -493,6 +493,19 @@ def sample_digest(
     return Digest(id=id, channel=channel, alerts=tuple(alerts), created_at=created_at)
 
 
+def sample_notice(**fields: Any) -> Notice:
+    """A feed-health notice as the health check raises it: Kazinform failing for a day."""
+    values: dict[str, Any] = {
+        "id": "5b0d6c1e-0000-4000-8000-000000000001",
+        "kind": NoticeKind.FAILING,
+        "feed": AlertFeed(name="Kazinform", url="https://inform.kz/en/rss"),
+        "since": datetime(2026, 11, 30, 8, 0, tzinfo=UTC),
+        "detail": "no successful poll for 1d1h; last error: HTTP 503",
+        "created_at": datetime(2026, 12, 1, 9, 0, tzinfo=UTC),
+    }
+    return Notice(**(values | fields))
+
+
 def _created(alert: Alert, at: datetime) -> Alert:
     return Alert(
         id=alert.id,
@@ -505,12 +518,16 @@ def _created(alert: Alert, at: datetime) -> Alert:
 
 
 SCHEMAS = Path(alerts.__file__).parent / "schemas"
-SCHEMA_FILES = {"feed.item.matched": "alert-v1.json", "feed.digest": "digest-v1.json"}
+SCHEMA_FILES = {
+    "feed.item.matched": "alert-v1.json",
+    "feed.digest": "digest-v1.json",
+    "feed.health": "health-v1.json",
+}
 
 
 @functools.cache
 def _schema_registry() -> referencing.Registry[Any]:
-    """Both published schemas under their ``$id``, so digest-v1's ``$ref`` to alert-v1
+    """The published schemas under their ``$id``, so digest-v1's ``$ref`` to alert-v1
     resolves as it would for a receiver that fetched them."""
     resources = []
     for name in SCHEMA_FILES.values():

@@ -3,10 +3,10 @@
 The contract: success returns a DeliveryResult; a temporary refusal, a timeout or a
 receiver that is down raise a retryable DeliveryError and the next attempt succeeds; a
 permanent refusal raises a DeliveryError that is not retryable. Each case runs with a
-single alert and with a digest: both are one message with the same rules. The log channel
-has no receiver to fail, so for it every case is a success. Then the channel configuration
-(shared settings included) and the log channel; the webhook and email channels have their
-own test modules.
+single alert, with a digest and with a feed-health notice: each is one message with the
+same rules. The log channel has no receiver to fail, so for it every case is a success.
+Then the channel configuration (shared settings included) and the log channel; the webhook
+and email channels have their own test modules.
 """
 
 from __future__ import annotations
@@ -21,7 +21,15 @@ from typing import Any, Protocol
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
-from receivers import HANG, Reply, SmtpSink, WebhookReceiver, sample_alert, sample_digest
+from receivers import (
+    HANG,
+    Reply,
+    SmtpSink,
+    WebhookReceiver,
+    sample_alert,
+    sample_digest,
+    sample_notice,
+)
 
 from alerts.base import Channel, DeliveryResult, Digest, Message
 from alerts.controls import UNSAFE
@@ -145,9 +153,10 @@ async def channel(harness: Harness) -> AsyncIterator[Channel]:
     await channel.aclose()
 
 
-@pytest.fixture(params=["alert", "digest"])
+@pytest.fixture(params=["alert", "digest", "notice"])
 def message(request: pytest.FixtureRequest) -> Message:
-    return sample_alert() if request.param == "alert" else sample_digest()
+    samples = {"alert": sample_alert, "digest": sample_digest, "notice": sample_notice}
+    return samples[request.param]()
 
 
 async def attempt(

@@ -28,6 +28,7 @@ def config_file(
 database: {db_url}
 defaults: {{interval: 1h}}
 service: {{tick: 0.2s}}
+http: null
 polling: {{parse_workers: 1}}
 feeds:
   - url: {feed_server.url("/feed.xml")}

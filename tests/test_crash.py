@@ -123,6 +123,7 @@ class Runs:
 database: {self.db_url}
 defaults: {{interval: 1s}}
 service: {{tick: 0.1s, lease: 3s}}
+http: null
 polling: {{parse_workers: 0, jitter: 0, deadline: 2s, parse_budget: 0.9s}}
 feeds: [{{url: "{self.feed_url}"}}]
 watchlists: [{{name: csto, terms: [CSTO], notify: [hook, mail]}}]

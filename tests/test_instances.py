@@ -85,6 +85,7 @@ def config(tmp_path: Path, feed_server: FeedServer, receiver: SlowReceiver) -> P
         f"""
 database: sqlite:///{tmp_path / "m.db"}
 service: {{tick: 0.1s, lease: 30s}}
+http: null
 polling: {{parse_workers: 0, deadline: 10s, parse_budget: 5s}}
 feeds: [{{url: "{feed_server.url("/feed.xml")}"}}]
 watchlists: [{{name: csto, terms: [CSTO], notify: [hook]}}]

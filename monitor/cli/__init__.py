@@ -16,8 +16,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for group in (service.app, feeds.app, matching.app):
+for group in (service.app, matching.app):
     app.registered_commands += group.registered_commands
+app.add_typer(feeds.feeds_app, name="feeds")
 app.add_typer(delivery.alerts_app, name="alerts")
 app.add_typer(delivery.channels_app, name="channels")
 

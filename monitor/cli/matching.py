@@ -7,8 +7,7 @@ what would have alerted, so a query can be tuned before it goes live.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,15 +18,28 @@ from alerts.durations import parse_duration
 from alerts.render import HIGHLIGHT_END, HIGHLIGHT_START, plain_snippet
 from monitor.cli.common import ConfigOption, JsonOption, iso, load, with_store
 from monitor.cli.terminal import echo, echo_json
-from monitor.config import Settings
 from monitor.errors import ParseError
 from monitor.match import Matcher
-from monitor.types import Item, MatchContext, WatchlistMatch, feed_display_name, utcnow
+from monitor.store import FeedStatus, Store
+from monitor.trial import (
+    Backtest,
+    feed_context,
+    run_backtest,
+    tags_by_url,
+    text_item,
+    trial_matcher,
+)
+from monitor.types import Item, WatchlistMatch, utcnow
 
 app = typer.Typer()
+MAX_BACKTEST_ITEMS = 100_000  # newest first; held in memory while matched
 
 
-def _matches_json(found: list[WatchlistMatch]) -> list[dict[str, Any]]:
+def _list_feeds(store: Store) -> list[FeedStatus]:
+    return store.list_feeds()
+
+
+def _matches_json(found: Sequence[WatchlistMatch]) -> list[dict[str, Any]]:
     return [
         {
             "watchlist": f.watchlist,
@@ -40,7 +52,7 @@ def _matches_json(found: list[WatchlistMatch]) -> list[dict[str, Any]]:
     ]
 
 
-def _echo_matches(found: list[WatchlistMatch], indent: str = "") -> None:
+def _echo_matches(found: Sequence[WatchlistMatch], indent: str = "") -> None:
     if not found:
         echo(f"{indent}no watchlist matches")
     for f in found:
@@ -48,54 +60,6 @@ def _echo_matches(found: list[WatchlistMatch], indent: str = "") -> None:
         for m in f.matches:
             snippet = m.snippet.replace(HIGHLIGHT_START, "«").replace(HIGHLIGHT_END, "»")
             echo(f"{indent}  {m.term!r} in {m.field}: {snippet}")
-
-
-def _text_item(title: str, summary: str) -> Item:
-    digest = hashlib.sha256(f"{title}\n{summary}".encode()).hexdigest()
-    return Item(
-        key=f"hash:{digest}",
-        guid=None,
-        link=None,
-        title=title,
-        summary=summary,
-        content="",
-        author="",
-        categories=(),
-        published=None,
-        updated=None,
-        content_hash=digest,
-    )
-
-
-def _matcher(settings: Settings, scoped: bool) -> Matcher:
-    """Unscoped: a watchlist limited to some feeds or tags still shows whether its query
-    matches (``--feed`` gives the item a feed, and scoping then applies)."""
-    watchlists = settings.watchlists_for()
-    if not scoped:
-        watchlists = [
-            dataclasses.replace(w, feeds=frozenset(), tags=frozenset()) for w in watchlists
-        ]
-    return Matcher(watchlists)
-
-
-def _context(settings: Settings, feed: str | None) -> MatchContext:
-    """The feed as the live pipeline sees it: an unnamed feed goes by the title it gave
-    itself when it was last polled (so ``feed:`` queries see the same name), read from the
-    database."""
-    config = next((f for f in settings.feeds if feed in {f.name, f.url}), None)
-    if config is None:
-        return MatchContext(feed_name=feed or "", feed_url=feed or "")
-    stored = None
-    if config.name is None:
-        stored = with_store(
-            settings,
-            lambda s: next((f for f in s.list_feeds() if f.configured_url == config.url), None),
-        )
-    return MatchContext(
-        feed_name=feed_display_name(config.name, stored and stored.title, config.url),
-        feed_url=stored.url if stored else config.url,
-        feed_tags=config.tags,
-    )
 
 
 @app.command()
@@ -118,10 +82,10 @@ def match(
         echo("error: give TEXT, or --title/--summary, or --feed-file", err=True)
         raise typer.Exit(2)
     settings = load(config)
-    matcher = _matcher(settings, scoped=feed is not None)
-    context = _context(settings, feed)
+    matcher = trial_matcher(tuple(settings.watchlists_for()), scoped=feed is not None)
+    context = feed_context(settings, feed, lambda: with_store(settings, _list_feeds))
     if feed_file is None:
-        item = _text_item(title or text or "", (summary or "") if text is None else text)
+        item = text_item(title or text or "", (summary or "") if text is None else text)
         found = matcher.match_item(item, context)
         if as_json:
             echo_json(_matches_json(found))
@@ -183,38 +147,32 @@ def backtest(
         if not watchlists:
             echo(f"error: no watchlist named {watchlist!r}", err=True)
             raise typer.Exit(2)
-    matcher = Matcher(watchlists)
-    tags = {f.url: f.tags for f in settings.feeds}
-    stored = with_store(settings, lambda s: s.items_since(utcnow() - timedelta(seconds=window)))
-    hits = []
-    for row in stored:
-        context = MatchContext(
-            feed_name=row.feed_name,
-            feed_url=row.feed_url,
-            feed_tags=tags.get(row.feed_configured_url, frozenset()),
-        )
-        found = matcher.match_item(row.item, context)
-        if found:
-            hits.append((row, found))
+    start = utcnow() - timedelta(seconds=window)
+
+    def trial(store: Store) -> Backtest:
+        tags = tags_by_url(settings, store.list_feeds())
+        return run_backtest(store, Matcher(watchlists), tags, start, MAX_BACKTEST_ITEMS)
+
+    result = with_store(settings, trial)
     if as_json:
         echo_json(
             [
                 {
-                    "item": {"title": r.item.title, "link": r.item.link},
-                    "feed": {"name": r.feed_name, "url": r.feed_url},
-                    "first_seen_at": iso(r.first_seen_at),
-                    "watchlists": _matches_json(found),
+                    "item": {"title": h.stored.item.title, "link": h.stored.item.link},
+                    "feed": {"name": h.stored.feed_name, "url": h.stored.feed_url},
+                    "first_seen_at": iso(h.stored.first_seen_at),
+                    "watchlists": _matches_json(h.found),
                 }
-                for r, found in hits
+                for h in result.hits
             ]
         )
         return
-    for row, found in hits:
+    for hit in result.hits:
+        row = hit.stored
         echo(f"{iso(row.first_seen_at)} {row.item.title or '(untitled)'}  ({row.feed_name})")
-        _echo_matches(found, indent="    ")
-    per: dict[str, int] = {}
-    for _, found in hits:
-        for f in found:
-            per[f.watchlist] = per.get(f.watchlist, 0) + 1
-    summary = ", ".join(f"{name}: {n}" for name, n in sorted(per.items())) or "none"
-    echo(f"{len(stored)} item(s) since {since}; would have alerted: {summary}")
+        _echo_matches(hit.found, indent="    ")
+    per = result.per_watchlist()
+    summary = ", ".join(f"{name}: {n}" for name, n in per.items()) or "none"
+    echo(f"{result.scanned} item(s) since {since}; would have alerted: {summary}")
+    if result.truncated:
+        echo(f"(only the newest {result.scanned} items were scanned)")

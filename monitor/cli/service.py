@@ -84,6 +84,7 @@ def run(config: ConfigOption = None, log_level: LogLevel = "INFO") -> None:
 async def _serve(settings: Settings) -> None:
     from monitor.app import App
     from monitor.schedule import Service
+    from monitor.web.server import serve_http
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -99,7 +100,9 @@ async def _serve(settings: Settings) -> None:
             task.add_done_callback(reloads.discard)
 
         loop.add_signal_handler(signal.SIGHUP, reload)
-        await service.run(stop)
+        # Stopped after the service: while it drains, /readyz answers "stopping".
+        async with serve_http(service, settings.http):
+            await service.run(stop)
 
 
 async def _reload(service: Service, path: Path) -> None:

@@ -21,6 +21,7 @@ import logging
 import multiprocessing
 import os
 import signal
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
@@ -39,11 +40,18 @@ _Job = tuple[bytes, str, dict[str, str]]
 
 
 class ParseWorkers:
-    def __init__(self, workers: int | None, budget: float = DEFAULT_BUDGET) -> None:
+    def __init__(
+        self,
+        workers: int | None,
+        budget: float = DEFAULT_BUDGET,
+        on_restart: Callable[[], None] | None = None,
+    ) -> None:
         """``workers``: None = one per core; 0 = parse in a thread of this process.
-        ``budget``: the seconds one document may take to parse."""
+        ``budget``: the seconds one document may take to parse. ``on_restart`` is called
+        each time a worker is killed or found dead (the service counts them)."""
         self.count = (os.cpu_count() or 1) if workers is None else workers
         self.budget = budget
+        self._on_restart = on_restart
         self._context = multiprocessing.get_context("forkserver")
         self._idle: list[_Worker] = []
         # A worker is driven from a thread of its own (sending, waiting, receiving block),
@@ -73,8 +81,10 @@ class ParseWorkers:
                 worker = await loop.run_in_executor(self._threads, _Worker, self._context)
             ok, value = await loop.run_in_executor(self._threads, worker.run, job, self.budget)
         except TimeoutError:
+            self._restarted()
             raise self._overtime(url) from None
         except (EOFError, OSError):
+            self._restarted()
             log.error("a parse worker died while parsing %s; starting another", url)
             raise ParseError(url, "the parser crashed on this document") from None
         except BaseException:  # cancelled: the worker may be mid-parse, so it goes
@@ -88,6 +98,10 @@ class ParseWorkers:
         if ok:
             return value  # type: ignore[no-any-return]
         raise value
+
+    def _restarted(self) -> None:
+        if self._on_restart is not None:
+            self._on_restart()
 
     def _overtime(self, url: str) -> ParseError:
         log.error("parsing %s took longer than %gs; its worker was stopped", url, self.budget)

@@ -3,7 +3,9 @@
 Deliveries are written with their alert and item (:mod:`monitor.store.items`); here they
 are claimed with a lease (and ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several instances
 never send the same one), each attempt's outcome is recorded, and rate-limited ones are
-folded into a digest. It does not send anything (:mod:`monitor.outbox` does).
+folded into a digest. Feed-health notices have a delivery table of their own
+(:mod:`monitor.store.health`), claimed and recorded by the same two functions below. It
+does not send anything (:mod:`monitor.outbox` does).
 """
 
 from __future__ import annotations
@@ -11,16 +13,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Row, Select, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from alerts.base import Alert, AlertFeed, AlertItem, AlertMatch
 from httpfields import redact_url
 from monitor.store.base import StoreBase, storage_errors
-from monitor.store.schema import AlertRow, ChannelRow, DeliveryRow, FeedRow, ItemRow
+from monitor.store.schema import (
+    AlertRow,
+    ChannelRow,
+    DeliveryRow,
+    FeedRow,
+    ItemRow,
+    NoticeDeliveryRow,
+)
 from monitor.types import DeliveryMode, DeliveryState, feed_display_name, frozen
 
 CLAIMABLE = (DeliveryState.PENDING, DeliveryState.FAILED)
 _DISABLED = select(ChannelRow.name).where(ChannelRow.disabled_at.is_not(None))
+Outbox = type[DeliveryRow] | type[NoticeDeliveryRow]  # an outbox table: alerts' or notices'
 
 
 @frozen
@@ -64,29 +75,10 @@ class DeliveryStore(StoreBase):
         instance has. The lease runs from ``now``, the moment of the claim."""
         if not channels:
             return []
-        due_by = due_by or now
-        ids_query = (
-            select(DeliveryRow.id)
-            .where(
-                DeliveryRow.state.in_(CLAIMABLE),
-                DeliveryRow.channel.in_(list(channels)),
-                DeliveryRow.channel.not_in(_DISABLED),
-                DeliveryRow.next_attempt_at <= due_by,
-                or_(DeliveryRow.lease_until.is_(None), DeliveryRow.lease_until < now),
-            )
-            .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
         with storage_errors("claim deliveries"), self._session() as s, s.begin():
-            ids = list(s.scalars(ids_query))
+            ids = lease_due(s, DeliveryRow, now, lease, channels, limit, due_by or now)
             if not ids:
                 return []
-            s.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id.in_(ids))
-                .values(lease_until=now + timedelta(seconds=lease))
-            )
             rows = s.execute(_alert_query().where(DeliveryRow.id.in_(ids)))
             return [
                 ClaimedDelivery(
@@ -110,15 +102,7 @@ class DeliveryStore(StoreBase):
     ) -> None:
         """Write one attempt's outcome (for one delivery, or every one in a digest) and
         release the lease."""
-        values: dict[str, object] = {
-            "state": state,
-            "attempts": DeliveryRow.attempts + 1,
-            "last_error": error,
-            "next_attempt_at": next_attempt_at,
-            "lease_until": None,
-        }
-        if state == DeliveryState.SENT:
-            values["sent_at"] = now
+        values = attempt_values(DeliveryRow, state, now, error, next_attempt_at)
         query = update(DeliveryRow).where(DeliveryRow.id.in_(list(delivery_ids)))
         with storage_errors("record delivery"), self._session() as s, s.begin():
             s.execute(query.values(**values))
@@ -186,29 +170,85 @@ class DeliveryStore(StoreBase):
                 AlertRow.id.in_(select(DeliveryRow.alert_id).where(DeliveryRow.state == state))
             )
         with storage_errors("list alerts"), self._session() as s:
-            found = list(s.execute(query))
-            ids = [a.id for a, _, _ in found]
-            deliveries: dict[str, list[DeliveryStatus]] = {}
-            rows = s.scalars(
-                select(DeliveryRow)
-                .where(DeliveryRow.alert_id.in_(ids))
-                .order_by(DeliveryRow.channel)
+            return alert_records(s, list(s.execute(query)))
+
+
+def alert_records(
+    s: Session, found: Sequence[Row[tuple[AlertRow, ItemRow, FeedRow]]]
+) -> list[AlertRecord]:
+    """Alerts read with their item and feed, each with its deliveries (one more query)."""
+    ids = [a.id for a, _, _ in found]
+    deliveries: dict[str, list[DeliveryStatus]] = {}
+    rows = s.scalars(
+        select(DeliveryRow).where(DeliveryRow.alert_id.in_(ids)).order_by(DeliveryRow.channel)
+    )
+    for d in rows:
+        deliveries.setdefault(d.alert_id, []).append(
+            DeliveryStatus(
+                channel=d.channel,
+                state=DeliveryState(d.state),
+                attempts=d.attempts,
+                last_error=d.last_error,
+                next_attempt_at=d.next_attempt_at,
+                sent_at=d.sent_at,
             )
-            for d in rows:
-                deliveries.setdefault(d.alert_id, []).append(
-                    DeliveryStatus(
-                        channel=d.channel,
-                        state=DeliveryState(d.state),
-                        attempts=d.attempts,
-                        last_error=d.last_error,
-                        next_attempt_at=d.next_attempt_at,
-                        sent_at=d.sent_at,
-                    )
-                )
-            return [
-                AlertRecord(alert=_alert(a, i, f), deliveries=tuple(deliveries.get(a.id, ())))
-                for a, i, f in found
-            ]
+        )
+    return [
+        AlertRecord(alert=_alert(a, i, f), deliveries=tuple(deliveries.get(a.id, ())))
+        for a, i, f in found
+    ]
+
+
+def lease_due(
+    s: Session,
+    table: Outbox,
+    now: datetime,
+    lease: float,
+    channels: Sequence[str],
+    limit: int,
+    due_by: datetime,
+) -> list[int]:
+    """Lease an outbox table's deliveries due by ``due_by`` to these channels (none to a
+    disabled one, none leased by another instance), oldest due first; returns their ids.
+    The lease runs from ``now``, the moment of the claim."""
+    query = (
+        select(table.id)
+        .where(
+            table.state.in_(CLAIMABLE),
+            table.channel.in_(list(channels)),
+            table.channel.not_in(_DISABLED),
+            table.next_attempt_at <= due_by,
+            or_(table.lease_until.is_(None), table.lease_until < now),
+        )
+        .order_by(table.next_attempt_at, table.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(s.scalars(query))
+    if ids:
+        until = now + timedelta(seconds=lease)
+        s.execute(update(table).where(table.id.in_(ids)).values(lease_until=until))
+    return ids
+
+
+def attempt_values(
+    table: Outbox,
+    state: DeliveryState,
+    now: datetime,
+    error: str | None,
+    next_attempt_at: datetime | None,
+) -> dict[str, object]:
+    """The columns one attempt's outcome sets in an outbox table; the lease ends."""
+    values: dict[str, object] = {
+        "state": state,
+        "attempts": table.attempts + 1,
+        "last_error": error,
+        "next_attempt_at": next_attempt_at,
+        "lease_until": None,
+    }
+    if state == DeliveryState.SENT:
+        values["sent_at"] = now
+    return values
 
 
 def _alert_query() -> Select[tuple[DeliveryRow, AlertRow, ItemRow, FeedRow]]:

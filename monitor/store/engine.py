@@ -13,13 +13,16 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from monitor.errors import StorageError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The advisory lock migrations take on PostgreSQL: any constant other code does not use
+# ("monitor" in ASCII). Advisory locks are per database, so databases do not contend.
+MIGRATE_LOCK = 0x6D6F6E69746F72
 log = logging.getLogger(__name__)
 
 
@@ -83,10 +86,21 @@ def alembic_config() -> Config:
 
 
 def migrate(engine: Engine) -> None:
-    """Apply every pending migration (idempotent)."""
+    """Apply every pending migration (idempotent).
+
+    Replicas started together on one PostgreSQL database all migrate at once: without a
+    lock, all but one fail (a duplicate key creating ``alembic_version``, issue 11). So the
+    migration transaction first takes a transaction-level advisory lock: the others wait
+    for it, then find the schema at head and change nothing. The lock ends with the
+    transaction, even if the process dies. On SQLite the transaction's ``BEGIN IMMEDIATE``
+    already serialises migrations."""
     config = alembic_config()
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK}
+                )
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:

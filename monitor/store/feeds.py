@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy import Connection, bindparam, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor.store.base import StoreBase, storage_errors
@@ -39,6 +39,7 @@ class FeedSpec:
 class FeedStatus:
     """One row of ``monitor feeds``."""
 
+    id: int
     url: str
     configured_url: str
     name: str
@@ -55,6 +56,7 @@ class FeedStatus:
     source: FeedSource = FeedSource.CONFIG
     tags: frozenset[str] = frozenset()  # a database feed's own
     paused_at: datetime | None = None
+    configured_name: str | None = None  # as declared (``name`` falls back to the title)
 
 
 class FeedStore(StoreBase):
@@ -102,8 +104,10 @@ class FeedStore(StoreBase):
 
     def add_feeds(self, feeds: Sequence[FeedSpec], source: FeedSource, now: datetime) -> list[str]:
         """Keep feeds in the database (imported, added by the API); returns the URLs that
-        were new. A URL already known (from the file or an earlier import) is left as it
-        is: the file's declaration wins, and an import never renames or retags."""
+        were new or brought back. A URL already active (from the file or an earlier
+        import) is left as it is: the file's declaration wins, and an import never renames
+        or retags. A URL no longer polled (removed, or taken out of the file) comes back
+        as the database's, with the new name and tags, unpaused and due now."""
         if not feeds:
             return []
         t = FeedRow.__table__
@@ -112,8 +116,19 @@ class FeedStore(StoreBase):
             for f in sorted({f.url: f for f in feeds}.values(), key=lambda f: f.url)
         ]
         stmt = self._insert(t).on_conflict_do_nothing(index_elements=["url"]).returning(t.c.url)
+        revive = (
+            update(t)
+            .where(t.c.url == bindparam("u"), t.c.active.is_(False))
+            .values(active=True, source=source, paused_at=None, next_poll_at=now)
+            .values(name=bindparam("n"), tags=bindparam("g"))
+        )
+        added: list[str] = []
         with storage_errors("add feeds"), self.engine.begin() as conn:
-            return [url for row in rows for url in conn.execute(stmt, row).scalars()]
+            for row in rows:
+                back = {"u": row["url"], "n": row["name"], "g": row["tags"]}
+                if conn.execute(stmt, row).first() or conn.execute(revive, back).rowcount:
+                    added.append(str(row["url"]))
+        return added
 
     def remove_feed(self, url: str) -> bool:
         """Stop polling a feed the database owns (its items and alerts stay, as for a feed
@@ -125,6 +140,21 @@ class FeedStore(StoreBase):
             .values(active=False)
         )
         with storage_errors("remove feed"), self.engine.begin() as conn:
+            return conn.execute(query).rowcount > 0
+
+    def pause_feed(self, feed_id: int, paused_at: datetime | None) -> bool:
+        """Pause polling of a feed (resume it with None); False if there is no such feed.
+        A poll under way finishes; the next claims skip the feed. Pausing a paused feed
+        keeps the time it was first paused."""
+        t = FeedRow.__table__
+        # literal() with the column's type: the time is stored as UTC on both databases
+        value = (
+            func.coalesce(t.c.paused_at, literal(paused_at, t.c.paused_at.type))
+            if paused_at is not None
+            else None
+        )
+        query = update(t).where(t.c.id == feed_id).values(paused_at=value)
+        with storage_errors("pause feed"), self.engine.begin() as conn:
             return conn.execute(query).rowcount > 0
 
     def claim_due_feeds(
@@ -169,7 +199,7 @@ class FeedStore(StoreBase):
             .order_by(FeedRow.active.desc(), FeedRow.id)
         )
         with storage_errors("list feeds"), self._session() as s:
-            return [_status(row, n) for row, n in s.execute(query)]
+            return [feed_status(row, n) for row, n in s.execute(query)]
 
 
 def apply_poll(s: Session | Connection, feed_id: int, p: PollUpdate) -> None:
@@ -214,9 +244,11 @@ def _claimed(r: FeedRow) -> ClaimedFeed:
     )
 
 
-def _status(r: FeedRow, items: int) -> FeedStatus:
+def feed_status(r: FeedRow, items: int) -> FeedStatus:
+    """A feed row and its item count as the value callers get."""
     state = FeedState(r.state)
     return FeedStatus(
+        id=r.id,
         url=r.current_url,
         configured_url=r.url,
         name=feed_display_name(r.name, r.title, r.url),
@@ -233,6 +265,7 @@ def _status(r: FeedRow, items: int) -> FeedStatus:
         source=FeedSource(r.source),
         tags=frozenset(r.tags or ()),
         paused_at=r.paused_at,
+        configured_name=r.name,
     )
 
 

@@ -9,14 +9,15 @@ does not decide which items are new or alert (:mod:`monitor.decide` does) and do
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from monitor.store.base import StoreBase, key_hash, storage_errors
 from monitor.store.feeds import apply_poll
-from monitor.store.schema import AlertRow, DeliveryRow, FeedRow, ItemRow
+from monitor.store.health import remember_arrival
+from monitor.store.schema import AlertRow, DeliveryRow, FeedRow, ItemRow, PrunedItemRow
 from monitor.types import (
     DeliveryMode,
     DeliveryState,
@@ -27,6 +28,9 @@ from monitor.types import (
     feed_display_name,
     frozen,
 )
+
+# A tombstone's last_seen_at may lag by this much: refreshing it is then a write per hour.
+TOMBSTONE_TOUCH = timedelta(hours=1)
 
 
 @frozen
@@ -41,16 +45,30 @@ class StoredItem:
 
 
 class ItemStore(StoreBase):
-    def existing_items(self, feed_id: int, keys: Iterable[str]) -> dict[str, str]:
-        """Content hashes of the stored items among ``keys``: one indexed query per feed."""
+    def existing_items(
+        self, feed_id: int, keys: Iterable[str], seen_at: datetime | None = None
+    ) -> dict[str, str | None]:
+        """Content hashes of the stored items among ``keys``, and ``None`` for those that
+        retention pruned (their identity is kept, their content is not): indexed queries,
+        one transaction per poll. With ``seen_at``, the pruned ones the feed still serves
+        are marked as served then, so their tombstones last while the feed serves them."""
         by_hash = {key_hash(k): k for k in keys}
         if not by_hash:
             return {}
+        hashes = list(by_hash)
         query = select(ItemRow.key_hash, ItemRow.content_hash).where(
-            ItemRow.feed_id == feed_id, ItemRow.key_hash.in_(list(by_hash))
+            ItemRow.feed_id == feed_id, ItemRow.key_hash.in_(hashes)
         )
-        with storage_errors("look up items"), self._session() as s:
-            return {by_hash[h]: content for h, content in s.execute(query)}
+        here = (PrunedItemRow.feed_id == feed_id, PrunedItemRow.key_hash.in_(hashes))
+        with storage_errors("look up items"), self._session() as s, s.begin():
+            found: dict[str, str | None] = {by_hash[h]: c for h, c in s.execute(query)}
+            pruned = list(s.scalars(select(PrunedItemRow.key_hash).where(*here)))
+            found.update((by_hash[h], None) for h in pruned if by_hash[h] not in found)
+            if pruned and seen_at is not None:
+                # A tombstone is rewritten at most hourly; a day is the shortest retention.
+                stale = PrunedItemRow.last_seen_at < seen_at - TOMBSTONE_TOUCH
+                s.execute(update(PrunedItemRow).where(*here, stale).values(last_seen_at=seen_at))
+            return found
 
     def add_items(
         self,
@@ -88,6 +106,8 @@ class ItemStore(StoreBase):
                 if alert.item_key not in ids:  # stored by a concurrent poll: not ours to alert
                     continue
                 written += self._add_alert(s, ids[alert.item_key], alert, now)
+            if ids:  # the feed's health learns its usual gap between new items
+                remember_arrival(s, feed_id, now)
             apply_poll(s, feed_id, poll)
             return StoredItems(new=len(ids), changed=len(changed), alerts=written)
 
@@ -129,16 +149,18 @@ class ItemStore(StoreBase):
             .limit(limit)
         )
         with storage_errors("read items"), self._session() as s:
-            return [
-                StoredItem(
-                    item=_item(i),
-                    feed_url=f.current_url,
-                    feed_configured_url=f.url,
-                    feed_name=feed_display_name(f.name, f.title, f.url),
-                    first_seen_at=i.first_seen_at,
-                )
-                for i, f in s.execute(query)
-            ]
+            return [stored_item(i, f) for i, f in s.execute(query)]
+
+
+def stored_item(i: ItemRow, f: FeedRow) -> StoredItem:
+    """An item row and its feed's as the value callers get (the API's listings too)."""
+    return StoredItem(
+        item=_item(i),
+        feed_url=f.current_url,
+        feed_configured_url=f.url,
+        feed_name=feed_display_name(f.name, f.title, f.url),
+        first_seen_at=i.first_seen_at,
+    )
 
 
 def _item(i: ItemRow) -> Item:

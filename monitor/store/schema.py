@@ -97,6 +97,16 @@ class FeedRow(Base):
     source: Mapped[str] = mapped_column(String(8), default="config", server_default="config")
     tags: Mapped[list[str] | None] = mapped_column(JSON)  # a database feed's own tags
     paused_at: Mapped[datetime | None]  # paused by the operator: not polled until resumed
+    # Feed health (monitor.health): the last poll that brought new items and the gaps (s)
+    # between the last such polls, kept here so that pruning items never erases them ...
+    last_arrival_at: Mapped[datetime | None]
+    arrival_gaps: Mapped[list[float] | None] = mapped_column(JSON)
+    # ... and the health last announced, its start, the URL last announced (None: the
+    # configured one) and a version that a transition must match to be written.
+    health: Mapped[str] = mapped_column(String(16), default="ok", server_default="ok")
+    health_since: Mapped[datetime | None]
+    health_url: Mapped[str | None]
+    health_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class ItemRow(Base):
@@ -183,3 +193,42 @@ class ChannelRow(Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     disabled_at: Mapped[datetime | None]
     disabled_reason: Mapped[str | None]
+
+
+class NoticeRow(Base):
+    """A feed-health notice (failing, silent, gone, moved, recovered) as it was raised:
+    the feed's name and URL of that moment, so a retry sends the same message."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    feed_name: Mapped[str]
+    feed_url: Mapped[str]
+    previous_url: Mapped[str | None]
+    recovered_from: Mapped[str | None] = mapped_column(String(16))
+    since: Mapped[datetime]
+    detail: Mapped[str]
+    created_at: Mapped[datetime]
+
+
+class NoticeDeliveryRow(Base):
+    """A notice's delivery to one channel and its retry state (as ``deliveries`` for
+    alerts)."""
+
+    __tablename__ = "notice_deliveries"
+    __table_args__ = (
+        UniqueConstraint("notice_id", "channel"),
+        Index("ix_notice_deliveries_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notice_id: Mapped[str] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None]
+    next_attempt_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
