@@ -134,8 +134,7 @@ def test_zero_retry_waits_and_short_settings_in_range_still_load(tmp_path: Path)
         tmp_path,
         "defaults: {interval: 1s}\nservice: {tick: 0.1s, lease: 3s}\n"
         "polling: {deadline: 2s, parse_budget: 0.5s, timeout: 0.5s, max_body: 1KiB,"
-        " parse_workers: 0}\n"
-        + channel("retry: [0s, 0s, 30d], timeout: 0.3"),
+        " parse_workers: 0}\n" + channel("retry: [0s, 0s, 30d], timeout: 0.3"),
     )
 
 
