@@ -1,4 +1,4 @@
-"""Several instances on one PostgreSQL (issue 11): ``bench/poll.py --database
+"""Several instances on one PostgreSQL: ``bench/poll.py --database
 postgresql+psycopg://… --instances N``.
 
 For each k from 1 to N: a fresh database, k ``monitor run`` processes on it with the same

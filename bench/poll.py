@@ -6,6 +6,10 @@ warm (every feed answers 304) and mixed (10% of the feeds gained one item). Then
 the same N bodies with bare ``feedparser.parse`` in this process, one after the other: the
 baseline a cold pass has to beat by overlapping parsing with I/O on every core.
 
+With ``--instances N`` (PostgreSQL only) it runs the same passes through 1, 2, … N ``monitor
+run`` processes sharing one database instead, and prints each count's throughput and each
+process's share of the polls (``instances.py``).
+
 Memory: the kernel's peak RSS (``VmHWM``, which ``getrusage`` reports as ``ru_maxrss``) of
 this process and of each child process (forkserver, resource tracker, parse workers), reset
 through ``/proc/<pid>/clear_refs`` before each phase, so each phase has its own exact peak;
@@ -223,6 +227,10 @@ class ProcessWatch:
         if self._thread is not None:
             self._thread.join()
         self._take()
+        # Children born during the phase (parse workers start at the first parse, in the
+        # processes of --instances): all their CPU was used within it.
+        known = set(self._pids)
+        self._pids += [p for p in descendants(os.getpid(), self._host) if p not in known]
         main, children, host, machine = (
             b - a for a, b in zip(self._cpu0, self._cpu(), strict=True)
         )
@@ -304,11 +312,14 @@ def database(url: str | None, directory: str) -> Iterator[str]:
         admin.dispose()
 
 
-def write_config(path: Path, urls: list[str], db: str, workers: int | None) -> None:
+def write_config(
+    path: Path, urls: list[str], db: str, workers: int | None, extra: dict | None = None
+) -> None:
     import yaml
 
     polling: dict[str, object] = {} if workers is None else {"parse_workers": workers}
     config = {
+        **(extra or {}),
         "database": db,
         # every item of the cold pass is matched, not only the last 24 hours': the worst case
         "defaults": {"backlog": "all"},
@@ -545,7 +556,19 @@ def parse_args() -> argparse.Namespace:
         help="parse_workers (default: the configuration default, one per core)",
     )
     parser.add_argument("--corpus", type=Path, default=None, help="directory of *.xml feeds")
-    return parser.parse_args()
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=None,
+        choices=range(1, 9),
+        metavar="1..8",
+        help="run 1, 2, … N `monitor run` processes on one PostgreSQL database (--database) "
+        "instead of one App in this process, and print the throughput of each count",
+    )
+    args = parser.parse_args()
+    if args.instances and not (args.database or "").startswith("postgres"):
+        parser.error("--instances needs --database postgresql+psycopg://… (SQLite serves one)")
+    return args
 
 
 def main() -> None:
@@ -561,6 +584,14 @@ def main() -> None:
         f"database={db}, cpu_count={os.cpu_count()}"
     )
     host = FeedHostProcess(args.feeds, args.hosts, corpus)
+    if args.instances:
+        from instances import print_instances, run_instances
+
+        try:
+            print_instances(run_instances(args, host, files))
+        finally:
+            host.close()
+        return
     try:
         startup, passes = asyncio.run(run_monitor(args, host, files))
     finally:

@@ -5,7 +5,7 @@ the database (``feeds.next_poll_at``), not in APScheduler: every tick claims the
 are due with a lease, so one feed is never polled twice at once, and several instances
 share one PostgreSQL. Polls run as tasks so that a slow feed never holds up the tick.
 
-Several instances share the work by each claiming no more than it can start (issue 11):
+Several instances share the work by each claiming no more than it can start:
 at most its free slots (``polling.max_concurrency`` polls at once), again as soon as some
 are free while more is due. Light load is shared by chance: each tick claims at a random
 moment within the tick, so no instance is always the first to look after feeds fall due,

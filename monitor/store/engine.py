@@ -89,7 +89,7 @@ def migrate(engine: Engine) -> None:
     """Apply every pending migration (idempotent).
 
     Replicas started together on one PostgreSQL database all migrate at once: without a
-    lock, all but one fail (a duplicate key creating ``alembic_version``, issue 11). So the
+    lock, all but one fail (a duplicate key creating ``alembic_version``). So the
     migration transaction first takes a transaction-level advisory lock: the others wait
     for it, then find the schema at head and change nothing. The lock ends with the
     transaction, even if the process dies. On SQLite the transaction's ``BEGIN IMMEDIATE``
