@@ -138,8 +138,9 @@ class Polling(_Model):
 
     @property
     def max_inflight(self) -> int:
-        """Polls under way at once, fetching or parsing: fetching outruns parsing, and
-        unbounded, hundreds of bodies would wait in memory for a parse worker."""
+        """Polls under way at once in one pass of ``monitor poll``: fetching outruns
+        parsing, and unbounded, hundreds of bodies would wait in memory for a parse worker.
+        (The service claims only ``max_concurrency``, leaving the rest to other instances.)"""
         return self.max_concurrency * 2
 
 
