@@ -11,6 +11,7 @@ cursors, and does not search text: the API matches items with the matcher's fold
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 
@@ -83,10 +84,7 @@ class QueryStore(StoreBase):
         )
         if after is not None:
             query = query.where(
-                or_(
-                    AlertRow.created_at < after.created_at,
-                    and_(AlertRow.created_at == after.created_at, AlertRow.id < after.id),
-                )
+                _older(AlertRow.created_at, AlertRow.id, after.created_at, after.id)
             )
         if watchlist is not None:
             query = query.where(AlertRow.watchlist == watchlist)
@@ -115,10 +113,7 @@ class QueryStore(StoreBase):
         )
         if after is not None:
             query = query.where(
-                or_(
-                    ItemRow.first_seen_at < after.first_seen_at,
-                    and_(ItemRow.first_seen_at == after.first_seen_at, ItemRow.id < after.id),
-                )
+                _older(ItemRow.first_seen_at, ItemRow.id, after.first_seen_at, after.id)
             )
         if since is not None:
             query = query.where(ItemRow.first_seen_at >= since)
@@ -139,3 +134,9 @@ class QueryStore(StoreBase):
         )
         with storage_errors("count alerts"), self._session() as s:
             return {name: n for name, n in s.execute(query)}
+
+
+def _older(when: Any, key: Any, after_when: datetime, after_key: object) -> Any:
+    """Rows after a page's last one, newest first: older, or as old with a smaller key
+    (the keyset condition of both pagings)."""
+    return or_(when < after_when, and_(when == after_when, key < after_key))
