@@ -6,7 +6,7 @@ BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 CONFIG ?= examples/monitor.yaml
 
-.PHONY: run test postgres lint format bench clean
+.PHONY: run test postgres browser lint format bench clean
 
 $(STAMP): pyproject.toml setup.py monitor/match/_speedups.c
 	@command -v cc >/dev/null || { echo "error: a C compiler is needed to build monitor/match/_speedups.c (Debian: apt-get install gcc)" >&2; exit 1; }
@@ -22,11 +22,15 @@ run: $(STAMP)
 
 # The suite runs against SQLite and PostgreSQL; scripts/ensure-postgres.sh starts
 # (or installs, then starts) a local PostgreSQL when none answers on 127.0.0.1:5432.
-test: $(STAMP) postgres
-	$(BIN)/python -m pytest -q
+# The dashboard's tests drive Debian's headless Chromium (scripts/ensure-browser.sh).
+test: $(STAMP) postgres browser
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 postgres:
 	@bash scripts/ensure-postgres.sh
+
+browser:
+	@bash scripts/ensure-browser.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -8,6 +8,7 @@ quoted.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -16,6 +17,9 @@ from alerts.durations import DAY, HOUR, YEAR, Duration, within
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 TOKEN_MIN = 16  # a shorter bearer token is guessable over a network
+# a DNS name: labels of letters, digits and inner hyphens, dot-separated
+HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?", re.I)
+PASSWORD_MIN = 10  # the login form slows guessing down; a short password still falls
 
 
 class _Model(BaseModel):
@@ -37,11 +41,22 @@ def split_listen(listen: str) -> tuple[str, int]:
 
 
 class HttpConfig(_Model):
-    """``http:``: health, metrics, the JSON API (and later the dashboard) on one server.
-    ``http: null`` turns it off. Without a token the API is off (and says so)."""
+    """``http:``: health, metrics, the JSON API and the dashboard on one server.
+    ``http: null`` turns it off. Without a token the API is off (and says so); without a
+    token or a password the dashboard is read-only (and says so)."""
 
     listen: str = DEFAULT_LISTEN
     token: str | None = Field(default=None, max_length=4096)
+    # the dashboard's sign-in: this password (or the token) in its login form; with
+    # neither set the dashboard is read-only and says so
+    password: str | None = Field(default=None, min_length=PASSWORD_MIN, max_length=1024)
+    # how long a dashboard sign-in lasts
+    session: Annotated[Duration, within(300, 30 * DAY)] = 12 * HOUR
+    # host names the dashboard answers to besides IP addresses and localhost (a reverse
+    # proxy's public name); any other Host header is refused, which defeats DNS rebinding
+    hosts: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
+        default=[], max_length=100
+    )
     # /readyz answers 503 when the scheduler has not ticked for this long
     max_lag: Annotated[Duration, within(1, DAY)] = 60.0
 
@@ -50,6 +65,26 @@ class HttpConfig(_Model):
     def _listen(cls, value: str) -> str:
         split_listen(value)
         return value
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: str | None) -> str | None:
+        if value is not None and not value.isprintable():
+            raise ValueError("must be printable characters (no control characters)")
+        return value
+
+    @property
+    def credentials(self) -> tuple[str, ...]:
+        """What signs in to the dashboard: the password and the token, those set."""
+        return tuple(secret for secret in (self.password, self.token) if secret)
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        for host in value:
+            if not HOST_NAME.fullmatch(host):
+                raise ValueError(f"{host!r} is not a host name (no scheme, port or path)")
+        return [host.lower().rstrip(".") for host in value]
 
     @field_validator("token")
     @classmethod

@@ -133,15 +133,15 @@ class Pipeline:
         """Poll one feed; never raises for a problem of the feed or the database."""
         started = time.monotonic()
         try:
-            report = await self._poll(feed)
+            report = await self._poll(feed, started)
         except Exception as exc:  # a bug, or the database: recorded, never fatal to others
-            report = await self._broken(feed, exc)
+            report = await self._broken(feed, exc, started)
         report = replace(report, ms=(time.monotonic() - started) * 1000)
         _log_poll(report)
         self.metrics.record_poll(report.state, report.status, report.new)
         return report
 
-    async def _broken(self, feed: ClaimedFeed, exc: Exception) -> PollReport:
+    async def _broken(self, feed: ClaimedFeed, exc: Exception, started: float) -> PollReport:
         """Whatever failed between the claim and the write is the feed's error, with
         back-off, and the claim is released: no feed stays "new" with no error, claimed
         again every lease period. An unknown exception is named by its type only (its text
@@ -161,7 +161,7 @@ class Pipeline:
             message=message,
         )
         try:
-            await self._record(feed, poll)
+            await self._record(feed, poll, started)
         except Exception as again:
             log.error(
                 "feed=%s cannot record its failure (%s); its claim ends with the lease",
@@ -176,7 +176,7 @@ class Pipeline:
         config = self.feeds.get(feed.url) or FeedConfig(url=feed.url, tags=feed.tags)
         return config, feed_policy(self.settings, config)
 
-    async def _poll(self, feed: ClaimedFeed) -> PollReport:
+    async def _poll(self, feed: ClaimedFeed, started: float) -> PollReport:
         config, policy = self._policy(feed)
         request = FetchRequest(
             url=feed.current_url,
@@ -185,19 +185,20 @@ class Pipeline:
             headers=config.headers,
             configured_url=feed.url,
         )
-        started = time.monotonic()
+        fetching = time.monotonic()
         try:
             result = await self.fetcher.fetch(request)
         except FetchError as exc:
-            return await self._failed(feed, policy, exc, exc.status, exc.retry_after)
+            return await self._failed(feed, policy, exc, exc.status, exc.retry_after, started)
         finally:
-            self.metrics.record_fetch(time.monotonic() - started)
+            self.metrics.record_fetch(time.monotonic() - fetching)
         if result.gone:
             poll = decide_gone(feed, result, self.clock())
-            await self._record(feed, poll)
+            await self._record(feed, poll, started)
             return _report(feed, FeedState.GONE, result.status, error=poll.error)
         if result.not_modified:
-            await self._record(feed, decide_unchanged(feed, policy, result, self.clock(), self.rng))
+            unchanged = decide_unchanged(feed, policy, result, self.clock(), self.rng)
+            await self._record(feed, unchanged, started)
             return _report(feed, FeedState.OK, 304, warning=result.warning)
         # Relative links are resolved against the feed's URL: without its credentials, or
         # every item link would carry them to the store, the alerts and their receivers.
@@ -205,11 +206,16 @@ class Pipeline:
         try:
             parsed = await self.parser.parse(public)
         except ParseError as exc:
-            return await self._failed(feed, policy, exc, result.status, None)
-        return await self._store(feed, policy, result, parsed)
+            return await self._failed(feed, policy, exc, result.status, None, started)
+        return await self._store(feed, policy, result, parsed, started)
 
     async def _store(
-        self, feed: ClaimedFeed, policy: FeedPolicy, result: FetchResult, parsed: ParsedFeed
+        self,
+        feed: ClaimedFeed,
+        policy: FeedPolicy,
+        result: FetchResult,
+        parsed: ParsedFeed,
+        started: float,
     ) -> PollReport:
         keys = [item.key for item in parsed.items]
         # Served now: keeps the tombstones of pruned items the feed still serves (retention).
@@ -239,7 +245,7 @@ class Pipeline:
             new=decision.new,
             changed=decision.changed,
             alerts=decision.alerts,
-            poll=decision.poll,
+            poll=_timed(decision.poll, started, new=len(decision.new)),
         )
         if stored.alerts == len(decision.alerts):
             # Else a concurrent poll stored some of these items, and counts their alerts.
@@ -261,6 +267,7 @@ class Pipeline:
         exc: FetchError | ParseError,
         status: int | None,
         retry_after: datetime | None,
+        started: float,
     ) -> PollReport:
         poll = decide_failure(
             feed,
@@ -272,11 +279,17 @@ class Pipeline:
             retry_after=retry_after,
             permanent=not exc.retryable,
         )
-        await self._record(feed, poll)
+        await self._record(feed, poll, started)
         return _report(feed, FeedState.ERROR, status, error=exc.message)
 
-    async def _record(self, feed: ClaimedFeed, poll: PollUpdate) -> None:
-        await asyncio.to_thread(self.store.record_poll, feed.id, poll)
+    async def _record(self, feed: ClaimedFeed, poll: PollUpdate, started: float) -> None:
+        await asyncio.to_thread(self.store.record_poll, feed.id, _timed(poll, started))
+
+
+def _timed(poll: PollUpdate, started: float, *, new: int = 0) -> PollUpdate:
+    """The poll as its history keeps it: how long it took until written (from the claim
+    to the decision: fetch, parse, match), and the new items it brought."""
+    return replace(poll, ms=round((time.monotonic() - started) * 1000), new_items=new)
 
 
 def _report(

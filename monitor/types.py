@@ -223,6 +223,9 @@ class PollUpdate:
     next_poll_at: datetime
     retry_after: datetime | None = None
     error_count: int = 0
+    # for the feed's poll history: how long the poll took, and the new items it brought
+    ms: int | None = None
+    new_items: int = 0
 
 
 @frozen

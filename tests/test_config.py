@@ -171,3 +171,26 @@ def test_check_accepts_the_example_config() -> None:
     example = Path(__file__).parent.parent / "examples" / "monitor.yaml"
     result = run_check(example)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("http", "expected"),
+    [
+        ("{password: short}", "http.password"),
+        ('{password: "ten chars\\u0007!!"}', "http.password: must be printable"),
+        ("{session: 1m}", "http.session"),
+        ("{session: 90d}", "http.session"),
+        ("{hosts: ['https://monitor.example.org']}", "http.hosts: 'https://monitor.example.org'"),
+        ("{hosts: ['monitor.example.org:8080']}", "is not a host name"),
+    ],
+)
+def test_dashboard_sign_in_settings_are_checked(tmp_path: Path, http: str, expected: str) -> None:
+    message = problems(tmp_path, f"{VALID}\nhttp: {http}\n")
+    assert expected in message
+
+
+def test_the_dashboard_signs_in_with_the_password_or_the_token(tmp_path: Path) -> None:
+    text = f'{VALID}\nhttp: {{password: "a long passphrase", token: "{"t" * 16}"}}\n'
+    http = load_settings(write(tmp_path, text), {"HOOK_TOKEN": "t"}).http
+    assert http is not None and http.credentials == ("a long passphrase", "t" * 16)
+    assert http.session == 12 * 3600

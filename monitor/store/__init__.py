@@ -4,7 +4,8 @@
 polls), items (with their alerts and deliveries, in one transaction), deliveries (the
 outbox's claims and outcomes), channels, retention (old items pruned in batches, and
 their tombstones), feed health (each feed's arrivals and announced health, the notices
-and their deliveries) and the counts that /readyz and /metrics read (stats). ``schema``
+and their deliveries), each feed's last polls and failed polls (polls, for the dashboard)
+and the counts that /readyz and /metrics read (stats). ``schema``
 has the tables, ``migrations`` the Alembic revisions applied at start
 (``engine.migrate``), ``engine`` the SQLite and PostgreSQL set-up, ``clock`` the database
 server's time that leases are read on.
@@ -18,12 +19,14 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
+from monitor.store.activity import ActivityStore
 from monitor.store.base import storage_errors
 from monitor.store.channels import ChannelStatus, ChannelStore
 from monitor.store.deliveries import AlertRecord, ClaimedDelivery, DeliveryStatus, DeliveryStore
 from monitor.store.feeds import FeedSpec, FeedStatus, FeedStore
 from monitor.store.health import ClaimedNotice, HealthStore
 from monitor.store.items import ItemStore, StoredItem
+from monitor.store.polls import PollHistory, PollOutcome, PollRecord, PollStore
 from monitor.store.queries import AlertPosition, ItemPosition, ListedItem, QueryStore
 from monitor.store.retention import RetentionStore
 from monitor.store.schema import DeliveryRow, FeedRow, NoticeDeliveryRow
@@ -40,6 +43,9 @@ __all__ = [
     "FeedStatus",
     "ItemPosition",
     "ListedItem",
+    "PollHistory",
+    "PollOutcome",
+    "PollRecord",
     "StateCounts",
     "Store",
     "StoredItem",
@@ -55,6 +61,8 @@ class Store(
     StatsStore,
     QueryStore,
     HealthStore,
+    ActivityStore,
+    PollStore,
 ):
     """Feeds, items, deliveries, channels, retention and feed health over one engine."""
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 
 from monitor.store.base import StoreBase, storage_errors
 from monitor.store.deliveries import AlertRecord, alert_records
@@ -37,6 +37,14 @@ class ItemPosition:
 
     first_seen_at: datetime
     id: int
+
+
+@frozen
+class ListedAlert:
+    """An alert with its deliveries and its feed's row id (for links to the feed)."""
+
+    feed_id: int
+    record: AlertRecord
 
 
 @frozen
@@ -75,26 +83,25 @@ class QueryStore(StoreBase):
         since: datetime | None = None,
     ) -> list[AlertRecord]:
         """Alerts newest first, after ``after``; ``state``: those with a delivery in it."""
-        query = (
-            select(AlertRow, ItemRow, FeedRow)
-            .join(ItemRow, ItemRow.id == AlertRow.item_id)
-            .join(FeedRow, FeedRow.id == ItemRow.feed_id)
-            .order_by(AlertRow.created_at.desc(), AlertRow.id.desc())
-            .limit(limit)
-        )
-        if after is not None:
-            query = query.where(
-                _older(AlertRow.created_at, AlertRow.id, after.created_at, after.id)
-            )
-        if watchlist is not None:
-            query = query.where(AlertRow.watchlist == watchlist)
-        if state is not None:
-            with_state = select(DeliveryRow.alert_id).where(DeliveryRow.state == state)
-            query = query.where(AlertRow.id.in_(with_state))
-        if since is not None:
-            query = query.where(AlertRow.created_at >= since)
+        query = _alert_page(after, limit, watchlist, state, since)
         with storage_errors("list alerts"), self._session() as s:
             return alert_records(s, list(s.execute(query)))
+
+    def page_listed_alerts(
+        self,
+        *,
+        after: AlertPosition | None,
+        limit: int,
+        watchlist: str | None = None,
+        state: DeliveryState | None = None,
+    ) -> list[ListedAlert]:
+        """:meth:`page_alerts` with each alert's feed id (the dashboard links to it)."""
+        query = _alert_page(after, limit, watchlist, state, None)
+        with storage_errors("list alerts"), self._session() as s:
+            rows = list(s.execute(query))
+            feed_ids = [f.id for _, _, f in rows]
+            records = alert_records(s, rows)
+        return [ListedAlert(feed_id=i, record=r) for i, r in zip(feed_ids, records, strict=True)]
 
     def page_items(
         self,
@@ -134,6 +141,33 @@ class QueryStore(StoreBase):
         )
         with storage_errors("count alerts"), self._session() as s:
             return {name: n for name, n in s.execute(query)}
+
+
+def _alert_page(
+    after: AlertPosition | None,
+    limit: int,
+    watchlist: str | None,
+    state: DeliveryState | None,
+    since: datetime | None,
+) -> Select[tuple[AlertRow, ItemRow, FeedRow]]:
+    """One keyset page of alerts, for the API's listing and the dashboard's alike."""
+    query = (
+        select(AlertRow, ItemRow, FeedRow)
+        .join(ItemRow, ItemRow.id == AlertRow.item_id)
+        .join(FeedRow, FeedRow.id == ItemRow.feed_id)
+        .order_by(AlertRow.created_at.desc(), AlertRow.id.desc())
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(_older(AlertRow.created_at, AlertRow.id, after.created_at, after.id))
+    if watchlist is not None:
+        query = query.where(AlertRow.watchlist == watchlist)
+    if state is not None:
+        with_state = select(DeliveryRow.alert_id).where(DeliveryRow.state == state)
+        query = query.where(AlertRow.id.in_(with_state))
+    if since is not None:
+        query = query.where(AlertRow.created_at >= since)
+    return query
 
 
 def _older(when: Any, key: Any, after_when: datetime, after_key: object) -> Any:

@@ -107,6 +107,10 @@ class FeedRow(Base):
     health_since: Mapped[datetime | None]
     health_url: Mapped[str | None]
     health_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Polls recorded and failed polls recorded: each numbers its poll's row in
+    # poll_history (the slot is the number modulo the ring's size)
+    poll_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    poll_failures: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class ItemRow(Base):
@@ -146,6 +150,28 @@ class PrunedItemRow(Base):
     )
     key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class PollRow(Base):
+    """One recent poll of a feed, in one of two rings per feed (``ring``): "poll" holds
+    the last polls, "error" the last failed ones (so that good polls never push the
+    errors out). A poll is written over the row of its slot (``seq`` modulo the ring's
+    size): bounded by construction, never pruned."""
+
+    __tablename__ = "poll_history"
+
+    feed_id: Mapped[int] = mapped_column(
+        ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True
+    )
+    ring: Mapped[str] = mapped_column(String(8), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int]  # the feed's poll (or failure) number
+    polled_at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(16))
+    status: Mapped[int | None]
+    ms: Mapped[int | None]
+    new_items: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None]
 
 
 class AlertRow(Base):
