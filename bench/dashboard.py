@@ -192,7 +192,7 @@ async def measure(config: Path, repeat: int) -> None:
     try:
         web = create_web_app(WebContext(Service(app)))
         transport = httpx.ASGITransport(app=web)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             form = await client.get("/login")
             csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
             assert csrf, form.text

@@ -247,8 +247,8 @@ class Browser:
         )
 
 
-@pytest.fixture(scope="session")
-def chrome() -> Iterator[WebDriver]:
+def start_chromium(*, javascript: bool = True) -> WebDriver:
+    """Debian's Chromium, headless, through its driver (or the test fails saying why)."""
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         pytest.fail(
             f"the browser tests need Chromium and its driver ({CHROMIUM}, {CHROMEDRIVER}): "
@@ -265,12 +265,23 @@ def chrome() -> Iterator[WebDriver]:
         f"--window-size={LAPTOP[0]},{LAPTOP[1]}",
     ):
         options.add_argument(argument)
+    if not javascript:
+        options.add_argument("--blink-settings=scriptEnabled=false")
+        options.add_experimental_option(
+            "prefs", {"profile.managed_default_content_settings.javascript": 2}
+        )
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     try:
         driver = webdriver.Chrome(options=options, service=ChromeService(CHROMEDRIVER))
     except WebDriverException as exc:
         pytest.fail(f"Chromium did not start: {exc.msg}")
     driver.set_page_load_timeout(DEADLINE)
+    return driver
+
+
+@pytest.fixture(scope="session")
+def chrome() -> Iterator[WebDriver]:
+    driver = start_chromium()
     yield driver
     driver.quit()
 

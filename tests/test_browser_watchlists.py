@@ -10,22 +10,16 @@ from pathlib import Path
 
 import pytest
 from dashboard import (  # noqa: F401
-    CHROMEDRIVER,
-    CHROMIUM,
-    DEADLINE,
-    LAPTOP,
     Browser,
     Dashboard,
     browser,
     chrome,
+    start_chromium,
     start_dashboard,
     wait_until,
 )
 from feedserver import FeedServer
 from receivers import WebhookReceiver
-from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.chrome.service import Service as ChromeService
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from test_service import rss
@@ -44,26 +38,7 @@ GOOD = "CSTO OR Bishkek"
 @pytest.fixture(scope="module")
 def chrome_without_js() -> Iterator[WebDriver]:
     """A second Chromium with JavaScript switched off, for this module only."""
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--no-first-run",
-        "--blink-settings=scriptEnabled=false",
-        f"--window-size={LAPTOP[0]},{LAPTOP[1]}",
-    ):
-        options.add_argument(argument)
-    options.add_experimental_option(
-        "prefs", {"profile.managed_default_content_settings.javascript": 2}
-    )
-    try:
-        driver = webdriver.Chrome(options=options, service=ChromeService(CHROMEDRIVER))
-    except WebDriverException as exc:
-        pytest.fail(f"Chromium did not start: {exc.msg}")
-    driver.set_page_load_timeout(DEADLINE)
+    driver = start_chromium(javascript=False)
     yield driver
     driver.quit()
 

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from feedserver import FeedServer
+from pages import csrf_in, sign_in
 from receivers import Reply, WebhookReceiver
 from test_api import (
     NOW,
@@ -67,18 +68,8 @@ async def dash(
 async def signed_in(api: Running) -> AsyncIterator[httpx.AsyncClient]:
     """A browser-like client (cookies, no token) signed in with the form."""
     async with httpx.AsyncClient(base_url=api.anon.base_url, timeout=10) as client:
-        form = await client.get("/login")
-        r = await client.post(
-            "/login", data={"csrf": csrf_of(form.text), "password": TOKEN, "next": "/alerts"}
-        )
-        assert r.status_code == 303 and r.headers["location"] == "/alerts", r.text
+        await sign_in(client, TOKEN, next="/alerts")
         yield client
-
-
-def csrf_of(page: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert found, "no csrf field on the page"
-    return found[1]
 
 
 async def guid_of(api: Running) -> dict[str, str]:
@@ -228,7 +219,7 @@ async def test_retry_needs_the_csrf_value_and_then_queues_the_delivery(
         assert f'action="{action}"' in page and page.count(">Retry</button>") == 1
         assert "&lt;script&gt;alert(&#39;err&#39;)&lt;/script&gt; no" in page  # its last error
         assert "<script>alert(" not in page
-        csrf = csrf_of(page)
+        csrf = csrf_in(page)
         for form in ({"back": "/alerts"}, {"csrf": "0" * 64, "back": "/alerts"}):
             r = await client.post(action, data=form)
             assert r.status_code == 403, r.text

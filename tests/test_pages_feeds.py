@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 
 import httpx
 from feedserver import FeedServer
+from pages import CSRF
 from test_api import DEADLINE, Running, api, polled, until  # noqa: F401
-from test_pages_overview import CSRF, signed_in
+from test_pages_overview import signed_in
 from test_service import rss
 
 from monitor.store import FeedStatus

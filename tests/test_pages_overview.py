@@ -12,20 +12,15 @@ from datetime import UTC, datetime
 
 import httpx
 from feedserver import FeedServer
+from pages import sign_in
 from receivers import WebhookReceiver
 from test_api import NOW, TOKEN, WIRE, Running, all_alerts, api, until  # noqa: F401
 from test_service import rss
 
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
 
 async def signed_in(api: Running) -> httpx.AsyncClient:  # noqa: F811
     """The anonymous client, signed in to the dashboard with the token."""
-    form = await api.anon.get("/login")
-    token = CSRF.search(form.text)
-    assert token, form.text
-    done = await api.anon.post("/login", data={"csrf": token[1], "password": TOKEN, "next": "/"})
-    assert done.status_code == 303, done.text
+    await sign_in(api.anon, TOKEN)
     return api.anon
 
 
@@ -57,7 +52,10 @@ async def test_the_overview_counts_feeds_deliveries_and_alerts_per_watchlist(
 async def test_problems_come_first_and_name_what_is_wrong(api: Running) -> None:  # noqa: F811
     api.app.store.disable_channel("hook", "HTTP 410 from <b>receiver</b>", datetime.now(UTC))
     client = await signed_in(api)
-    html = (await client.get("/")).text
+    try:
+        html = (await client.get("/")).text
+    finally:
+        api.app.store.enable_channel("hook")
     problems = html.index('id="problems"')
     assert problems < html.index('id="card-feeds"') < html.index('id="volume"')
     listed = html[problems : html.index('id="card-feeds"')]

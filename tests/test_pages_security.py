@@ -24,6 +24,7 @@ import itsdangerous.timed
 import pytest
 from fastapi.routing import iter_route_contexts
 from feedserver import FeedServer
+from pages import csrf_in
 from receivers import WebhookReceiver
 from test_api import TOKEN, Running, running, stored_items, until
 from test_service import rss
@@ -174,15 +175,6 @@ def filled(path: str, api: Running) -> str:
 def client(api: Running) -> httpx.AsyncClient:
     """A browser of its own: its own cookies, no token."""
     return httpx.AsyncClient(base_url=str(api.anon.base_url), timeout=10)
-
-
-CSRF = re.compile(r'name="csrf" value="([^"]*)"')
-
-
-def csrf_in(html: str) -> str:
-    found = CSRF.search(html)
-    assert found, "no csrf field on the page"
-    return found[1]
 
 
 async def login_form(browser: httpx.AsyncClient, next: str = "/") -> str:

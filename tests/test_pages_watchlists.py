@@ -14,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
 import pytest
 import yaml
 from feedserver import FeedServer
 from receivers import WebhookReceiver
 from sqlalchemy import select, update
 from test_api import TOKEN, Running, all_sent, running, stored_items
+from test_pages_overview import signed_in
 from test_service import rss
 
 from monitor.config import load_settings
@@ -45,7 +45,6 @@ OTHER = [
     ("o2", "CSTO anniversary archive", "From the archive", NOW),
 ]
 ODD = "odd / name <b>"
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 def write_config(tmp_path: Path, db_url: str, feed_server: FeedServer, hook: str) -> Path:
@@ -109,16 +108,6 @@ async def api(
                 .values(created_at=NOW - timedelta(days=3))
             )
         yield api
-
-
-async def signed_in(api: Running) -> httpx.AsyncClient:
-    """The anonymous client, signed in to the dashboard with the token."""
-    form = await api.anon.get("/login")
-    token = CSRF.search(form.text)
-    assert token, form.text
-    done = await api.anon.post("/login", data={"csrf": token[1], "password": TOKEN, "next": "/"})
-    assert done.status_code == 303, done.text
-    return api.anon
 
 
 def section(html: str, id_: str) -> str:
