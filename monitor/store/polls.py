@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Executable, select
 from sqlalchemy.orm import Session
 
 from monitor.store.base import _INSERTS, StoreBase, storage_errors
@@ -96,13 +97,18 @@ def remember_poll(
     if outcome in (PollOutcome.ERROR, PollOutcome.GONE):
         rows.append(row | {"ring": ERRORS, "slot": failures % ERRORS_KEPT, "seq": failures})
     bind = s.get_bind() if isinstance(s, Session) else s
-    stmt = _INSERTS[bind.dialect.name](PollRow.__table__).values(rows)
+    s.execute(_upsert(bind.dialect.name), rows)
+
+
+@lru_cache(maxsize=4)
+def _upsert(dialect: str) -> Executable:
+    """The upsert of one slot, built once per dialect: building it at each poll cost more
+    than running it."""
+    stmt = _INSERTS[dialect](PollRow.__table__)
     kept = ("seq", "polled_at", "outcome", "status", "ms", "new_items", "error")
-    s.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["feed_id", "ring", "slot"],
-            set_={name: stmt.excluded[name] for name in kept},
-        )
+    return stmt.on_conflict_do_update(
+        index_elements=["feed_id", "ring", "slot"],
+        set_={name: stmt.excluded[name] for name in kept},
     )
 
 
