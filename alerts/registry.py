@@ -3,15 +3,19 @@
 Input: a validated channel config; output: a ready ``Channel``. Adding a channel type means
 a module with a config model and a class, and one line in CHANNELS and ChannelConfig.
 Does not read configuration files; the monitor's config module validates into ChannelConfig.
+
+A configured channel is delivered through one or more targets (``delivery_targets``): itself,
+or for an apprise channel one per URL, each a channel of its own to the outbox.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from pydantic import Field
 
+from alerts.apprise import AppriseChannel, AppriseConfig
 from alerts.base import Channel
 from alerts.email import EmailChannel, EmailConfig
 from alerts.log import LogChannel, LogConfig
@@ -21,11 +25,39 @@ CHANNELS: dict[str, Callable[[Any], Channel]] = {
     "webhook": WebhookChannel,
     "email": EmailChannel,
     "log": LogChannel,
+    "apprise": AppriseChannel,
 }
 
-ChannelConfig = Annotated[WebhookConfig | EmailConfig | LogConfig, Field(discriminator="type")]
+ChannelConfig = Annotated[
+    WebhookConfig | EmailConfig | LogConfig | AppriseConfig, Field(discriminator="type")
+]
 
 
 def build_channel(config: ChannelConfig) -> Channel:
     """May raise ChannelConfigError (a CA file that cannot be read, for instance)."""
     return CHANNELS[config.type](config)
+
+
+def delivery_targets(config: ChannelConfig) -> tuple[ChannelConfig, ...]:
+    """The channels the outbox delivers to for one configured channel, each with its own
+    deliveries, retries, digest and rate limit: the channel itself, or an apprise
+    channel's one per URL (``phones#1``, ``phones#2``)."""
+    return config.targets() if isinstance(config, AppriseConfig) else (config,)
+
+
+def taken_names(configs: Sequence[ChannelConfig]) -> list[str]:
+    """Every name a channel takes, its targets' included: none may be given twice."""
+    names: list[str] = []
+    for config in configs:
+        targets = [t.name for t in delivery_targets(config)]
+        names += [config.name] + [t for t in targets if t != config.name]
+    return names
+
+
+def send_timeouts(config: ChannelConfig) -> list[tuple[str, float]]:
+    """Each timeout one send of the channel runs under, by its field."""
+    if isinstance(config, WebhookConfig | AppriseConfig):
+        return [("timeout", config.timeout)]
+    if isinstance(config, EmailConfig):
+        return [("smtp.timeout", config.smtp.timeout)]
+    return []

@@ -32,6 +32,7 @@ from monitor.store import FeedSpec, Store
 from monitor.store.clock import DatabaseClock
 from monitor.store.engine import create_db_engine, migrate
 from monitor.store.lock import lock_sqlite
+from monitor.targets import delivery_settings
 from monitor.types import frozen
 
 
@@ -94,19 +95,21 @@ class App:
     def _configure(self, settings: Settings, matcher: Matcher, parser: ParseWorkers) -> None:
         """Build what follows the configuration file around a matcher and parse workers.
         Channels are built, then the feeds table synced, before anything is swapped: if a
-        channel cannot be built or the database refuses, nothing has changed."""
+        channel cannot be built or the database refuses, nothing has changed. Deliveries
+        go to each channel's targets (an apprise channel's URLs): ``delivery``."""
+        delivery = delivery_settings(settings)
         try:
-            channels: dict[str, Channel] = {c.name: build_channel(c) for c in settings.channels}
+            channels: dict[str, Channel] = {c.name: build_channel(c) for c in delivery.channels}
         except ChannelConfigError as exc:  # e.g. a ca_file that became unreadable
             raise ConfigError(settings.source, [f"channels: {exc}"]) from None
         specs = [FeedSpec(url=f.url, name=f.name) for f in settings.feeds]
         self.store.sync_feeds(specs, self.clock())
         self.settings, self.matcher, self.parser = settings, matcher, parser
-        self.channels = channels
-        self.retry = {c.name: RetryPolicy.from_retries(c.retry) for c in settings.channels}
+        self.delivery, self.channels = delivery, channels
+        self.retry = {c.name: RetryPolicy.from_retries(c.retry) for c in delivery.channels}
         self.fetcher = Fetcher(fetch_settings(settings))
         self.pipeline = Pipeline(
-            settings=settings,
+            settings=delivery,
             store=self.store,
             fetcher=self.fetcher,
             matcher=matcher,
@@ -117,7 +120,7 @@ class App:
         self.outbox = Outbox(
             store=self.store,
             channels=self.channels,
-            configs={c.name: c for c in settings.channels},
+            configs={c.name: c for c in delivery.channels},
             retry=self.retry,
             lease=settings.service.lease,
             clock=self.clock,
@@ -143,7 +146,7 @@ class App:
             Chore(
                 name="health",
                 every=self.settings.health.every,
-                run=lambda: raise_notices(self.store, self.settings.health, self.clock),
+                run=lambda: raise_notices(self.store, self.delivery.health, self.clock),
             ),
         ]
 

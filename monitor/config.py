@@ -34,10 +34,8 @@ from pydantic import (
 
 from alerts.digest import DigestSetting
 from alerts.durations import DAY, HOUR, YEAR, Duration, format_duration, parse_duration, within
-from alerts.email import EmailConfig
-from alerts.registry import CHANNELS, ChannelConfig
+from alerts.registry import CHANNELS, ChannelConfig, send_timeouts, taken_names
 from alerts.settings import NAME_MAX, HeaderFields, HttpUrl, Name, Timeout
-from alerts.webhook import WebhookConfig
 from monitor.config_file import Substitution, field_path, read_config
 from monitor.config_ops import HealthConfig, HttpConfig, LogSettings, RetentionConfig
 from monitor.errors import ConfigError, QueryError
@@ -135,6 +133,7 @@ class Polling(_Model):
     # parse in this many processes; 0 = in a thread of the service; null = one per core
     parse_workers: int | None = Field(default=None, ge=0, le=MAX_PARSE_WORKERS)
     parse_budget: Timeout = 20.0  # one document's parse; a worker over it is replaced
+    fulltext_wait: Timeout = 15.0  # a poll's wait for its article pages (monitor.fulltext)
 
     @property
     def max_inflight(self) -> int:
@@ -160,6 +159,7 @@ class FeedConfig(_Model):
     backlog: float | Literal["default"] | None = "default"
     tags: frozenset[str] = frozenset()
     headers: HeaderFields = {}
+    fulltext: bool | Literal["auto"] = False  # match new items' article pages too
 
     @field_validator("headers")
     @classmethod
@@ -317,7 +317,7 @@ def check_references(settings: Settings) -> list[str]:
     for section, names in (
         ("feeds", [f.name for f in settings.feeds if f.name]),
         ("watchlists", [w.name for w in settings.watchlists]),
-        ("channels", [c.name for c in settings.channels]),
+        ("channels", taken_names(settings.channels)),
     ):
         problems += [f"{section}: duplicate name {n!r}" for n in sorted(_duplicates(names))]
     channel_names = {c.name for c in settings.channels}
@@ -352,17 +352,19 @@ def _check_timing(settings: Settings) -> list[str]:
     tick (or instance) poll the feed again, and a send still under way when the outbox
     stops waiting is counted as failed and sent again (a duplicate)."""
     lease, polling = settings.service.lease, settings.polling
-    poll = polling.deadline + polling.parse_budget
+    poll, parts = polling.deadline + polling.parse_budget, "deadline + polling.parse_budget"
+    if any(f.fulltext for f in settings.feeds):  # such a poll waits for articles too
+        poll, parts = poll + polling.fulltext_wait, f"{parts} + polling.fulltext_wait"
     problems: list[str] = []
     if lease <= poll:
         problems.append(
-            "service.lease: must be longer than polling.deadline + polling.parse_budget "
+            f"service.lease: must be longer than polling.{parts} "
             f"({format_duration(poll)}), since a poll must finish within its claim; "
             f"got {format_duration(lease)}"
         )
     wait = lease / SEND_SHARE
     for i, channel in enumerate(settings.channels):
-        for field, timeout in _send_timeouts(channel):
+        for field, timeout in send_timeouts(channel):
             if timeout > wait:
                 problems.append(
                     f"channels[{i}] ({channel.name}).{field}: must be at most a quarter of "
@@ -370,15 +372,6 @@ def _check_timing(settings: Settings) -> list[str]:
                     f"one send; got {format_duration(timeout)}"
                 )
     return problems
-
-
-def _send_timeouts(channel: ChannelConfig) -> list[tuple[str, float]]:
-    """Each timeout one send of ``channel`` runs under, by its field."""
-    if isinstance(channel, WebhookConfig):
-        return [("timeout", channel.timeout)]
-    if isinstance(channel, EmailConfig):
-        return [("smtp.timeout", channel.smtp.timeout)]
-    return []
 
 
 def _query_problem(watchlist: WatchlistConfig) -> str | None:

@@ -25,6 +25,7 @@ from prometheus_client.metrics import disable_created_metrics
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from monitor.errors import MonitorError
+from monitor.fulltext import ArticleReport
 from monitor.store.stats import PAUSED, WAITING, StateCounts
 from monitor.types import DeliveryState, FeedState
 
@@ -35,6 +36,9 @@ FEED_STATES = (*(s.value for s in FeedState), PAUSED)
 # Fetch latency in seconds: a quick origin answers in tens of milliseconds, a slow one in
 # seconds; the top bucket sits at the default fetch deadline (30s).
 FETCH_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+ARTICLE_OUTCOMES = ("fetched", "failed", "late", "skipped")
+# Main-text extraction of one article page: tens of milliseconds for most, seconds for a few.
+EXTRACT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 20.0)
 
 
 class Metrics:
@@ -74,6 +78,20 @@ class Metrics:
             "Parse workers killed and replaced (over their time budget, or crashed).",
             registry=r,
         )
+        articles = Counter(
+            "monitor_articles",
+            "Article pages of full-text feeds, by outcome (fetched: text used; failed; "
+            "late: not there within fulltext_wait; skipped: over the per-poll cap).",
+            ["outcome"],
+            registry=r,
+        )
+        self._articles = {outcome: articles.labels(outcome) for outcome in ARTICLE_OUTCOMES}
+        self._extract = Histogram(
+            "monitor_article_extract_seconds",
+            "Time to extract the main text of one article page.",
+            buckets=EXTRACT_BUCKETS,
+            registry=r,
+        )
         self._lag = Gauge(
             "monitor_tick_lag_seconds",
             "How late the scheduler's poll tick is (0 while it keeps time).",
@@ -105,6 +123,15 @@ class Metrics:
     def record_delivery(self, channel: str, state: DeliveryState, deliveries: int) -> None:
         """One send's outcome for the deliveries it settled."""
         self._deliveries.labels(channel, state.value).inc(deliveries)
+
+    def record_articles(self, report: ArticleReport) -> None:
+        """One poll's article pages (full-text feeds)."""
+        for outcome in ARTICLE_OUTCOMES:
+            count = getattr(report, outcome)
+            if count:
+                self._articles[outcome].inc(count)
+        for seconds in report.extract_seconds:
+            self._extract.observe(seconds)
 
     def record_parse_restart(self) -> None:
         self._restarts.inc()

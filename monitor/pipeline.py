@@ -3,8 +3,10 @@
 ``poll_feed`` takes one claimed feed through the stages and records the outcome on the
 feed, whatever happens: an error in one feed is a value written to that feed's row, never
 an exception that stops the others. What to store, what alerts and when to poll next are
-decided by :mod:`monitor.decide` (pure); this module does the I/O around it. Sending the
-alerts is the outbox's job (``outbox.py``).
+decided by :mod:`monitor.decide` (pure); this module does the I/O around it. For a
+full-text feed, the new items' article pages are fetched and extracted between parse and
+match, within one bound (:mod:`monitor.fulltext`). Sending the alerts is the outbox's job
+(``outbox.py``).
 
 It does not schedule anything (``schedule.py`` does) and does not build its collaborators
 (``app.py`` does).
@@ -16,7 +18,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -25,6 +27,7 @@ from monitor.config import FeedConfig, Settings
 from monitor.decide import (
     FeedPolicy,
     Routing,
+    alerting,
     decide_failure,
     decide_gone,
     decide_items,
@@ -32,6 +35,7 @@ from monitor.decide import (
 )
 from monitor.errors import FetchError, MonitorError, ParseError, where
 from monitor.fetch import Fetcher
+from monitor.fulltext import ArticleReport, fetch_articles, wants_fulltext, with_articles
 from monitor.match import Matcher
 from monitor.metrics import Metrics
 from monitor.parse import ParseWorkers
@@ -63,6 +67,7 @@ class PollReport:
     error: str | None = None
     warning: str | None = None
     ms: float = 0.0
+    articles: ArticleReport | None = None  # a full-text feed's article pages
 
 
 def feed_policy(settings: Settings, feed: FeedConfig) -> FeedPolicy:
@@ -207,11 +212,12 @@ class Pipeline:
             parsed = await self.parser.parse(public)
         except ParseError as exc:
             return await self._failed(feed, policy, exc, result.status, None, started)
-        return await self._store(feed, policy, result, parsed, started)
+        return await self._store(feed, config, policy, result, parsed, started)
 
     async def _store(
         self,
         feed: ClaimedFeed,
+        config: FeedConfig,
         policy: FeedPolicy,
         result: FetchResult,
         parsed: ParsedFeed,
@@ -220,6 +226,9 @@ class Pipeline:
         keys = [item.key for item in parsed.items]
         # Served now: keeps the tombstones of pruned items the feed still serves (retention).
         existing = await asyncio.to_thread(self.store.existing_items, feed.id, keys, self.clock())
+        articles = None
+        if wants_fulltext(config.fulltext, parsed.items):
+            parsed, articles = await self._articles(feed, policy, parsed, existing)
         # Matching runs on text a feed controls: in a thread, never long on the event loop.
         decision = await asyncio.to_thread(
             decide_items,
@@ -258,7 +267,29 @@ class Pipeline:
             new=stored.new,
             matched=stored.alerts,
             warning=decision.poll.warning,
+            articles=articles,
         )
+
+    async def _articles(
+        self,
+        feed: ClaimedFeed,
+        policy: FeedPolicy,
+        parsed: ParsedFeed,
+        existing: Mapping[str, str | None],
+    ) -> tuple[ParsedFeed, ArticleReport]:
+        """The feed with the article text of its new items that may alert, as far as it
+        arrived within ``fulltext_wait`` (:mod:`monitor.fulltext`): pages of items that
+        will not alert (old ones on a first poll) are not worth a request."""
+        new = [i for i in parsed.items if i.key not in existing]
+        wanted = alerting(new, first_poll=feed.first_poll, backlog=policy.backlog, now=self.clock())
+        texts, report = await fetch_articles(
+            wanted,
+            fetcher=self.fetcher,
+            parser=self.parser,
+            wait=self.settings.polling.fulltext_wait,
+        )
+        self.metrics.record_articles(report)
+        return with_articles(parsed, texts), report
 
     async def _failed(
         self,
@@ -312,6 +343,8 @@ def _report(
 
 def _log_poll(r: PollReport) -> None:
     fields = f"feed={r.url} status={r.status or '-'} new={r.new} matched={r.matched} ms={r.ms:.0f}"
+    if r.articles is not None:
+        fields += f" {r.articles.log_fields()}"
     if r.state == FeedState.OK:
         extra = f" warning={r.warning!r}" if r.warning else ""
         log.info("%s%s", fields, extra)

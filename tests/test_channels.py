@@ -116,6 +116,14 @@ class EmailHarness:
         self.sink.start()
 
 
+class AppriseHarness(WebhookHarness):
+    """Apprise's json:// plugin posting to the webhook receiver: one target."""
+
+    def config(self) -> dict[str, Any]:
+        url = f"json://127.0.0.1:{self.receiver.port}/hook"
+        return {"type": "apprise", "name": "phones#1", "urls": [url], "timeout": TIMEOUT}
+
+
 class LogHarness:
     can_fail = False
     sent = 0
@@ -142,6 +150,8 @@ def harness(request: pytest.FixtureRequest) -> Harness:
         return EmailHarness(request.getfixturevalue("smtp_sink"))
     if kind == "log":
         return LogHarness()
+    if kind == "apprise":
+        return AppriseHarness(request.getfixturevalue("webhook_receiver"))
     raise AssertionError(f"channel type {kind!r} has no contract harness: add one")
 
 
@@ -267,6 +277,7 @@ def minimal_configs() -> dict[str, dict[str, Any]]:
             "smtp": {"host": "smtp.example.org", "port": 587, "starttls": True},
         },
         "log": {"type": "log", "name": "l", "retry": ["1m", 600]},
+        "apprise": {"type": "apprise", "name": "a", "urls": ["json://127.0.0.1/hook"]},
     }
 
 

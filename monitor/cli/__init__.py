@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from monitor.cli import delivery, feeds, matching, service
+from monitor.cli import delivery, discover, feeds, matching, service
 
 app = typer.Typer(
     help="Poll feeds, match watchlists, send alerts.",
@@ -16,7 +16,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for group in (service.app, matching.app):
+for group in (service.app, matching.app, discover.app):
     app.registered_commands += group.registered_commands
 app.add_typer(feeds.feeds_app, name="feeds")
 app.add_typer(delivery.alerts_app, name="alerts")

@@ -55,6 +55,10 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(1) from None
 
 
+# Below WARNING these log each request's URL; urllib3's (under Apprise) holds bot tokens.
+QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler", "alembic", "urllib3")
+
+
 def setup_logging(level: str, form: str = "text") -> None:
     """Log lines to stderr (journald and container runtimes collect it), as text or, with
     ``log: {format: json}``, as one JSON object per line."""
@@ -62,7 +66,7 @@ def setup_logging(level: str, form: str = "text") -> None:
     formatter = SafeJsonFormatter() if form == "json" else SafeFormatter(LOG_FORMAT)
     handler.setFormatter(formatter)
     logging.basicConfig(level=level.upper(), handlers=[handler])
-    for noisy in ("httpx", "httpcore", "apscheduler", "alembic"):
+    for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from alerts.apprise import target_address
 from alerts.base import Alert, AlertFeed, AlertItem, AlertMatch
 from alerts.errors import DeliveryError
 from alerts.registry import build_channel
@@ -24,6 +25,7 @@ from monitor.cli.terminal import echo, echo_json
 from monitor.config import Settings
 from monitor.store import AlertRecord
 from monitor.store.clock import DatabaseClock
+from monitor.targets import target_configs, target_names
 from monitor.types import DeliveryState, frozen, utcnow
 
 alerts_app = typer.Typer(help="Recent alerts and their deliveries.", invoke_without_command=True)
@@ -130,15 +132,17 @@ def channels(ctx: typer.Context, config: ConfigOption = None, as_json: JsonOptio
     if ctx.invoked_subcommand is not None:
         return
     settings = load(config)
-    names = [c.name for c in settings.channels]
-    rows = with_store(settings, lambda store: store.list_channels(names))
-    types = {c.name: c.type for c in settings.channels}
+    targets = {t.name: t for t in target_configs(settings)}  # an apprise channel's URLs
+    rows = with_store(settings, lambda store: store.list_channels(list(targets)))
+    types = {name: t.type for name, t in targets.items()}
+    where = {name: target_address(t) for name, t in targets.items()}
     if as_json:
         echo_json(
             [
                 {
                     "name": r.name,
                     "type": types[r.name],
+                    "address": where[r.name],
                     "disabled_at": iso(r.disabled_at),
                     "disabled_reason": r.disabled_reason,
                     "deliveries": {s: r.deliveries.get(s, 0) for s in DeliveryState},
@@ -154,7 +158,8 @@ def channels(ctx: typer.Context, config: ConfigOption = None, as_json: JsonOptio
         state = (
             f"DISABLED since {iso(r.disabled_at)}: {r.disabled_reason}" if r.disabled_at else "ok"
         )
-        echo(f"{r.name} ({types[r.name]}): {state}; deliveries: {counts}")
+        kind = f"{types[r.name]} {where[r.name]}" if where[r.name] else types[r.name]
+        echo(f"{r.name} ({kind}): {state}; deliveries: {counts}")
 
 
 @channels_app.command("test")
@@ -162,15 +167,19 @@ def test_channel(
     name: Annotated[str, typer.Argument(help="The channel to send a sample alert to.")],
     config: ConfigOption = None,
 ) -> None:
-    """Send a sample alert to a channel and report exactly what happened."""
+    """Send a sample alert to a channel (each URL of an apprise channel, or one by its
+    ``name#N``) and report exactly what happened."""
     settings = load(config)
-    if name not in {c.name for c in settings.channels}:
+    named = target_names(settings)
+    targets = named.get(name) or [t for ts in named.values() for t in ts if t == name]
+    if not targets:
         known = ", ".join(c.name for c in settings.channels) or "none"
         echo(f"error: no channel named {name!r} (configured: {known})", err=True)
         raise typer.Exit(2)
-    outcome = run_async(send_test_alert(settings, name))
-    echo(outcome.describe())
-    if not outcome.ok:
+    outcomes = [run_async(send_test_alert(settings, target)) for target in targets]
+    for outcome in outcomes:
+        echo(outcome.describe())
+    if not all(outcome.ok for outcome in outcomes):
         raise typer.Exit(1)
 
 
@@ -203,8 +212,9 @@ class SampleDelivery:
 
 
 async def send_test_alert(settings: Settings, name: str) -> SampleDelivery:
-    """Send a sample alert through one channel, outside the outbox (nothing is stored)."""
-    config = next(c for c in settings.channels if c.name == name)
+    """Send a sample alert through one channel or target, outside the outbox (nothing is
+    stored)."""
+    config = next(c for c in target_configs(settings) if c.name == name)
     now = utcnow()
     alert = Alert(
         id=f"test-{uuid.uuid4()}",

@@ -51,7 +51,7 @@ def _unusable_parts(settings: Settings) -> list[str]:
     created or sent; the messages hide the database password."""
     from alerts.base import Channel
     from alerts.errors import ChannelConfigError
-    from alerts.registry import build_channel
+    from alerts.registry import build_channel, delivery_targets
     from monitor.store.engine import create_db_engine
 
     problems: list[str] = []
@@ -62,7 +62,7 @@ def _unusable_parts(settings: Settings) -> list[str]:
     built: list[Channel] = []
     for i, channel in enumerate(settings.channels):
         try:
-            built.append(build_channel(channel))
+            built.extend(build_channel(target) for target in delivery_targets(channel))
         except ChannelConfigError as exc:
             problems.append(f"channels[{i}]: {exc}")
 

@@ -7,7 +7,8 @@ parse, whatever the reason) is killed and replaced, and so is one that dies (out
 memory on a hostile document, a segfault in a C extension): one bad feed costs one failed
 poll, and no claim on a feed outlives its lease because of a parse. The processes are our
 own, not a ``ProcessPoolExecutor``'s: that cannot stop one task, and a dead worker breaks
-it for good.
+it for good. Article pages of full-text feeds (:mod:`monitor.parse.article`) are
+extracted by the same workers, under the same budget.
 
 With ``workers=0`` parsing runs in a thread instead (tests, tiny deployments). A thread
 cannot be killed: the poll still fails once the budget is spent, but the thread parses on
@@ -23,11 +24,13 @@ import os
 import signal
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from typing import Any
 
 from monitor.errors import ParseError
+from monitor.parse.article import MAX_HTML, Article, extract_article
 from monitor.parse.feed import parse_feed
 from monitor.types import FetchResult, ParsedFeed
 
@@ -35,8 +38,10 @@ log = logging.getLogger("monitor.parse.workers")
 
 DEFAULT_BUDGET = 20.0
 _START_TIMEOUT = 60.0  # a new worker imports the parsers before it says it is ready
-# A document, as a worker receives it: body, URL (the base for links), headers.
-_Job = tuple[bytes, str, dict[str, str]]
+# A document, as a worker receives it: what to do with it (``parse_feed`` or
+# ``extract_article``, sent by reference), body, URL (the base for links), headers.
+_Task = Callable[..., Any]
+_Job = tuple[_Task, bytes, str, dict[str, str]]
 
 
 class ParseWorkers:
@@ -63,9 +68,22 @@ class ParseWorkers:
     async def parse(self, result: FetchResult) -> ParsedFeed:
         """Parse one fetched document; ParseError when it is not a feed, when its parse
         took longer than the budget and when the parser crashed on it."""
-        job: _Job = (result.body, result.final_url, dict(result.headers))
+        parsed: ParsedFeed = await self._run(parse_feed, result)
+        return parsed
+
+    async def extract(self, result: FetchResult) -> Article:
+        """The main text of a fetched article page, in a worker like a feed (the extractor
+        is as CPU-bound, and a hostile page as able to hang it); ParseError only when it
+        took longer than the budget or crashed the worker."""
+        # Only the start of a page is read (``MAX_HTML``): the rest need not cross the pipe.
+        page = replace(result, body=result.body[:MAX_HTML])
+        article: Article = await self._run(extract_article, page)
+        return article
+
+    async def _run(self, task: _Task, result: FetchResult) -> Any:
+        job: _Job = (task, result.body, result.final_url, dict(result.headers))
         if not self.count:
-            thread = asyncio.to_thread(parse_feed, job[0], url=job[1], headers=job[2])
+            thread = asyncio.to_thread(task, job[1], url=job[2], headers=job[3])
             try:
                 return await asyncio.wait_for(thread, self.budget)
             except TimeoutError:
@@ -73,7 +91,7 @@ class ParseWorkers:
         async with self._slots():
             return await self._in_worker(job, result.url)
 
-    async def _in_worker(self, job: _Job, url: str) -> ParsedFeed:
+    async def _in_worker(self, job: _Job, url: str) -> Any:
         loop = asyncio.get_running_loop()
         worker = self._idle.pop() if self._idle else None
         try:
@@ -96,7 +114,7 @@ class ParseWorkers:
         else:
             self._idle.append(worker)
         if ok:
-            return value  # type: ignore[no-any-return]
+            return value
         raise value
 
     def _restarted(self) -> None:
@@ -174,11 +192,11 @@ def _serve(connection: Connection) -> None:
     connection.send("ready")
     while True:
         try:
-            body, url, headers = connection.recv()
+            task, body, url, headers = connection.recv()
         except EOFError:
             return
         try:
-            outcome: tuple[bool, Any] = (True, parse_feed(body, url=url, headers=headers))
+            outcome: tuple[bool, Any] = (True, task(body, url=url, headers=headers))
         except Exception as exc:
             outcome = (False, exc)
         try:
