@@ -61,6 +61,11 @@ CHANNELS = ("hook", "mail")
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # signed: the webhook-id header is sent
 ROOT = Path(__file__).resolve().parent.parent
 
+# Restarted again and again, beside other tests that judge how `monitor run` processes
+# share a starved CPU: one at a time on one xdist worker (tests/conftest.py), and started
+# first because they are long.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("processes")]
+
 
 @dataclass(kw_only=True)
 class GrowingFeed:

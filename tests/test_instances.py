@@ -26,6 +26,11 @@ from monitor.store import Store
 from monitor.store.engine import create_db_engine
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Several `monitor run` processes at once: one at a time on one xdist worker
+# (tests/conftest.py), started first because they are long.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("processes")]
+
 ALERTS = 6
 DELAY = 0.4  # seconds the receiver takes per request: the delivery pass lasts a while
 

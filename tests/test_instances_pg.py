@@ -59,6 +59,10 @@ KILLED = "0"  # the instance that is SIGKILLed
 SLACK = 0.05  # seconds: the instances' database clocks are measured, not exact
 LIGHT_TICK = 0.1  # the shortest service.tick: many claims, so shares settle quickly
 
+# Instances sharing the polls, their shares and timing judged: one test at a time on one
+# xdist worker (tests/conftest.py), started first because they are long.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("processes")]
+
 
 @pytest.fixture
 def fresh_database() -> Iterator[str]:

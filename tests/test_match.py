@@ -600,6 +600,7 @@ CONTEXTS = st.sampled_from(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(watchlists(), items(), CONTEXTS)
 def test_matcher_agrees_with_reference(

@@ -127,6 +127,7 @@ def test_a_dropped_dot_after_i_is_a_changed_offset() -> None:
     assert highlighted(found[0].matches[0].snippet) == "US"
 
 
+@pytest.mark.slow
 @settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(TEXTS, TEXTS, TEXTS)
 def test_matching_never_raises_and_snippets_come_from_the_original(

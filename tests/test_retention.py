@@ -259,6 +259,7 @@ channels:
     return lambda: App(load_settings(config, {}))
 
 
+@pytest.mark.slow
 async def test_a_year_of_rotating_items_keeps_the_database_flat_and_alerts_once(
     year_app: Callable[[], App],
     db_url: str,
