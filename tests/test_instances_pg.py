@@ -307,7 +307,9 @@ def test_three_instances_started_together_share_the_polls_and_survive_a_kill(
     before = by_instance([r for r in requests if r.time < run.held_from])
     after = by_instance([r for r in requests if r.time > run.killed_at])
     total = by_instance(requests)
-    assert all(before[i] >= 0.2 * before.total() for i in "012"), before
+    # (a third each when the machine is idle; with the other test worker loading both
+    # cores one process can get much less CPU, yet none may be shut out)
+    assert all(before[i] >= 0.15 * before.total() for i in "012"), before
     assert all(after[i] >= 0.3 * after.total() for i in "12"), after
     assert all(total[i] >= 0.2 * total.total() for i in "12"), total
 
