@@ -27,14 +27,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from alerts.base import Alert
 from alerts.render import item_link
 from monitor.errors import QueryError
-from monitor.match import Matcher, compile_query
+from monitor.match import Matcher
 from monitor.store import AlertPosition, DeliveryStatus, Store
 from monitor.store.queries import ListedAlert
-from monitor.types import DeliveryState, Item, MatchContext, Watchlist, frozen
+from monitor.types import DeliveryState, Item, MatchContext, frozen
 from monitor.web.api.base import ApiError
 from monitor.web.api.paging import alert_cursor, read_alert_cursor
 from monitor.web.context import get_context
 from monitor.web.pages.base import PageError, form_of, pages_router, render, safe_next
+from monitor.web.search import search_matcher
 
 router = pages_router()
 PAGE = 25  # alerts per page
@@ -190,8 +191,7 @@ def _matcher(text: str | None, errors: list[str]) -> Matcher | None:
         errors.append(f"The text filter has at most {MAX_TEXT} characters.")
         return None
     try:
-        compile_query(text)
-        return Matcher([Watchlist(name="q", query=text)])
+        return search_matcher(text)
     except QueryError as exc:
         errors.append(f"The text filter is not valid at position {exc.position}: {exc.reason}.")
         return None
