@@ -35,8 +35,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-import apprise
-from apprise.common import NotifyFormat, OverflowMode
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from alerts.base import DeliveryResult, Digest, Message, frozen
@@ -85,6 +83,8 @@ def quiet_apprise() -> None:
 
 def instantiate(url: str) -> Any:
     """Apprise's plugin object for ``url``, or None if Apprise cannot use it."""
+    import apprise  # here, not at the top: a service without apprise channels never loads it
+
     quiet_apprise()
     try:
         return apprise.Apprise.instantiate(url, suppress_exceptions=True)
@@ -202,6 +202,8 @@ class AppriseChannel:
             self._executor.shutdown(wait=False)
 
     def _notify(self, title: str, body: str) -> _Outcome:
+        from apprise.common import NotifyFormat, OverflowMode
+
         records: list[str] = []
         _captured.set(records)  # this thread's context is a copy: no reset needed
         try:
@@ -217,8 +219,10 @@ class AppriseChannel:
 
     def _failure(self, outcome: _Outcome) -> DeliveryError:
         """The verdict from what the plugin logged; its words are never quoted."""
+        from apprise.exception import AppriseException
+
         if outcome.error is not None:
-            if isinstance(outcome.error, apprise.exception.AppriseException):
+            if isinstance(outcome.error, AppriseException):
                 text = f"Apprise refused the message for {self.where} ({unexpected(outcome.error)})"
                 return DeliveryError(self.name, text, retryable=False)
             return DeliveryError(self.name, f"{unexpected(outcome.error)} with {self.where}")
@@ -256,6 +260,8 @@ def target_address(config: object) -> str | None:
 def service_limits(plugin: Any) -> Limits:
     """The service's maxima and the markup it gets: plain text where it takes it, else
     HTML (Telegram), else Markdown; Apprise then converts nothing, so nothing grows."""
+    from apprise.common import NotifyFormat
+
     formats = plugin.notify_format
     supported = set(formats) if isinstance(formats, tuple) else {formats}
     preferred = next(
