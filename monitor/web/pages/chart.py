@@ -40,6 +40,7 @@ class Chart:
     width: int
     height: int
     peak: int
+    bar_width: int = BAR_WIDTH
 
 
 def last_days(now: datetime, count: int) -> tuple[date, ...]:

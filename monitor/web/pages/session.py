@@ -37,12 +37,11 @@ ANONYMOUS_AGE = 2 * 3600  # a login form's cookie: long enough to type a passwor
 class Viewer:
     """The person behind a request. ``locked``: credentials are configured (the pages need
     a sign-in); ``signed_in``: this cookie holds one; ``csrf``: the value forms carry
-    (empty when there is no session); ``nonce``: the session's, kept to re-issue it."""
+    (empty when there is no session)."""
 
     locked: bool
     signed_in: bool
     csrf: str
-    nonce: str
 
     @property
     def read_only(self) -> bool:
@@ -74,9 +73,7 @@ def _session_key(credentials: tuple[str, ...]) -> bytes:
 
 
 def _csrf(http: HttpConfig, nonce: str) -> str:
-    serializer = _serializer(http)
-    assert serializer is not None
-    key = serializer.secret_keys[-1]
+    key = _session_key(http.credentials)
     return hmac.new(key, f"csrf:{nonce}".encode(), hashlib.sha256).hexdigest()
 
 
@@ -84,7 +81,7 @@ def viewer_of(request: Request, http: HttpConfig) -> Viewer:
     """The viewer of a request: an unreadable, forged or expired cookie is no session."""
     serializer = _serializer(http)
     if serializer is None:
-        return Viewer(locked=False, signed_in=False, csrf="", nonce="")
+        return Viewer(locked=False, signed_in=False, csrf="")
     raw = request.cookies.get(COOKIE, "")
     data: object = None
     issued = 0.0
@@ -97,11 +94,11 @@ def viewer_of(request: Request, http: HttpConfig) -> Viewer:
         except BadSignature:
             data = None
     if not (isinstance(data, dict) and isinstance(data.get("n"), str) and data["n"]):
-        return Viewer(locked=True, signed_in=False, csrf="", nonce="")
+        return Viewer(locked=True, signed_in=False, csrf="")
     nonce: str = data["n"]
     # a sign-in lasts http.session; a login form's cookie, ANONYMOUS_AGE
     signed_in = data.get("u") == 1 and time.time() - issued <= http.session
-    return Viewer(locked=True, signed_in=signed_in, csrf=_csrf(http, nonce), nonce=nonce)
+    return Viewer(locked=True, signed_in=signed_in, csrf=_csrf(http, nonce))
 
 
 def csrf_ok(viewer: Viewer, sent: object) -> bool:
@@ -118,7 +115,7 @@ def start_session(
     stranger may have planted) and return its viewer."""
     serializer = _serializer(http)
     if serializer is None:
-        return Viewer(locked=False, signed_in=False, csrf="", nonce="")
+        return Viewer(locked=False, signed_in=False, csrf="")
     nonce = secrets.token_urlsafe(16)
     payload = {"n": nonce, "u": 1} if signed_in else {"n": nonce}
     response.set_cookie(
@@ -130,7 +127,7 @@ def start_session(
         secure=request.url.scheme == "https",
         path="/",
     )
-    return Viewer(locked=True, signed_in=signed_in, csrf=_csrf(http, nonce), nonce=nonce)
+    return Viewer(locked=True, signed_in=signed_in, csrf=_csrf(http, nonce))
 
 
 def end_session(response: Response) -> None:
