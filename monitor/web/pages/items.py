@@ -44,7 +44,7 @@ def items(
 ) -> HTMLResponse:
     ctx = get_context(request)
     query, feed_text, since_text = (q or "").strip(), (feed or "").strip(), (since or "").strip()
-    feeds = sorted(ctx.store.list_feeds(), key=lambda f: f.name.casefold())
+    feeds = sorted(ctx.store.list_feeds(count_items=False), key=lambda f: f.name.casefold())
     form = {"q": query, "feed": feed_text, "since": since_text}
     shown = {
         "form": form,

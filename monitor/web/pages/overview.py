@@ -45,7 +45,7 @@ def overview(request: Request) -> HTMLResponse:
     store, settings = ctx.store, ctx.settings
     now = datetime.now(UTC)
     counts = store.count_states()
-    feeds = store.list_feeds()
+    feeds = store.list_feeds(count_items=False)
     days = last_days(now, DAYS)
     since = datetime.combine(days[0], datetime.min.time(), tzinfo=UTC)
     per_day = store.count_alerts_by_day(since)
