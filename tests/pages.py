@@ -8,6 +8,16 @@ import httpx
 
 CSRF = re.compile(r'name="csrf" value="([^"]*)"')
 
+# The server closes a connection idle for 5 s (uvicorn's keep-alive timeout); a client reusing
+# one at that moment reads "Server disconnected". Clients that wait between requests (for polls)
+# drop idle connections well before.
+LIMITS = httpx.Limits(keepalive_expiry=1.0)
+
+
+def web_client(base_url: str, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+    """A client of the service's HTTP server that never reuses a connection the server closes."""
+    return httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10, limits=LIMITS)
+
 
 def csrf_in(html: str) -> str:
     """The CSRF value of the first form on a page."""

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from feedserver import FeedServer
+from pages import web_client
 from receivers import WebhookReceiver
 from sqlalchemy.engine import make_url
 from test_service import rss
@@ -117,8 +118,8 @@ async def running(settings: Settings) -> AsyncIterator[Running]:
             auth = {"Authorization": f"Bearer {TOKEN}"}
             try:
                 async with (
-                    httpx.AsyncClient(base_url=base, headers=auth, timeout=10) as client,
-                    httpx.AsyncClient(base_url=base, timeout=10) as anon,
+                    web_client(base, headers=auth) as client,
+                    web_client(base) as anon,
                 ):
                     yield Running(service=service, client=client, anon=anon)
             finally:

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from feedserver import FeedServer
-from pages import csrf_in, sign_in
+from pages import csrf_in, sign_in, web_client
 from receivers import Reply, WebhookReceiver
 from test_api import (
     NOW,
@@ -67,7 +67,7 @@ async def dash(
 @contextlib.asynccontextmanager
 async def signed_in(api: Running) -> AsyncIterator[httpx.AsyncClient]:
     """A browser-like client (cookies, no token) signed in with the form."""
-    async with httpx.AsyncClient(base_url=api.anon.base_url, timeout=10) as client:
+    async with web_client(str(api.anon.base_url)) as client:
         await sign_in(client, TOKEN, next="/alerts")
         yield client
 

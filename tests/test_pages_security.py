@@ -24,7 +24,7 @@ import itsdangerous.timed
 import pytest
 from fastapi.routing import iter_route_contexts
 from feedserver import FeedServer
-from pages import csrf_in
+from pages import csrf_in, web_client
 from receivers import WebhookReceiver
 from test_api import TOKEN, Running, running, stored_items, until
 from test_service import rss
@@ -174,7 +174,7 @@ def filled(path: str, api: Running) -> str:
 
 def client(api: Running) -> httpx.AsyncClient:
     """A browser of its own: its own cookies, no token."""
-    return httpx.AsyncClient(base_url=str(api.anon.base_url), timeout=10)
+    return web_client(str(api.anon.base_url))
 
 
 async def login_form(browser: httpx.AsyncClient, next: str = "/") -> str:
