@@ -42,9 +42,38 @@ class AlertMatch:
 
 
 @frozen
+class StorySource:
+    """One outlet carrying a story: its feed and the item it carried the story in."""
+
+    feed: str
+    title: str
+    link: str | None
+    published: datetime | None
+
+
+@frozen
+class AlertStory:
+    """The story an alert's item belongs to: the same news from several feeds, folded into
+    one alert. ``size`` counts its items; ``sources`` are its distinct feeds in the order
+    they carried it (the first is the alerted item's), listed up to a bound while
+    ``source_count`` counts them all."""
+
+    id: str
+    title: str
+    size: int
+    source_count: int
+    sources: tuple[StorySource, ...]
+
+
+@frozen
 class Alert:
     """One (item, watchlist) alert. ``id`` is stable: the same on every retry and restart,
-    so receivers can drop duplicates (the idempotency key)."""
+    so receivers can drop duplicates (the idempotency key).
+
+    ``story`` is the story the item belongs to, as stored when the message is built (so a
+    story that grew while the alert waited is sent at its size then). ``update`` marks a
+    spread update instead of a new alert: the story reached ``story.source_count``
+    sources, a configured step; ``item`` is then the one that brought it there."""
 
     id: str
     watchlist: str
@@ -52,6 +81,8 @@ class Alert:
     feed: AlertFeed
     matches: tuple[AlertMatch, ...]
     created_at: datetime
+    story: AlertStory | None = None
+    update: bool = False
 
 
 @frozen

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from alerts.base import DeliveryResult, Digest, Message, Notice
 from alerts.errors import ChannelConfigError, DeliveryError, bounded_message
-from alerts.render import render_html, render_subject, render_text
+from alerts.render import render_html, render_subject, render_text, spread_story
 from alerts.render_digest import render_digest_html, render_digest_subject, render_digest_text
 from alerts.render_notice import (
     NOTICE_LIST,
@@ -35,6 +35,7 @@ from alerts.render_notice import (
     render_notice_subject,
     render_notice_text,
 )
+from alerts.render_story import render_story_html, render_story_text
 from alerts.settings import ChannelSettings, Timeout
 from alerts.smtp import SmtpTarget, describe_refusals, local_hostname, send_mail
 
@@ -170,6 +171,9 @@ def build_message(message: Message, config: EmailConfig) -> EmailMessage:
     elif isinstance(message, Notice):
         subject = render_notice_subject(message)
         text, html = render_notice_text(message), render_notice_html(message)
+    elif (story := spread_story(message)) is not None:
+        subject = render_subject(message)
+        text, html = render_story_text(message, story), render_story_html(message, story)
     else:
         subject = render_subject(message)
         text, html = render_text(message), render_html(message)

@@ -1,6 +1,7 @@
 """The log channel: one INFO line per alert on the ``alerts.log`` logger.
 
-Input: an ``Alert``, a ``Digest`` (one line for the digest with its count, then one
+Input: an ``Alert`` (a spread update is an ``update`` line: watchlist, count, story
+title), a ``Digest`` (one line for the digest with its count, then one
 line per alert carrying the digest's id) or a ``Notice`` (one line, WARNING unless the feed
 recovered: a feed's health is the operator's business); output: a ``DeliveryResult``
 (logging does not fail in a way a retry could fix; only an empty digest, a caller's bug,
@@ -22,7 +23,7 @@ from typing import Literal
 from alerts.base import Alert, DeliveryResult, Digest, Message, Notice, NoticeKind
 from alerts.controls import UNSAFE, escape_controls
 from alerts.errors import DeliveryError
-from alerts.render import item_link
+from alerts.render import item_link, spread_story
 from alerts.render_digest import group_alerts
 from alerts.settings import ChannelSettings
 
@@ -48,18 +49,31 @@ def _line(kind: str, fields: dict[str, str]) -> str:
 
 
 def format_line(alert: Alert, digest: Digest | None = None) -> str:
-    terms = ",".join(dict.fromkeys(match.term for match in alert.matches))
-    fields = {
-        "watchlist": alert.watchlist,
-        "title": alert.item.title,
-        "link": item_link(alert) or "",
-        "feed": alert.feed.name,
-        "terms": terms,
-        "alert": alert.id,
-    }
+    story = spread_story(alert)
+    if story is not None:
+        fields = {
+            "watchlist": alert.watchlist,
+            "count": str(story.source_count),
+            "title": story.title,
+            "story": story.id,
+        }
+        kind = "update"
+    else:
+        terms = ",".join(dict.fromkeys(match.term for match in alert.matches))
+        fields = {
+            "watchlist": alert.watchlist,
+            "title": alert.item.title,
+            "link": item_link(alert) or "",
+            "feed": alert.feed.name,
+            "terms": terms,
+        }
+        if alert.story is not None:
+            fields |= {"story": alert.story.id, "sources": str(alert.story.source_count)}
+        kind = "alert"
+    fields["alert"] = alert.id
     if digest is not None:
         fields["digest"] = digest.id
-    return _line("alert", fields)
+    return _line(kind, fields)
 
 
 def format_digest_line(digest: Digest) -> str:

@@ -25,13 +25,15 @@ from urllib.parse import urljoin, urlsplit
 import jinja2
 from markupsafe import Markup, escape
 
-from alerts.base import Alert
+from alerts.base import Alert, AlertStory, StorySource
 
 HIGHLIGHT_START = "\ue000"
 HIGHLIGHT_END = "\ue001"
 
 PAYLOAD_TYPE = "feed.item.matched"
 PAYLOAD_VERSION = 1  # bump with a new alerts/schemas/alert-vN.json when a field changes meaning
+# A spread update (alerts/schemas/story-updated-v1.json); it follows PAYLOAD_VERSION.
+STORY_UPDATED_TYPE = "feed.story.updated"
 
 SUBJECT_MAX = 200  # long subjects are cut by mail clients anyway; keep the watchlist visible
 SUMMARY_MAX = 600
@@ -42,6 +44,9 @@ DISCORD_TITLE_MAX = 256
 DISCORD_DESCRIPTION_MAX = 4096
 DISCORD_FOOTER_MAX = 256
 CHAT_MATCHES_MAX = 10  # a chat message with 40 snippets is noise; the JSON payload has all
+SOURCE_NAMES_MAX = 5  # feed names in a "14 sources: TASS, Reuters, …" line
+SOURCE_NAME_MAX = 60
+LINK_MAX = 2048  # a source's link shown to people; a longer one is left out, not cut
 
 _SPACE = re.compile(r"\s+")
 _DISCORD_SPECIAL = re.compile(r"([\\*_~`|>\[\]#])")
@@ -94,15 +99,31 @@ def highlight_html(snippet: str) -> Markup:
     return Markup(emphasise(one_line(snippet), lambda p: str(escape(p)), "<mark>", "</mark>"))
 
 
-def item_link(alert: Alert) -> str | None:
-    """The item's link made absolute against the feed URL; None unless it is http(s)."""
-    if not alert.item.link:
+def http_link(link: str | None, base: str = "") -> str | None:
+    """``link`` made absolute against ``base``; None unless it is http(s) with a host
+    (``urlsplit`` refuses a broken IPv6 host such as ``http://[x``: None too)."""
+    if not link:
         return None
-    link = urljoin(alert.feed.url, alert.item.link.strip())
-    parts = urlsplit(link)
+    try:
+        link = urljoin(base, link.strip())
+        parts = urlsplit(link)
+    except ValueError:
+        return None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
     return link
+
+
+def item_link(alert: Alert) -> str | None:
+    """The item's link made absolute against the feed URL; None unless it is http(s)."""
+    return http_link(alert.item.link, alert.feed.url)
+
+
+def source_link(source: StorySource) -> str | None:
+    """A story source's link for people: absolute http(s) only (there is no feed URL to
+    resolve against) and at most LINK_MAX characters."""
+    link = http_link(source.link)
+    return link if link and len(link) <= LINK_MAX else None
 
 
 def one_line(text: str) -> str:
@@ -137,9 +158,54 @@ def alert_title(alert: Alert) -> str:
     return one_line(alert.item.title) or "(untitled)"
 
 
+def spread_story(alert: Alert) -> AlertStory | None:
+    """The story when ``alert`` is a spread update; None for an alert of an item."""
+    return alert.story if alert.update else None
+
+
+def story_title(story: AlertStory) -> str:
+    return one_line(story.title) or "(untitled)"
+
+
+def source_names(sources: tuple[StorySource, ...], total: int) -> str:
+    """``TASS, Reuters, …``: the first SOURCE_NAMES_MAX feed names, each one line and
+    bounded, an ellipsis when ``total`` counts more than are named."""
+    names = [
+        truncate(one_line(source.feed), SOURCE_NAME_MAX) or "(unnamed)"
+        for source in sources[:SOURCE_NAMES_MAX]
+    ]
+    if total > len(names):
+        names.append("…")
+    return ", ".join(names)
+
+
+def story_sources(story: AlertStory) -> str:
+    """``14 sources: bne IntelliNews, TASS, Reuters, …``."""
+    count = max(story.source_count, len(story.sources))
+    return f"{count} sources: {source_names(story.sources, count)}"
+
+
+def other_sources(alert: Alert) -> str | None:
+    """``Also in 2 other sources: TASS, Reuters``: an alert that waited while its story
+    grew says so. None for a story of one source (or no story)."""
+    story = alert.story
+    if story is None or max(story.source_count, len(story.sources)) <= 1:
+        return None
+    others = tuple(source for source in story.sources if source.feed != alert.feed.name)
+    count = max(story.source_count, len(story.sources)) - 1
+    noun = "source" if count == 1 else "sources"
+    return f"Also in {count} other {noun}: {source_names(others, count)}"
+
+
 def render_subject(alert: Alert) -> str:
-    """``[watchlist] item title`` on one line (a newline in a header would be an injection)."""
-    return truncate(f"[{one_line(alert.watchlist)}] {alert_title(alert)}", SUBJECT_MAX)
+    """``[watchlist] item title`` on one line (a newline in a header would be an injection);
+    a spread update: ``[watchlist] now in 15 sources: story title``."""
+    story = spread_story(alert)
+    if story is not None:
+        headline = f"now in {story.source_count} sources: {story_title(story)}"
+    else:
+        headline = alert_title(alert)
+    return truncate(f"[{one_line(alert.watchlist)}] {headline}", SUBJECT_MAX)
 
 
 @functools.cache
@@ -170,6 +236,7 @@ def alert_context(alert: Alert) -> dict[str, Any]:
         "published": utc_clock(alert.item.published),
         "summary": truncate(one_line(alert.item.summary), SUMMARY_MAX),
         "matches": alert.matches,
+        "also": other_sources(alert),
     }
 
 
@@ -183,8 +250,29 @@ def render_html(alert: Alert) -> str:
     return templates().get_template("email.html").render(alert_context(alert))
 
 
+def story_payload(story: AlertStory) -> dict[str, Any]:
+    """The ``story`` object of alert-v1.json: values as they are, links http(s) only."""
+    return {
+        "id": story.id,
+        "title": story.title,
+        "size": story.size,
+        "source_count": story.source_count,
+        "sources": [
+            {
+                "feed": source.feed,
+                "title": source.title,
+                "link": http_link(source.link),
+                "published": iso_time(source.published),
+            }
+            for source in story.sources
+        ],
+    }
+
+
 def render_payload(alert: Alert) -> dict[str, Any]:
-    """The default webhook body, described by alerts/schemas/alert-v1.json."""
+    """The default webhook body, described by alerts/schemas/alert-v1.json; a spread update
+    by story-updated-v1.json (the same keys, its own ``type``, and ``count``). ``story`` is
+    left out, not null, for an alert without one: the body stays what it was."""
     matches = []
     for match in alert.matches:
         snippet, spans = plain_snippet(match.snippet)
@@ -196,22 +284,28 @@ def render_payload(alert: Alert) -> dict[str, Any]:
                 "highlights": [list(span) for span in spans],
             }
         )
-    return {
-        "type": PAYLOAD_TYPE,
+    update = spread_story(alert)
+    payload: dict[str, Any] = {
+        "type": PAYLOAD_TYPE if update is None else STORY_UPDATED_TYPE,
         "version": PAYLOAD_VERSION,
         "id": alert.id,
         "watchlist": alert.watchlist,
         "created_at": iso_time(alert.created_at),
-        "item": {
-            "title": alert.item.title,
-            "link": item_link(alert),
-            "published": iso_time(alert.item.published),
-            "summary": alert.item.summary,
-            "guid": alert.item.guid,
-        },
-        "feed": {"name": alert.feed.name, "url": alert.feed.url},
-        "matches": matches,
     }
+    if update is not None:
+        payload["count"] = update.source_count
+    payload["item"] = {
+        "title": alert.item.title,
+        "link": item_link(alert),
+        "published": iso_time(alert.item.published),
+        "summary": alert.item.summary,
+        "guid": alert.item.guid,
+    }
+    payload["feed"] = {"name": alert.feed.name, "url": alert.feed.url}
+    payload["matches"] = matches
+    if alert.story is not None:
+        payload["story"] = story_payload(alert.story)
+    return payload
 
 
 def _slack_markup(text: str) -> str:
@@ -252,6 +346,9 @@ def render_slack(alert: Alert) -> dict[str, Any]:
         f"*{slack_escape(one_line(alert.watchlist))}*: {headline}",
         f"_{slack_escape(one_line(alert.feed.name))}_",
     ]
+    also = other_sources(alert)
+    if also:
+        lines.append(slack_escape(also))
     for match in alert.matches[:CHAT_MATCHES_MAX]:
         snippet = emphasise(mute_mentions(one_line(match.snippet)), slack_escape, "*", "*")
         lines.append(f"• {slack_escape(one_line(match.term))}: {snippet}")
@@ -268,7 +365,8 @@ def render_discord(alert: Alert) -> dict[str, Any]:
     ``allowed_mentions`` is empty so an ``@everyone`` in a feed title pings no one.
     """
     watchlist = discord_escape(one_line(alert.watchlist))
-    lines = []
+    also = other_sources(alert)  # first: long snippets may fill the rest
+    lines = [discord_escape(also)] if also else []
     for match in alert.matches[:CHAT_MATCHES_MAX]:
         snippet = emphasise(one_line(match.snippet), discord_escape, "**", "**")
         lines.append(f"• {discord_escape(one_line(match.term))}: {snippet}")

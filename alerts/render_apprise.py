@@ -6,6 +6,8 @@ share one budget, and the markup it receives: text, HTML or Markdown); output: a
 does not touch the network, the clock or Apprise.
 
 Order is importance: the title, the link, the matched snippets, the feed, then the summary.
+A spread update: its headline (``now in 15 sources: …``), the link, then whole sources
+(feed — title, link) while they fit and ``… and K more``.
 What does not fit is left out from the end; a line that only partly fits is cut between
 two words and marked with an ellipsis. Each word is escaped for the markup before it is
 measured, and a cut only ever falls between two escaped words, so no escape (``&amp;``,
@@ -21,7 +23,7 @@ from typing import Literal
 
 from markupsafe import escape
 
-from alerts.base import Alert, Digest, Message, Notice, frozen
+from alerts.base import Alert, AlertStory, Digest, Message, Notice, frozen
 from alerts.controls import escape_controls
 from alerts.render import (
     CHAT_MATCHES_MAX,
@@ -31,16 +33,28 @@ from alerts.render import (
     item_link,
     mute_mentions,
     one_line,
+    other_sources,
     render_subject,
+    source_link,
     split_highlights,
+    spread_story,
     truncate,
 )
-from alerts.render_digest import CHAT_ALERTS_MAX, render_digest_subject
+from alerts.render_digest import (
+    CHAT_ALERTS_MAX,
+    entry_headline,
+    entry_sources,
+    render_digest_subject,
+    story_entries,
+)
 from alerts.render_notice import render_notice_subject
+from alerts.render_story import CHAT_SOURCES_MAX
 
 Markup = Literal["text", "html", "markdown"]
 ELLIPSIS = "…"
-_MORE_RESERVE = 40  # room kept in a digest for its "… and K more" line
+_MORE_RESERVE = 40  # room kept in a digest (or a source list) for its "… and K more" line
+_TITLE_MAX = 200  # a source's title and feed in a list of sources
+_FEED_MAX = 100
 # Worst growth of one character when escaped (HTML: ' -> &#39;): the budget of the
 # last-resort cut, when not even one word fits.
 _ESCAPE_GROWTH = 6
@@ -80,26 +94,34 @@ _EMPHASIS = {"text": ("*", "*"), "html": ("<b>", "</b>"), "markdown": ("**", "**
 
 
 def fit_message(message: Message, limits: Limits) -> Fitted:
-    if isinstance(message, Digest):
-        title, lines = render_digest_subject(message), None
-    elif isinstance(message, Notice):
-        title, lines = render_notice_subject(message), _notice_lines(message, limits.markup)
-    else:
-        title, lines = render_subject(message), _alert_lines(message, limits.markup)
-    title = _safe(title)
+    markup = limits.markup
+    title = _safe(_subject(message))
     head: list[_Line] = []
     budget = limits.body_max
     if limits.title_max <= 0:
-        head = [_words(title, limits.markup, wrap=_EMPHASIS[limits.markup])]
+        head = [_words(title, markup, wrap=_EMPHASIS[markup])]
         title = ""
     else:
         title = _cut_plain(title, limits.title_max)
         if limits.shared:
             budget -= len(title) + 2  # Apprise joins them with CRLF
-    if lines is None:
-        assert isinstance(message, Digest)
-        return Fitted(title=title, body=_fit_digest(message, head, budget, limits.markup))
-    return Fitted(title=title, body=fit_lines([*head, *lines], budget))
+    if isinstance(message, Digest):
+        body = _fit_digest(message, head, budget, markup)
+    elif isinstance(message, Notice):
+        body = fit_lines([*head, *_notice_lines(message, markup)], budget)
+    elif (story := spread_story(message)) is not None:
+        body = _fit_update(message, story, head, budget, markup)
+    else:
+        body = fit_lines([*head, *_alert_lines(message, markup)], budget)
+    return Fitted(title=title, body=body)
+
+
+def _subject(message: Message) -> str:
+    if isinstance(message, Digest):
+        return render_digest_subject(message)
+    if isinstance(message, Notice):
+        return render_notice_subject(message)
+    return render_subject(message)
 
 
 def fit_lines(lines: Sequence[_Line], budget: int) -> str:
@@ -205,6 +227,9 @@ def _alert_lines(alert: Alert, markup: Markup) -> list[_Line]:
     for match in alert.matches[:CHAT_MATCHES_MAX]:
         lines.append(_snippet_words(f"{match.term}:", match.snippet, markup))
     lines.append(_words(f"— {alert.feed.name}", markup))
+    also = other_sources(alert)
+    if also:
+        lines.append(_words(also, markup))
     summary = truncate(one_line(alert.item.summary), SUMMARY_MAX)
     if summary and summary != alert_title(alert):
         lines.append(_words(summary, markup))
@@ -219,22 +244,59 @@ def _notice_lines(notice: Notice, markup: Markup) -> list[_Line]:
 
 
 def _fit_digest(digest: Digest, head: list[_Line], budget: int, markup: Markup) -> str:
-    """Whole alerts (title line, link) while they fit, newest first, then ``… and K more``."""
-    blocks: list[list[_Line]] = []
-    for alert in digest.alerts[:CHAT_ALERTS_MAX]:
-        label = f"• [{alert.watchlist}] {alert_title(alert)}"
-        blocks.append([_words(label, markup), *_link(item_link(alert), markup)])
+    """Whole entries (title line, link) while they fit, newest first, then ``… and K
+    more``; the alerts of one story are one entry, its line saying ``14 sources: …``."""
+    blocks: list[tuple[list[_Line], int]] = []
+    for entry in story_entries(digest.alerts)[:CHAT_ALERTS_MAX]:
+        alert = entry.alerts[0]
+        label = f"• [{alert.watchlist}] {entry_headline(entry) or alert_title(alert)}"
+        sources = entry_sources(entry)
+        if sources:
+            label += f" — {sources}"
+        block = [_words(label, markup), *_link(item_link(alert), markup)]
+        blocks.append((block, entry.covers))
+    return _fit_blocks(head, blocks, len(digest.alerts), budget, markup)
+
+
+def _fit_update(
+    alert: Alert, story: AlertStory, head: list[_Line], budget: int, markup: Markup
+) -> str:
+    """The first item's link, then whole sources (feed — title, link) while they fit,
+    then ``… and K more``."""
+    blocks: list[tuple[list[_Line], int]] = []
+    for source in story.sources[:CHAT_SOURCES_MAX]:
+        feed = truncate(one_line(source.feed), _FEED_MAX)
+        label = _words(f"• {feed} — {truncate(one_line(source.title), _TITLE_MAX)}", markup)
+        blocks.append(([label, *_link(source_link(source), markup)], 1))
+    head = [*head, *_link(item_link(alert), markup)]
+    total = max(story.source_count, len(story.sources))
+    return _fit_blocks(head, blocks, total, budget, markup)
+
+
+def _fit_blocks(
+    head: list[_Line],
+    blocks: Sequence[tuple[list[_Line], int]],
+    total: int,
+    budget: int,
+    markup: Markup,
+) -> str:
+    """``head``, then whole blocks while they fit, then ``… and K more`` for what the
+    blocks left out of ``total`` (each block says how many it stands for)."""
     shown: list[_Line] = list(head)
-    listed = 0
-    for block in blocks:
+    covered = listed = 0
+    for block, covers in blocks:
         candidate = [*shown, *block]
         text = fit_lines(candidate, budget - _MORE_RESERVE)
         if text != "\n".join(_join(line, line.words) for line in candidate):
             break
-        shown, listed = candidate, listed + 1
-    if not listed and blocks:  # not even one whole alert: the first one, cut
-        shown, listed = [*head, *blocks[0]], 1
-    more = len(digest.alerts) - listed
-    if more:
-        shown.append(_words(f"{ELLIPSIS} and {more} more", markup))
-    return fit_lines(shown, budget)
+        shown, listed, covered = candidate, listed + 1, covered + covers
+    if not listed and blocks:  # not even one whole block: the first one, cut
+        shown, covered = [*head, *blocks[0][0]], blocks[0][1]
+    more = total - covered
+    if not more:
+        return fit_lines(shown, budget)
+    # Room for the "more" line is kept first, so a block cut short never pushes it out.
+    more_line = _words(f"{ELLIPSIS} and {more} more", markup)
+    more_text = _join(more_line, more_line.words)
+    text = fit_lines(shown, budget - len(more_text) - 1)
+    return f"{text}\n{more_text}" if text else fit_lines(shown, budget)

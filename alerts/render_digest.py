@@ -7,17 +7,21 @@ and never raises on odd feed text.
 
 People read a digest grouped by watchlist: watchlists in the order of their
 newest alert, alerts newest first within each. Both orders follow from ``Digest.alerts``
-being newest first, so nothing is re-sorted here. The JSON payload keeps the flat list
-(receivers group as they like) and lists every alert; the formats meant for people list
-at most a bounded number and say how many more there are.
+being newest first, so nothing is re-sorted here. Within a watchlist, the alerts of one
+story are one entry, where its newest alert stands: the story's title with ``14 sources:
+TASS, Reuters, …`` and its items under it (a spread update only raises the count, or
+stands for its story when its first alert went out before). The JSON payload keeps the
+flat list (receivers group as they like, by ``story.id``) and lists every alert; the
+formats meant for people list at most a bounded number and say how many more there are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Any
 
-from alerts.base import Alert, Digest, frozen
+from alerts.base import Alert, AlertStory, Digest, frozen
 from alerts.render import (
     DISCORD_CONTENT_MAX,
     DISCORD_DESCRIPTION_MAX,
@@ -32,6 +36,8 @@ from alerts.render import (
     render_payload,
     slack_escape,
     slack_link,
+    story_sources,
+    story_title,
     templates,
     truncate,
     utc_clock,
@@ -54,6 +60,8 @@ CHAT_LINK_MAX = 512  # a longer URL is left out rather than eat the message's bu
 _TITLE_IN_LIST_MAX = 200
 _FEED_IN_LIST_MAX = 100
 _MORE_RESERVE = 40  # room kept for the "and K more" line
+CHAT_STORY_ITEMS_MAX = 3  # items listed under a story in chat; the story line counts them
+_ENTRY_MAX = 2000  # characters of one entry in chat, so an embed always holds one
 
 
 @frozen
@@ -64,12 +72,57 @@ class DigestGroup:
     alerts: tuple[Alert, ...]
 
 
+@frozen
+class DigestEntry:
+    """One line of a digest for people: an alert, or a story's alerts of one watchlist.
+
+    ``alerts`` are what is listed, newest first: the story's items (a spread update only
+    when the digest holds no item of its story: it then stands for it); ``story`` is the
+    largest of the story's snapshots in the digest (an update raises the count);
+    ``covers`` counts the digest's alerts the entry stands for."""
+
+    story: AlertStory | None
+    alerts: tuple[Alert, ...]
+    covers: int
+
+
 def group_alerts(digest: Digest) -> tuple[DigestGroup, ...]:
     """Group by watchlist, keeping first-seen order (the newest alert's watchlist first)."""
     groups: dict[str, list[Alert]] = {}
     for alert in digest.alerts:
         groups.setdefault(alert.watchlist, []).append(alert)
     return tuple(DigestGroup(watchlist=w, alerts=tuple(a)) for w, a in groups.items())
+
+
+def story_entries(alerts: tuple[Alert, ...]) -> tuple[DigestEntry, ...]:
+    """One entry per (watchlist, story), at its newest alert; an alert without a story is
+    an entry of its own."""
+    members: dict[tuple[str, str] | int, list[Alert]] = {}
+    for index, alert in enumerate(alerts):
+        key = (alert.watchlist, alert.story.id) if alert.story is not None else index
+        members.setdefault(key, []).append(alert)
+    entries = []
+    for grouped in members.values():
+        items = [alert for alert in grouped if not alert.update] or grouped[:1]
+        stories = [alert.story for alert in grouped if alert.story is not None]
+        story = max(stories, key=lambda s: (s.source_count, s.size), default=None)
+        entries.append(DigestEntry(story=story, alerts=tuple(items), covers=len(grouped)))
+    return tuple(entries)
+
+
+def entry_sources(entry: DigestEntry) -> str | None:
+    """``14 sources: bne IntelliNews, TASS, …`` for a story of several sources."""
+    story = entry.story
+    if story is None or max(story.source_count, len(story.sources)) <= 1:
+        return None
+    return story_sources(story)
+
+
+def entry_headline(entry: DigestEntry) -> str | None:
+    """The story's title above its items when it has several; None for one."""
+    if entry.story is None or len(entry.alerts) <= 1:
+        return None
+    return story_title(entry.story)
 
 
 def _group_label(group: DigestGroup) -> str:
@@ -110,25 +163,38 @@ def _entry_context(alert: Alert) -> dict[str, Any]:
 
 
 def digest_context(digest: Digest) -> dict[str, Any]:
-    """What the digest email templates see: groups of alert contexts, at most
-    EMAIL_ALERTS_MAX alerts in all, and ``more`` for the ones left out."""
+    """What the digest email templates see: groups of entries (a story's ``headline``
+    and ``sources`` line, and its alert contexts), at most EMAIL_ALERTS_MAX alerts in all,
+    and ``more`` for the ones left out."""
     groups = []
-    listed = 0
+    listed = covered = 0
     for group in group_alerts(digest):
-        room = EMAIL_ALERTS_MAX - listed
-        if room <= 0:
+        entries = []
+        for entry in story_entries(group.alerts):
+            room = EMAIL_ALERTS_MAX - listed
+            if room <= 0:
+                break
+            shown = entry.alerts[:room]
+            listed += len(shown)
+            covered += entry.covers if len(shown) == len(entry.alerts) else len(shown)
+            entries.append(
+                {
+                    "headline": entry_headline(entry),
+                    "sources": entry_sources(entry),
+                    "alerts": [_entry_context(alert) for alert in shown],
+                }
+            )
+        if not entries:
             break
-        entries = [_entry_context(alert) for alert in group.alerts[:room]]
-        listed += len(entries)
         groups.append(
-            {"watchlist": one_line(group.watchlist), "count": len(group.alerts), "alerts": entries}
+            {"watchlist": one_line(group.watchlist), "count": len(group.alerts), "entries": entries}
         )
     return {
         "id": digest.id,
         "channel": one_line(digest.channel),
         "headline": _headline(digest),
         "groups": groups,
-        "more": len(digest.alerts) - listed,
+        "more": len(digest.alerts) - covered,
     }
 
 
@@ -145,7 +211,8 @@ def render_digest_html(digest: Digest) -> str:
 
 def render_digest_payload(digest: Digest) -> dict[str, Any]:
     """The webhook body for a digest, described by alerts/schemas/digest-v1.json: each
-    alert exactly as its own ``feed.item.matched`` payload, newest first."""
+    alert exactly as its own payload (``feed.item.matched``, or ``feed.story.updated`` for
+    a spread update), newest first."""
     return {
         "type": DIGEST_PAYLOAD_TYPE,
         "version": DIGEST_PAYLOAD_VERSION,
@@ -157,10 +224,10 @@ def render_digest_payload(digest: Digest) -> dict[str, Any]:
     }
 
 
-def _listed(digest: Digest) -> Iterator[tuple[DigestGroup, Alert]]:
+def _listed(digest: Digest) -> Iterator[tuple[DigestGroup, DigestEntry]]:
     for group in group_alerts(digest):
-        for alert in group.alerts:
-            yield group, alert
+        for entry in story_entries(group.alerts):
+            yield group, entry
 
 
 def _terms(alert: Alert) -> str:
@@ -176,12 +243,38 @@ def _feed_label(alert: Alert) -> str:
     return truncate(one_line(alert.feed.name), _FEED_IN_LIST_MAX)
 
 
-def _slack_line(alert: Alert) -> str:
+def _slack_line(alert: Alert, bullet: str = "•") -> str:
     title = slack_escape(truncate(alert_title(alert), _TITLE_IN_LIST_MAX))
     link = _chat_link(alert)
     headline = slack_link(link, title) if link else title
     terms = f" ({slack_escape(truncate(_terms(alert), _TITLE_IN_LIST_MAX))})"
-    return f"• {headline}{terms if alert.matches else ''} — _{slack_escape(_feed_label(alert))}_"
+    feed = f" — _{slack_escape(_feed_label(alert))}_"
+    return f"{bullet} {headline}{terms if alert.matches else ''}{feed}"
+
+
+def _entry_lines(
+    entry: DigestEntry, line: Callable[[Alert, str], str], escape: Callable[[str], str]
+) -> list[str]:
+    """An entry for chat: one alert's line (`` — 14 sources: …`` after it for a story), or
+    the story's title and sources with at most CHAT_STORY_ITEMS_MAX items under it; at
+    most _ENTRY_MAX characters (the first line always)."""
+    sources = entry_sources(entry)
+    suffix = f" — {escape(sources)}" if sources else ""
+    headline = entry_headline(entry)
+    if headline is None:
+        return [line(entry.alerts[0], "•") + suffix]
+    lines = [f"• {escape(truncate(headline, _TITLE_IN_LIST_MAX))}{suffix}"]
+    size = len(lines[0])
+    for alert in entry.alerts[:CHAT_STORY_ITEMS_MAX]:
+        item = line(alert, "    ◦")
+        if size + len(item) + 1 > _ENTRY_MAX - _MORE_RESERVE:
+            break
+        lines.append(item)
+        size += len(item) + 1
+    left = len(entry.alerts) - (len(lines) - 1)
+    if left:
+        lines.append(f"    ◦ {left} more")
+    return lines
 
 
 def render_digest_slack(digest: Digest) -> dict[str, Any]:
@@ -189,43 +282,47 @@ def render_digest_slack(digest: Digest) -> dict[str, Any]:
     links, at most CHAT_ALERTS_MAX of them within SLACK_TEXT_MAX, then ``and K more``."""
     lines = [f"*Digest*: {slack_escape(_headline(digest))}"]
     size = len(lines[0])
-    listed = 0
+    covered = 0
     current: DigestGroup | None = None
-    for group, alert in _listed(digest):
+    for group, entry in islice(_listed(digest), CHAT_ALERTS_MAX):
         new = [] if group is current else [f"*{slack_escape(one_line(group.watchlist))}*"]
-        new.append(_slack_line(alert))
+        new.extend(_entry_lines(entry, _slack_line, slack_escape))
         added = sum(len(line) + 1 for line in new)
-        if listed == CHAT_ALERTS_MAX or size + added > SLACK_TEXT_MAX - _MORE_RESERVE:
+        if size + added > SLACK_TEXT_MAX - _MORE_RESERVE:
             break
         lines.extend(new)
         size += added
-        listed += 1
+        covered += entry.covers
         current = group
-    more = len(digest.alerts) - listed
+    more = len(digest.alerts) - covered
     if more:
         lines.append(f"_and {more} more_")
     return {"text": "\n".join(lines)}
 
 
-def _discord_line(alert: Alert) -> str:
+def discord_link(url: str, text: str) -> str:
+    """``[text](url)``, ``text`` already escaped. Parentheses would end the Markdown link
+    early; encoded, the URL stays the same."""
+    return f"[{text}]({url.replace('(', '%28').replace(')', '%29')})"
+
+
+def _discord_line(alert: Alert, bullet: str = "•") -> str:
     title = discord_escape(truncate(alert_title(alert), _TITLE_IN_LIST_MAX))
     link = _chat_link(alert)
     if link:
-        # Parentheses would end the Markdown link early; encoded, the URL stays the same.
-        title = f"[{title}]({link.replace('(', '%28').replace(')', '%29')})"
-    return f"• {title} — {discord_escape(_feed_label(alert))}"
+        title = discord_link(link, title)
+    return f"{bullet} {title} — {discord_escape(_feed_label(alert))}"
 
 
 def _discord_embeds(digest: Digest) -> tuple[list[dict[str, Any]], int]:
     """One embed per watchlist, within Discord's limits; returns them and how many
-    alerts they list. A line is under ~1,100 characters, so each embed holds its first."""
+    alerts they stand for. An entry is at most ~2,000 characters (a line under ~1,100,
+    a story's sources line under ~700), so each embed holds its first."""
     embeds: list[dict[str, Any]] = []
     current: DigestGroup | None = None
-    total = listed = 0
-    for group, alert in _listed(digest):
-        if listed == CHAT_ALERTS_MAX:
-            break
-        line = _discord_line(alert)
+    total = covered = 0
+    for group, entry in islice(_listed(digest), CHAT_ALERTS_MAX):
+        line = "\n".join(_entry_lines(entry, _discord_line, discord_escape))
         if group is not current:
             title = truncate(_group_label(group), DISCORD_TITLE_MAX)
             if len(embeds) == DISCORD_EMBEDS_MAX or total + len(title) + len(line) > _EMBEDS_BUDGET:
@@ -239,8 +336,8 @@ def _discord_embeds(digest: Digest) -> tuple[list[dict[str, Any]], int]:
                 break
             embeds[-1]["description"] = grown
             total += len(line) + 1
-        listed += 1
-    return embeds, listed
+        covered += entry.covers
+    return embeds, covered
 
 
 def render_digest_discord(digest: Digest) -> dict[str, Any]:

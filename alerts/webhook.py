@@ -38,11 +38,13 @@ from alerts.base import DeliveryResult, Digest, Message, Notice
 from alerts.durations import format_duration
 from alerts.errors import ChannelConfigError, DeliveryError, caused_by, unexpected
 from alerts.render import (
+    STORY_UPDATED_TYPE,
     render_discord,
     render_payload,
     render_slack,
     render_subject,
     render_text,
+    spread_story,
 )
 from alerts.render_digest import (
     render_digest_discord,
@@ -58,6 +60,7 @@ from alerts.render_notice import (
     render_notice_subject,
     render_notice_text,
 )
+from alerts.render_story import render_story_discord, render_story_slack, render_story_text
 from alerts.sandbox import (
     RENDER_TIMEOUT,
     BoundedTemplate,
@@ -89,6 +92,8 @@ _DIGEST_FORMATS = {
     "slack": render_digest_slack,
     "discord": render_digest_discord,
 }
+# A spread update in JSON is render_payload's (feed.story.updated).
+_STORY_FORMATS = {"slack": render_story_slack, "discord": render_story_discord}
 _NOTICE_FORMATS = {
     "json": render_notice_payload,
     "slack": render_notice_slack,
@@ -233,7 +238,9 @@ class WebhookChannel:
             payload = _DIGEST_FORMATS[self._config.format](message)
         elif isinstance(message, Notice):
             payload = _NOTICE_FORMATS[self._config.format](message)
-        else:
+        elif (story := spread_story(message)) is not None and self._config.format != "json":
+            payload = _STORY_FORMATS[self._config.format](message, story)
+        else:  # render_payload gives a spread update its own type
             payload = _ALERT_FORMATS[self._config.format](message)
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":")), "application/json"
 
@@ -297,7 +304,11 @@ def _template_context(message: Message) -> dict[str, Any]:
     ``{{ payload | tojson }}``), ready-made ``subject`` and ``text``, ``is_digest``, and
     ``alerts``: every alert's payload (a digest's list; a one-item list for an alert), so
     one ``{% for alert in alerts %}`` template serves both kinds of message. A notice (feed
-    health) has no alerts: ``is_notice`` tells it apart, its payload's keys are its own."""
+    health) has no alerts: ``is_notice`` tells it apart, its payload's keys are its own.
+    A spread update's payload is ``feed.story.updated``: ``is_story_update`` tells it
+    apart. ``story`` is an alert's payload's, or None (no story, a digest, a notice), so
+    ``{% if story %}`` works anywhere; in a digest's ``alerts`` an entry without one has no
+    ``story`` key, as in the JSON (``alert.story is defined``)."""
     if isinstance(message, Digest):
         payload = render_digest_payload(message)
         subject, text = render_digest_subject(message), render_digest_text(message)
@@ -308,10 +319,17 @@ def _template_context(message: Message) -> dict[str, Any]:
         alerts = []
     else:
         payload = render_payload(message)
-        subject, text = render_subject(message), render_text(message)
+        story = spread_story(message)
+        subject = render_subject(message)
+        text = render_text(message) if story is None else render_story_text(message, story)
         alerts = [payload]
     extra = {"payload": payload, "subject": subject, "text": text, "alerts": alerts}
-    kinds = {"is_digest": isinstance(message, Digest), "is_notice": isinstance(message, Notice)}
+    extra["story"] = payload.get("story")
+    kinds = {
+        "is_digest": isinstance(message, Digest),
+        "is_notice": isinstance(message, Notice),
+        "is_story_update": payload["type"] == STORY_UPDATED_TYPE,
+    }
     return {**payload, **extra, **kinds}
 
 

@@ -522,6 +522,7 @@ SCHEMA_FILES = {
     "feed.item.matched": "alert-v1.json",
     "feed.digest": "digest-v1.json",
     "feed.health": "health-v1.json",
+    "feed.story.updated": "story-updated-v1.json",
 }
 
 
