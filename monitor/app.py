@@ -140,7 +140,12 @@ class App:
             Chore(
                 name="retention",
                 every=self.settings.retention.every,
-                run=lambda: prune_old_items(self.store, self.settings.retention, self.clock),
+                run=lambda: prune_old_items(
+                    self.store,
+                    self.settings.retention,
+                    self.clock,
+                    stories=self.settings.stories,
+                ),
             ),
             # Always listed too: the health is tracked even with no channel to tell.
             Chore(

@@ -37,7 +37,13 @@ from alerts.durations import DAY, HOUR, YEAR, Duration, format_duration, parse_d
 from alerts.registry import CHANNELS, ChannelConfig, send_timeouts, taken_names
 from alerts.settings import NAME_MAX, HeaderFields, HttpUrl, Name, Timeout
 from monitor.config_file import Substitution, field_path, read_config
-from monitor.config_ops import HealthConfig, HttpConfig, LogSettings, RetentionConfig
+from monitor.config_ops import (
+    HealthConfig,
+    HttpConfig,
+    LogSettings,
+    RetentionConfig,
+    StoriesConfig,
+)
 from monitor.errors import ConfigError, QueryError
 from monitor.match.query import compile_query, terms_to_query
 from monitor.types import Watchlist
@@ -181,6 +187,8 @@ class NotifyRoute(_Model):
 
     channel: str
     digest: DigestSetting | None = None
+    # collapse: one alert per story (later items attach to it); separate: one per item
+    stories: Literal["collapse", "separate"] = "collapse"
 
 
 class WatchlistConfig(_Model):
@@ -225,6 +233,7 @@ class Settings(_Model):
     http: HttpConfig | None = HttpConfig()
     retention: RetentionConfig = RetentionConfig()
     health: HealthConfig = HealthConfig()
+    stories: StoriesConfig = StoriesConfig()
     log: LogSettings = LogSettings()
 
     def feed_interval(self, feed: FeedConfig) -> float:

@@ -122,6 +122,24 @@ class HealthConfig(_Model):
     every: Annotated[Duration, within(10, DAY)] = 300.0
 
 
+class StoriesConfig(_Model):
+    """``stories:``: the same news from several feeds within ``window`` is one story, and
+    alerts once per watchlist and channel (a route with ``stories: separate`` still gets
+    every item). When a story's distinct sources reach a step of ``updates``, one update
+    goes out (``updates: []``: never)."""
+
+    enabled: bool = True
+    window: Annotated[Duration, within(HOUR, 30 * DAY)] = 2 * DAY
+    updates: list[Annotated[int, Field(ge=2, le=10_000)]] = Field(default=[5, 15], max_length=20)
+
+    @field_validator("updates")
+    @classmethod
+    def _increasing(cls, steps: list[int]) -> list[int]:
+        if steps != sorted(set(steps)):
+            raise ValueError("steps must be increasing, without repeats (e.g. [5, 15])")
+        return steps
+
+
 class LogSettings(_Model):
     """``log: {format: json}``: one JSON object per line for log shippers."""
 

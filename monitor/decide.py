@@ -4,7 +4,8 @@ Input: the claimed feed as stored, the feed's policy (from the settings), the fe
 the parsed feed, the stored content hashes of its items (``None`` for an item retention
 pruned), the matcher and ``now``. Output:
 the items that are new and those edited in place, the alerts of the new ones (under the
-backlog rule, with their routes), and the :class:`~monitor.types.PollUpdate` to record,
+backlog rule, with their routes), the new ones' story features (placed in stories by the
+store, in the write's transaction), and the :class:`~monitor.types.PollUpdate` to record,
 including the next poll time. Also the poll updates of the outcomes without items: not
 modified, gone, failed.
 
@@ -23,6 +24,8 @@ from datetime import datetime, timedelta
 from alerts.digest import DigestSchedule
 from monitor.cadence import next_poll_after_failure, next_poll_after_success
 from monitor.match import Matcher
+from monitor.stories.features import dump_features, story_features
+from monitor.stories.plan import StoryItem, StoryPlan, StoryPolicy
 from monitor.types import (
     ClaimedFeed,
     FeedState,
@@ -57,16 +60,24 @@ class FeedPolicy:
 class Routing:
     """Where each watchlist's alerts go: its routes, and each channel's own digest."""
 
-    routes: Mapping[str, Sequence[tuple[str, DigestSchedule | None]]]  # watchlist -> routes
+    # watchlist -> (channel, the route's digest, whether it keeps every item of a story)
+    routes: Mapping[str, Sequence[tuple[str, DigestSchedule | None, bool]]]
     digests: Mapping[str, DigestSchedule | None]  # channel -> its digest
 
     def for_watchlist(self, watchlist: str, now: datetime) -> tuple[Route, ...]:
         """Each channel the watchlist notifies, now or at its digest's next send time."""
         out = []
-        for channel, digest in self.routes.get(watchlist, ()):
+        for channel, digest, separate in self.routes.get(watchlist, ()):
             digest = digest or self.digests.get(channel)
-            out.append(Route(channel=channel, digest_at=digest.next_send(now) if digest else None))
+            at = digest.next_send(now) if digest else None
+            out.append(Route(channel=channel, digest_at=at, separate=separate))
         return tuple(out)
+
+    def update_routes(self, now: datetime) -> dict[str, tuple[Route, ...]]:
+        """Per watchlist, the routes a story's spread update takes: those collapsing it."""
+        return {
+            w: tuple(r for r in self.for_watchlist(w, now) if not r.separate) for w in self.routes
+        }
 
 
 @frozen
@@ -79,6 +90,7 @@ class ItemsDecision:
     alerts: tuple[NewAlert, ...]
     poll: PollUpdate
     unmatched: int = 0
+    stories: StoryPlan | None = None
 
 
 def alert_id(feed_url: str, item_key: str, watchlist: str) -> str:
@@ -98,6 +110,7 @@ def decide_items(
     matcher: Matcher,
     routing: Routing,
     rng: random.Random,
+    stories: StoryPolicy | None = None,
 ) -> ItemsDecision:
     """A full response: new items by identity, edited ones by content hash, the alerts
     of the new ones, and the poll's outcome.
@@ -112,7 +125,8 @@ def decide_items(
     context = MatchContext(feed_name=name, feed_url=feed.current_url, feed_tags=policy.tags)
     alerts: list[NewAlert] = []
     unmatched = 0
-    for item in alerting(new, first_poll=feed.first_poll, backlog=policy.backlog, now=now):
+    eligible = alerting(new, first_poll=feed.first_poll, backlog=policy.backlog, now=now)
+    for item in eligible:
         try:
             found = matcher.match_item(item, context)
         except Exception:  # one hostile text must not cost the feed's other items
@@ -142,7 +156,40 @@ def decide_items(
         next_poll_at=_after_success(now, policy, rng, result.max_age_seconds, parsed.ttl_seconds),
     )
     return ItemsDecision(
-        new=new, changed=changed, alerts=tuple(alerts), poll=poll, unmatched=unmatched
+        new=new,
+        changed=changed,
+        alerts=tuple(alerts),
+        poll=poll,
+        unmatched=unmatched,
+        stories=plan_stories(stories, feed.url, eligible, routing, now) if stories else None,
+    )
+
+
+def plan_stories(
+    policy: StoryPolicy, feed_url: str, items: Sequence[Item], routing: Routing, now: datetime
+) -> StoryPlan | None:
+    """The new items that may alert, with their story features: all of them, not only
+    those matched, so a story's size counts every feed that carried it. An item whose
+    features fail stays out of stories (and alerts on its own), like one whose matching
+    fails stays without alerts: it never costs the feed's other items."""
+    planned = []
+    for item in items:
+        try:
+            text = item.summary or item.content
+            features = story_features(title=item.title, summary=text, link=item.link)
+            planned.append(
+                StoryItem(key=item.key, features=features, dumped=dump_features(features))
+            )
+        except Exception:
+            continue
+    if not planned:
+        return None
+    return StoryPlan(
+        feed_url=feed_url,
+        window=policy.window,
+        steps=policy.steps,
+        items=tuple(planned),
+        update_routes=routing.update_routes(now),
     )
 
 

@@ -20,7 +20,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from httpfields import redact_url
 from monitor.config import FeedConfig, Settings
@@ -40,6 +40,7 @@ from monitor.match import Matcher
 from monitor.metrics import Metrics
 from monitor.parse import ParseWorkers
 from monitor.store import Store
+from monitor.stories.plan import StoryPolicy
 from monitor.types import (
     ClaimedFeed,
     FeedState,
@@ -85,10 +86,19 @@ def feed_policy(settings: Settings, feed: FeedConfig) -> FeedPolicy:
 def routing(settings: Settings) -> Routing:
     return Routing(
         routes={
-            w.name: tuple((r.channel, r.digest) for r in w.notify) for w in settings.watchlists
+            w.name: tuple((r.channel, r.digest, r.stories == "separate") for r in w.notify)
+            for w in settings.watchlists
         },
         digests={c.name: c.digest for c in settings.channels},
     )
+
+
+def story_policy(settings: Settings) -> StoryPolicy | None:
+    """None without watchlists: a story only ever matters to an alert."""
+    s = settings.stories
+    if not s.enabled or not settings.watchlists:
+        return None
+    return StoryPolicy(window=timedelta(seconds=s.window), steps=tuple(s.updates))
 
 
 class Pipeline:
@@ -114,6 +124,7 @@ class Pipeline:
         self.metrics = metrics or Metrics()
         self.feeds: dict[str, FeedConfig] = {f.url: f for f in settings.feeds}
         self.routing = routing(settings)
+        self.stories = story_policy(settings)
 
     async def claim_feeds(self, *, only_due: bool, limit: int | None = None) -> list[ClaimedFeed]:
         return await asyncio.to_thread(
@@ -241,6 +252,7 @@ class Pipeline:
             matcher=self.matcher,
             routing=self.routing,
             rng=self.rng,
+            stories=self.stories,
         )
         if decision.unmatched:
             log.error(
@@ -254,6 +266,7 @@ class Pipeline:
             new=decision.new,
             changed=decision.changed,
             alerts=decision.alerts,
+            stories=decision.stories,
             poll=_timed(decision.poll, started, new=len(decision.new)),
         )
         if stored.alerts == len(decision.alerts):

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from monitor.config_ops import RetentionConfig
+from monitor.config_ops import RetentionConfig, StoriesConfig
 from monitor.store import Store
 from monitor.types import frozen
 
@@ -34,6 +34,7 @@ class PruneReport:
 
     pruned: int = 0
     forgotten: int = 0
+    story_keys: int = 0  # members whose index rows left the stories window
     held: int = 0
     batches: int = 0
     done: bool = True
@@ -44,16 +45,14 @@ async def prune_old_items(
     retention: RetentionConfig,
     clock: Callable[[], datetime],
     *,
+    stories: StoriesConfig | None = None,
     budget: float = RUN_BUDGET,
 ) -> PruneReport:
     """Prune what ``retention`` says is due, batch by batch, for at most about
     ``budget`` seconds (at least one batch), then forget stale tombstones the same way.
-    ``items: null`` keeps everything."""
-    if retention.items is None:
-        return PruneReport()
+    ``items: null`` keeps everything. First, the stories index drops what left its
+    window (whatever ``items`` says: it is only ever read within the window)."""
     started = time.monotonic()
-    age = timedelta(seconds=retention.items)
-    before = clock() - age
     batches = 0
 
     async def drain(step: Callable[[], int]) -> tuple[int, bool]:
@@ -68,23 +67,35 @@ async def prune_old_items(
             if time.monotonic() - started >= budget:
                 return total, False
 
+    keys = 0
+    if stories is not None and stories.enabled:
+        window = timedelta(seconds=stories.window)
+        keys, _ = await drain(lambda: store.prune_story_keys(clock() - window, retention.batch))
+    if retention.items is None:
+        report = PruneReport(story_keys=keys, batches=batches)
+        _log_run(report, (time.monotonic() - started) * 1000)
+        return report
+    before = clock() - timedelta(seconds=retention.items)
     pruned, done = await drain(lambda: store.prune_items(before, clock(), retention.batch))
     forgotten = 0
     if done:
         # A tombstone goes once its feed has not served the key for a retention period.
         forgotten, done = await drain(lambda: store.forget_pruned(before, retention.batch))
     held = await asyncio.to_thread(store.count_held_items, before)
-    report = PruneReport(pruned=pruned, forgotten=forgotten, held=held, batches=batches, done=done)
+    report = PruneReport(
+        pruned=pruned, forgotten=forgotten, story_keys=keys, held=held, batches=batches, done=done
+    )
     _log_run(report, (time.monotonic() - started) * 1000)
     return report
 
 
 def _log_run(r: PruneReport, ms: float) -> None:
     fields = (
-        f"retention pruned={r.pruned} forgotten={r.forgotten} held={r.held} "
+        f"retention pruned={r.pruned} forgotten={r.forgotten} story_keys={r.story_keys} "
+        f"held={r.held} "
         f"batches={r.batches} done={'yes' if r.done else 'no'} ms={ms:.0f}"
     )
-    if r.pruned or r.forgotten or r.held or not r.done:
+    if r.pruned or r.forgotten or r.story_keys or r.held or not r.done:
         log.info("%s", fields)
     else:
         log.debug("%s", fields)

@@ -234,6 +234,7 @@ class Route:
 
     channel: str
     digest_at: datetime | None = None
+    separate: bool = False  # every item of a story, not one alert per story
 
 
 @frozen

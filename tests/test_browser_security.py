@@ -30,7 +30,7 @@ WATCHLISTS = """
 watchlists:
   - name: pwned
     query: pwned
-    notify: [hook]
+    notify: [{channel: hook, stories: separate}]  # the hostile items are one story
   - name: csto
     terms: [CSTO, ОДКБ]
     notify: [hook]

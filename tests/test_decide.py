@@ -6,7 +6,10 @@ import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from alerts.digest import DigestSchedule
+from monitor import decide as decide_module
 from monitor.decide import (
     GONE_MESSAGE,
     FeedPolicy,
@@ -18,6 +21,8 @@ from monitor.decide import (
     decide_unchanged,
 )
 from monitor.match import Matcher
+from monitor.stories import StoryFeatures
+from monitor.stories.plan import StoryPolicy
 from monitor.types import ClaimedFeed, FeedState, FetchResult, Item, ParsedFeed, Watchlist
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
@@ -41,7 +46,9 @@ MATCHER = Matcher(
     ]
 )
 ROUTING = Routing(
-    routes={"csto": (("hook", None), ("mail", DigestSchedule.parse("daily@08:00 UTC")))},
+    routes={
+        "csto": (("hook", None, False), ("mail", DigestSchedule.parse("daily@08:00 UTC"), False))
+    },
     digests={"hook": None, "mail": None},
 )
 RESULT = FetchResult(url=FEED.url, final_url=FEED.url, status=200, etag='"v2"')
@@ -192,3 +199,38 @@ def test_an_item_whose_matching_fails_is_stored_without_alerts_and_counted() -> 
     assert len(decision.new) == 2 and decision.unmatched == 1
     assert [a.item_key for a in decision.alerts] == ["b"]
     assert "1 new item(s) could not be matched" in (decision.poll.warning or "")
+
+
+def test_every_new_item_that_may_alert_is_planned_for_stories_and_a_failure_costs_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Matched or not, each new item that may alert gets story features (a story counts
+    every feed that carried it); one whose features fail is left out, the others stay."""
+    real = decide_module.story_features
+
+    def fragile(*, title: str, summary: str, link: str | None) -> StoryFeatures:
+        if "BOOM" in title:
+            raise RuntimeError("a bug")
+        return real(title=title, summary=summary, link=link)
+
+    monkeypatch.setattr(decide_module, "story_features", fragile)
+    items = (item("a", "CSTO summit"), item("b", "Weather BOOM"), item("c", "Weather"))
+    parsed = ParsedFeed(title="t", link=None, items=items)
+    policy = StoryPolicy(window=timedelta(hours=48), steps=(5, 15))
+    decision = decide_items(
+        FEED,
+        POLICY,
+        RESULT,
+        parsed,
+        {"c": items[2].content_hash},
+        NOW,
+        matcher=MATCHER,
+        routing=ROUTING,
+        rng=random.Random(1),
+        stories=policy,
+    )
+    assert decision.stories is not None
+    assert [i.key for i in decision.stories.items] == ["a"]
+    assert decision.stories.feed_url == FEED.url
+    assert [r.channel for r in decision.stories.update_routes["csto"]] == ["hook", "mail"]
+    assert decide(FEED, items, {}).stories is None  # stories off

@@ -107,7 +107,7 @@ watchlists:
     notify: [hook]
   - name: pwned
     query: pwned
-    notify: [hook]
+    notify: [{{channel: hook, stories: separate}}]  # the hostile items are one story
 channels:
   - name: hook
     type: webhook

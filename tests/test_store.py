@@ -266,3 +266,20 @@ def test_states_are_stored_as_their_plain_values_and_read_back_as_enums(store: S
     assert claimed.mode is DeliveryMode.NOW
     [record] = store.list_alerts()
     assert record.deliveries[0].state is DeliveryState.PENDING
+
+
+def test_the_migrations_build_the_schema_the_code_queries(db_url: str) -> None:
+    """Every table, column, index and constraint of ``schema.py`` as the migrations made
+    them, on both databases: a migration that forgot one would fail only in production."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from monitor.store.schema import Base
+
+    engine = create_db_engine(db_url)
+    migrate(engine)
+    try:
+        with engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    finally:
+        engine.dispose()

@@ -25,6 +25,7 @@ from monitor.cli.terminal import echo, echo_json
 from monitor.config import Settings
 from monitor.store import AlertRecord
 from monitor.store.clock import DatabaseClock
+from monitor.stories.plan import StoryRole
 from monitor.targets import target_configs, target_names
 from monitor.types import DeliveryState, frozen, utcnow
 
@@ -62,6 +63,8 @@ def alerts(
         a = r.alert
         echo(f"{iso(a.created_at)} [{a.watchlist}] {a.item.title or '(untitled)'}")
         echo(f"    {a.item.link or '-'}  ({a.feed.name})  id={a.id}")
+        if a.story is not None:
+            echo(f"    {story_line(r)}")
         for d in r.deliveries:
             error = f": {d.last_error}" if d.last_error else ""
             echo(f"    -> {d.channel}: {d.state} after {d.attempts} attempt(s){error}")
@@ -112,6 +115,7 @@ def _alert_json(r: AlertRecord) -> dict[str, Any]:
             for m in a.matches
         ],
         "created_at": iso(a.created_at),
+        "story": _story_json(r),
         "deliveries": [
             {
                 "channel": d.channel,
@@ -122,6 +126,37 @@ def _alert_json(r: AlertRecord) -> dict[str, Any]:
                 "sent_at": iso(d.sent_at),
             }
             for d in r.deliveries
+        ],
+    }
+
+
+def story_line(r: AlertRecord) -> str:
+    """The alert's story in words: how widely it is carried, and what this alert is to it."""
+    story = r.alert.story
+    assert story is not None
+    part = {
+        StoryRole.LEAD: "first alert",
+        StoryRole.MEMBER: "attached: sent only where every item is wanted",
+        StoryRole.UPDATE: f"spread update: now in {story.source_count} sources",
+    }.get(r.role, "")
+    items = f"{story.size} item{'s' if story.size != 1 else ''}"
+    sources = f"{story.source_count} source{'s' if story.source_count != 1 else ''}"
+    return f"story {story.id[:8]}: {items} from {sources}; {part}"
+
+
+def _story_json(r: AlertRecord) -> dict[str, Any] | None:
+    story = r.alert.story
+    if story is None:
+        return None
+    return {
+        "id": story.id,
+        "title": story.title,
+        "size": story.size,
+        "source_count": story.source_count,
+        "role": r.role,
+        "sources": [
+            {"feed": s.feed, "title": s.title, "link": s.link, "published": iso(s.published)}
+            for s in story.sources
         ],
     }
 

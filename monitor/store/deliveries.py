@@ -10,13 +10,13 @@ does not send anything (:mod:`monitor.outbox` does).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import Row, Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from alerts.base import Alert, AlertFeed, AlertItem, AlertMatch
+from alerts.base import Alert, AlertFeed, AlertItem, AlertMatch, AlertStory
 from httpfields import redact_url
 from monitor.store.base import StoreBase, storage_errors
 from monitor.store.schema import (
@@ -27,6 +27,8 @@ from monitor.store.schema import (
     ItemRow,
     NoticeDeliveryRow,
 )
+from monitor.store.stories import alert_stories
+from monitor.stories.plan import StoryRole
 from monitor.types import DeliveryMode, DeliveryState, feed_display_name, frozen
 
 CLAIMABLE = (DeliveryState.PENDING, DeliveryState.FAILED)
@@ -55,10 +57,11 @@ class DeliveryStatus:
 
 @frozen
 class AlertRecord:
-    """One row of ``monitor alerts``."""
+    """One row of ``monitor alerts``; ``role``: its part in its story, if any."""
 
     alert: Alert
     deliveries: tuple[DeliveryStatus, ...]
+    role: StoryRole | None = None
 
 
 class DeliveryStore(StoreBase):
@@ -79,14 +82,15 @@ class DeliveryStore(StoreBase):
             ids = lease_due(s, DeliveryRow, now, lease, channels, limit, due_by or now)
             if not ids:
                 return []
-            rows = s.execute(_alert_query().where(DeliveryRow.id.in_(ids)))
+            rows = list(s.execute(_alert_query().where(DeliveryRow.id.in_(ids))))
+            stories = alert_stories(s, (a.story_id for _, a, _, _ in rows))
             return [
                 ClaimedDelivery(
                     id=d.id,
                     channel=d.channel,
                     mode=DeliveryMode(d.mode),
                     attempts=d.attempts,
-                    alert=_alert(a, i, f),
+                    alert=_alert(a, i, f, stories),
                 )
                 for d, a, i, f in rows
             ]
@@ -193,8 +197,13 @@ def alert_records(
                 sent_at=d.sent_at,
             )
         )
+    stories = alert_stories(s, (a.story_id for a, _, _ in found))
     return [
-        AlertRecord(alert=_alert(a, i, f), deliveries=tuple(deliveries.get(a.id, ())))
+        AlertRecord(
+            alert=_alert(a, i, f, stories),
+            deliveries=tuple(deliveries.get(a.id, ())),
+            role=StoryRole(a.story_role) if a.story_role else None,
+        )
         for a, i, f in found
     ]
 
@@ -260,7 +269,7 @@ def _alert_query() -> Select[tuple[DeliveryRow, AlertRow, ItemRow, FeedRow]]:
     )
 
 
-def _alert(a: AlertRow, i: ItemRow, f: FeedRow) -> Alert:
+def _alert(a: AlertRow, i: ItemRow, f: FeedRow, stories: Mapping[str, AlertStory]) -> Alert:
     return Alert(
         id=a.id,
         watchlist=a.watchlist,
@@ -277,4 +286,6 @@ def _alert(a: AlertRow, i: ItemRow, f: FeedRow) -> Alert:
         ),
         matches=tuple(AlertMatch(**m) for m in a.matches),
         created_at=a.created_at,
+        story=stories.get(a.story_id) if a.story_id else None,
+        update=a.story_role == StoryRole.UPDATE,
     )

@@ -18,12 +18,15 @@ from monitor.store.base import StoreBase, key_hash, storage_errors
 from monitor.store.feeds import apply_poll
 from monitor.store.health import remember_arrival
 from monitor.store.schema import AlertRow, DeliveryRow, FeedRow, ItemRow, PrunedItemRow
+from monitor.store.stories import Placed, alert_role, leads_to_update, place_items
+from monitor.stories.plan import StoryPlan, StoryRole, routes_for, update_id
 from monitor.types import (
     DeliveryMode,
     DeliveryState,
     Item,
     NewAlert,
     PollUpdate,
+    Route,
     StoredItems,
     feed_display_name,
     frozen,
@@ -78,9 +81,11 @@ class ItemStore(StoreBase):
         changed: Sequence[Item],
         alerts: Sequence[NewAlert],
         poll: PollUpdate,
+        stories: StoryPlan | None = None,
     ) -> StoredItems:
-        """Store new items, update edited ones, write alerts and their pending deliveries,
-        and record the poll: all in one transaction."""
+        """Store new items, update edited ones, place the new ones in stories, write
+        alerts (each with its part in its story) and their pending deliveries, and record
+        the poll: all in one transaction."""
         now = poll.polled_at
         with storage_errors("store items"), self._session() as s, s.begin():
             ids: dict[str, int] = {}
@@ -101,35 +106,65 @@ class ItemStore(StoreBase):
                     .where(ItemRow.feed_id == feed_id, ItemRow.key_hash == values["key_hash"])
                     .values(**values)
                 )
+            placed = Placed(stories={}, steps={})
+            if stories is not None and ids:
+                by_key = {item.key: item for item in new}
+                placed = place_items(
+                    s, self._insert, feed_id=feed_id, ids=ids, items=by_key, plan=stories, now=now
+                )
             written = 0
             for alert in alerts:
                 if alert.item_key not in ids:  # stored by a concurrent poll: not ours to alert
                     continue
-                written += self._add_alert(s, ids[alert.item_key], alert, now)
+                written += self._add_alert(s, ids[alert.item_key], alert, now, placed)
+            if stories is not None:
+                self._announce(s, placed, stories, now)
             if ids:  # the feed's health learns its usual gap between new items
                 remember_arrival(s, feed_id, now)
             apply_poll(s, feed_id, poll)
             return StoredItems(new=len(ids), changed=len(changed), alerts=written)
 
-    def _add_alert(self, s: Session, item_id: int, alert: NewAlert, now: datetime) -> int:
+    def _add_alert(
+        self, s: Session, item_id: int, alert: NewAlert, now: datetime, placed: Placed
+    ) -> int:
         matches = [{"term": m.term, "field": m.field, "snippet": m.snippet} for m in alert.matches]
-        stmt = (
-            self._insert(AlertRow)
-            .values(
-                id=alert.id,
-                item_id=item_id,
-                watchlist=alert.watchlist,
-                matches=matches,
-                created_at=now,
-            )
-            .on_conflict_do_nothing()
+        story = placed.stories.get(item_id)
+        role = alert_role(s, story, alert.watchlist, item_id, placed) if story else None
+        step = placed.steps[story][0] if story and role == StoryRole.UPDATE else None
+        row = {"id": alert.id, "item_id": item_id, "watchlist": alert.watchlist}
+        story_values = {"story_id": story, "story_role": role, "story_step": step}
+        return self._write_alert(
+            s, {**row, **story_values, "matches": matches}, routes_for(role, alert.routes), now
         )
+
+    def _announce(self, s: Session, placed: Placed, plan: StoryPlan, now: datetime) -> None:
+        """A spread update for each watchlist with an alert on a story that just reached a
+        step, unless the item that brought it there alerted that watchlist itself (that
+        alert is the update)."""
+        for story, (step, item_id) in placed.steps.items():
+            for lead, watchlist, matches in leads_to_update(s, story, item_id):
+                values = {
+                    "id": update_id(lead, step),
+                    "item_id": item_id,
+                    "watchlist": watchlist,
+                    "matches": matches,
+                    "story_id": story,
+                    "story_role": StoryRole.UPDATE,
+                    "story_step": step,
+                }
+                self._write_alert(s, values, plan.update_routes.get(watchlist, ()), now)
+
+    def _write_alert(
+        self, s: Session, values: dict[str, object], routes: Sequence[Route], now: datetime
+    ) -> int:
+        """An alert row and a pending delivery per route; 0 when it was written before."""
+        stmt = self._insert(AlertRow).values(**values, created_at=now).on_conflict_do_nothing()
         if s.execute(stmt).rowcount == 0:
             return 0
-        for route in alert.routes:
+        for route in routes:
             s.add(
                 DeliveryRow(
-                    alert_id=alert.id,
+                    alert_id=values["id"],
                     channel=route.channel,
                     mode=DeliveryMode.DIGEST if route.digest_at else DeliveryMode.NOW,
                     state=DeliveryState.PENDING,

@@ -24,6 +24,7 @@ from sqlalchemy import delete, exists, func, select, tuple_
 
 from monitor.store.base import StoreBase, storage_errors
 from monitor.store.schema import AlertRow, DeliveryRow, ItemRow, PrunedItemRow
+from monitor.store.stories import prune_story_keys
 from monitor.types import DeliveryState
 
 # Bound parameters per IN list: SQLite allows 32,766 per statement, psycopg 65,535; a batch
@@ -39,6 +40,11 @@ _UNDELIVERED = (
 
 
 class RetentionStore(StoreBase):
+    def prune_story_keys(self, before: datetime, batch: int) -> int:
+        """The stories index's rows older than its window: one transaction."""
+        with storage_errors("prune the stories index"), self._session() as s, s.begin():
+            return prune_story_keys(s, before, batch)
+
     def prune_items(self, before: datetime, now: datetime, batch: int) -> int:
         """Delete up to ``batch`` items first seen before ``before`` whose deliveries are
         all sent (or that have none), with their alerts and deliveries, and tombstone each

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -185,6 +186,57 @@ class AlertRow(Base):
     watchlist: Mapped[str] = mapped_column(String(200))
     matches: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(index=True)
+    # The item's story, and the alert's part in it: "lead" (the story's first alert for
+    # this watchlist), "member" (a later item, attached: delivered only on routes that keep
+    # every item) or "update" (the story reached ``story_step`` sources). No foreign key:
+    # adding one on SQLite would copy the table. Null: no story (stories off, or older).
+    story_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    story_role: Mapped[str | None] = mapped_column(String(8))
+    story_step: Mapped[int | None]
+
+
+class StoryRow(Base):
+    """The same news from several feeds: its size (items) and distinct sources (feeds),
+    and the highest spread-update step announced."""
+
+    __tablename__ = "stories"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    title: Mapped[str]
+    created_at: Mapped[datetime]
+    last_at: Mapped[datetime] = mapped_column(index=True)
+    size: Mapped[int]
+    sources: Mapped[int]
+    announced: Mapped[int] = mapped_column(default=0)
+
+
+class StoryMemberRow(Base):
+    """An item's place in its story, with the features the "same story" test compares."""
+
+    __tablename__ = "story_members"
+    __table_args__ = (Index("ix_story_members_story_id_feed_id", "story_id", "feed_id"),)
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    )
+    story_id: Mapped[str] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"))
+    feed_id: Mapped[int]
+    seen_at: Mapped[datetime]
+    features: Mapped[str]
+
+
+class StoryKeyRow(Base):
+    """The candidate index: a member under each of its keys (link, title, similarity
+    bands), so a new item finds its story's members without a scan of the window. Rows
+    older than the window are pruned."""
+
+    __tablename__ = "story_keys"
+
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("story_members.item_id", ondelete="CASCADE"), primary_key=True
+    )
+    seen_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class DeliveryRow(Base):

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from httpfields import redact_url
 from monitor.store import AlertPosition, AlertRecord, DeliveryStatus
+from monitor.stories.plan import StoryRole
 from monitor.types import DeliveryState
 from monitor.web.api.base import ApiError, api_router, running_app
 from monitor.web.api.models import FeedRef, MatchOut
@@ -55,6 +56,43 @@ class DeliveryOut(BaseModel):
         )
 
 
+class StorySourceOut(BaseModel):
+    feed: str
+    title: str
+    link: str | None
+    published: datetime | None
+
+
+class StoryOut(BaseModel):
+    """The alert's story: ``role`` is ``lead`` (its first alert for the watchlist, sent on
+    every route), ``member`` (a later item, attached: sent only on routes that keep every
+    item) or ``update`` (the story reached ``source_count`` sources, a configured step)."""
+
+    id: str
+    title: str
+    size: int
+    source_count: int
+    role: StoryRole | None
+    sources: list[StorySourceOut]
+
+    @classmethod
+    def of(cls, record: AlertRecord) -> StoryOut | None:
+        story = record.alert.story
+        if story is None:
+            return None
+        return cls(
+            id=story.id,
+            title=story.title,
+            size=story.size,
+            source_count=story.source_count,
+            role=record.role,
+            sources=[
+                StorySourceOut(feed=s.feed, title=s.title, link=s.link, published=s.published)
+                for s in story.sources
+            ],
+        )
+
+
 class AlertOut(BaseModel):
     id: str
     watchlist: str
@@ -63,6 +101,7 @@ class AlertOut(BaseModel):
     feed: FeedRef
     matches: list[MatchOut]
     deliveries: list[DeliveryOut]
+    story: StoryOut | None = None
 
     @classmethod
     def of(cls, record: AlertRecord) -> AlertOut:
@@ -81,6 +120,7 @@ class AlertOut(BaseModel):
             feed=FeedRef(name=a.feed.name, url=redact_url(a.feed.url)),
             matches=[MatchOut.of(m) for m in a.matches],
             deliveries=[DeliveryOut.of(d) for d in record.deliveries],
+            story=StoryOut.of(record),
         )
 
 

@@ -73,6 +73,7 @@ class Shown:
     link: str | None  # the item's link, absolute, if it is http(s)
     deliveries: tuple[DeliveryStatus, ...]
     retryable: bool  # a delivery failed or was given up: the Retry button
+    role: str | None = None  # its part in its story: lead, member or update
 
 
 @frozen
@@ -307,4 +308,5 @@ def _shown(row: ListedAlert) -> Shown:
         link=item_link(row.record.alert),
         deliveries=deliveries,
         retryable=any(d.state in RETRYABLE for d in deliveries),
+        role=row.record.role,
     )

@@ -1,0 +1,281 @@
+"""Stories in the database: each new item placed in the story of the window it reports,
+or a story of its own; each alert's part in its story; spread updates; and a story as
+its alerts show it (size, sources).
+
+Runs inside the poll's write transaction (:mod:`monitor.store.items`), after the stories
+lock: restarts and several instances then neither split nor double a story, and two
+feeds carrying one story in the same tick are serialised into one. Candidates come from
+the ``story_keys`` index (rows of the window sharing a key with the new item), never from
+a scan of the window. Whether two items are the same story is :mod:`monitor.stories`'s
+decision; the pure rules (ids, steps, routes) are :mod:`monitor.stories.plan`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, case, delete, func, select, text, update
+from sqlalchemy.orm import Session
+
+from alerts.base import AlertStory, StorySource
+from httpfields import redact_url
+from monitor.store.schema import (
+    AlertRow,
+    FeedRow,
+    ItemRow,
+    StoryKeyRow,
+    StoryMemberRow,
+    StoryRow,
+)
+from monitor.stories.features import StoryFeatures, load_features
+from monitor.stories.plan import StoryPlan, StoryRole, step_reached, story_id
+from monitor.stories.similar import THRESHOLD, story_score
+from monitor.types import Item, feed_display_name, frozen
+
+# A transaction-level advisory lock on PostgreSQL ("stories" in ASCII): the writes that
+# place items in stories take turns. SQLite's BEGIN IMMEDIATE already serialises them.
+STORY_LOCK = 0x73746F72696573
+CANDIDATES = 50  # members scored per new item: those sharing the most keys with it
+SOURCES_LISTED = 50  # a story's sources named in an alert; the count covers them all
+TITLE_MAX = 500
+IN_SLICE = 1000  # bound parameters per IN list (SQLite allows 32,766 per statement)
+
+
+@frozen
+class Placed:
+    """Where a poll's new items went. ``stories``: item id -> story id; ``steps``: story
+    id -> (the step its sources just reached, the item that brought it there)."""
+
+    stories: dict[int, str]
+    steps: dict[str, tuple[int, int]]
+
+
+def place_items(
+    s: Session,
+    insert: Callable[..., Any],
+    *,
+    feed_id: int,
+    ids: Mapping[str, int],
+    items: Mapping[str, Item],
+    plan: StoryPlan,
+    now: datetime,
+) -> Placed:
+    """Place each new item of the plan that this poll stored, in order: in the story of
+    the best-scoring candidate that is the same story (any other story it is the same as
+    merges into that one: single linkage), else in a new one. A story takes members for
+    ``window`` after it began, so chains of similar items cannot keep one alive for ever."""
+    c = s.connection()  # Core statements: the ORM's per-statement cost is most of theirs
+    if c.dialect.name == "postgresql":
+        c.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STORY_LOCK})
+    since = now - plan.window
+    placed = Placed(stories={}, steps={})
+    for planned in plan.items:
+        key, features = planned.key, planned.features
+        item_id = ids.get(key)
+        if item_id is None:  # stored by a concurrent poll: placed there
+            continue
+        story, others = _find_stories(c, features, since)
+        if story is None:
+            story = story_id(plan.feed_url, key)
+            title = items[key].title[:TITLE_MAX] if key in items else ""
+            row = {"id": story, "title": title, "created_at": now, "last_at": now}
+            counts = {"size": 0, "sources": 0, "announced": 0}
+            c.execute(insert(StoryRow).values(**row, **counts).on_conflict_do_nothing())
+        elif others:
+            _merge(c, story, others, placed)
+        carried = (
+            select(StoryMemberRow.item_id)
+            .where(StoryMemberRow.story_id == story, StoryMemberRow.feed_id == feed_id)
+            .exists()
+        )
+        grown = c.execute(
+            update(StoryRow)
+            .where(StoryRow.id == story)
+            .values(
+                size=StoryRow.size + 1,
+                sources=StoryRow.sources + case((carried, 0), else_=1),
+                last_at=now,
+            )
+            .returning(StoryRow.sources, StoryRow.announced)
+        ).one()
+        member = {"item_id": item_id, "story_id": story, "feed_id": feed_id, "seen_at": now}
+        c.execute(insert(StoryMemberRow).values(**member, features=planned.dumped))
+        keys = [{"key": k, "item_id": item_id, "seen_at": now} for k in set(features.keys)]
+        if keys:
+            c.execute(insert(StoryKeyRow).on_conflict_do_nothing(), keys)
+        placed.stories[item_id] = story
+        step = step_reached(plan.steps, grown.sources, grown.announced)
+        if step is not None:
+            c.execute(update(StoryRow).where(StoryRow.id == story).values(announced=step))
+            placed.steps[story] = (step, item_id)
+    return placed
+
+
+def _find_stories(
+    c: Connection, features: StoryFeatures, since: datetime
+) -> tuple[str | None, set[str]]:
+    """The story of the best-scoring candidate at or above the threshold, and the other
+    stories with a candidate there (the new item bridges them). Candidates are the
+    members of the window sharing the most keys with the item (its likeliest matches),
+    in stories begun within the window."""
+    if not features.keys:
+        return None, set()
+    keys = {"keys": list(set(features.keys)), "since": since, "cap": CANDIDATES}
+    ids = list(c.execute(_CANDIDATES, keys).scalars())
+    if not ids:
+        return None, set()
+    best: dict[str, float] = {}
+    for story, stored in c.execute(_MEMBERS, {"ids": ids, "since": since}):
+        score = story_score(load_features(stored), features)
+        if score >= THRESHOLD and score > best.get(story, -1.0):
+            best[story] = score
+    if not best:
+        return None, set()
+    found = max(best, key=best.__getitem__)
+    return found, set(best) - {found}
+
+
+_SHARED = func.count().label("shared")
+_CANDIDATES = (
+    select(StoryKeyRow.item_id)
+    .where(
+        StoryKeyRow.key.in_(bindparam("keys", expanding=True)),
+        StoryKeyRow.seen_at >= bindparam("since"),
+    )
+    .group_by(StoryKeyRow.item_id)
+    .order_by(_SHARED.desc(), StoryKeyRow.item_id.desc())
+    .limit(bindparam("cap"))
+)
+_MEMBERS = (
+    select(StoryMemberRow.story_id, StoryMemberRow.features)
+    .join(StoryRow, StoryRow.id == StoryMemberRow.story_id)
+    .where(
+        StoryMemberRow.item_id.in_(bindparam("ids", expanding=True)),
+        StoryRow.created_at >= bindparam("since"),
+    )
+)
+
+
+def _merge(c: Connection, into: str, others: set[str], placed: Placed) -> None:
+    """Fold ``others`` into ``into``: members and alerts move, the counts are taken again
+    from the members, the highest step announced stays announced, the earliest start
+    stays the start. Alerts already sent stay sent: each story's first alert remains one."""
+    both = [into, *others]
+    announced, began = c.execute(
+        select(func.max(StoryRow.announced), func.min(StoryRow.created_at)).where(
+            StoryRow.id.in_(both)
+        )
+    ).one()
+    c.execute(
+        update(StoryMemberRow).where(StoryMemberRow.story_id.in_(others)).values(story_id=into)
+    )
+    c.execute(update(AlertRow).where(AlertRow.story_id.in_(others)).values(story_id=into))
+    c.execute(delete(StoryRow).where(StoryRow.id.in_(others)))
+    size, sources = c.execute(
+        select(func.count(), func.count(func.distinct(StoryMemberRow.feed_id))).where(
+            StoryMemberRow.story_id == into
+        )
+    ).one()
+    c.execute(
+        update(StoryRow)
+        .where(StoryRow.id == into)
+        .values(size=size, sources=sources, announced=announced, created_at=began)
+    )
+    for item_id, story in placed.stories.items():
+        if story in others:
+            placed.stories[item_id] = into
+    for story in others & placed.steps.keys():
+        placed.steps.setdefault(into, placed.steps.pop(story))
+
+
+def alert_role(s: Session, story: str, watchlist: str, item_id: int, placed: Placed) -> StoryRole:
+    """The story's first alert for the watchlist leads; a later one is a member, or the
+    spread update when its item brought the story to a step."""
+    lead = s.scalar(
+        select(AlertRow.id)
+        .where(
+            AlertRow.story_id == story,
+            AlertRow.watchlist == watchlist,
+            AlertRow.story_role == StoryRole.LEAD,
+        )
+        .limit(1)
+    )
+    if lead is None:
+        return StoryRole.LEAD
+    step = placed.steps.get(story)
+    return StoryRole.UPDATE if step is not None and step[1] == item_id else StoryRole.MEMBER
+
+
+def leads_to_update(
+    s: Session, story: str, item_id: int
+) -> list[tuple[str, str, list[dict[str, str]]]]:
+    """The story's first alerts (id, watchlist, matches) whose watchlist has no alert on
+    the item that brought the story to a step: each gets an update of its own."""
+    taken = select(AlertRow.watchlist).where(AlertRow.item_id == item_id)
+    rows = s.execute(
+        select(AlertRow.id, AlertRow.watchlist, AlertRow.matches).where(
+            AlertRow.story_id == story,
+            AlertRow.story_role == StoryRole.LEAD,
+            AlertRow.watchlist.not_in(taken),
+        )
+    )
+    return [(a, w, m) for a, w, m in rows]
+
+
+def alert_stories(s: Session, ids: Iterable[str | None]) -> dict[str, AlertStory]:
+    """Stories as alerts show them: size, the count of sources, and the first sources
+    (each feed once, by its first item of the story), in the order they carried it."""
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return {}
+    stories = {r.id: r for r in s.scalars(select(StoryRow).where(StoryRow.id.in_(wanted)))}
+    firsts = (
+        select(func.min(StoryMemberRow.item_id))
+        .where(StoryMemberRow.story_id.in_(wanted))
+        .group_by(StoryMemberRow.story_id, StoryMemberRow.feed_id)
+    )
+    listed: dict[str, list[StorySource]] = {}
+    rows = s.execute(
+        select(StoryMemberRow.story_id, ItemRow, FeedRow)
+        .join(ItemRow, ItemRow.id == StoryMemberRow.item_id)
+        .join(FeedRow, FeedRow.id == ItemRow.feed_id)
+        .where(StoryMemberRow.item_id.in_(firsts))
+        .order_by(StoryMemberRow.item_id)
+    )
+    for story, i, f in rows:
+        sources = listed.setdefault(story, [])
+        if len(sources) < SOURCES_LISTED:
+            name = feed_display_name(f.name, f.title, redact_url(f.url))
+            sources.append(
+                StorySource(
+                    feed=name, title=i.title, link=i.link, published=i.published or i.updated
+                )
+            )
+    return {
+        id_: AlertStory(
+            id=id_,
+            title=r.title,
+            size=r.size,
+            source_count=r.sources,
+            sources=tuple(listed.get(id_, ())),
+        )
+        for id_, r in stories.items()
+    }
+
+
+def prune_story_keys(s: Session, before: datetime, limit: int) -> int:
+    """Drop the index rows of up to ``limit`` members seen before ``before`` (they are
+    never candidates again), and the stories left without members (their items were
+    pruned) and older than that. Members and stories otherwise stay while their items
+    do, for the alerts that show them."""
+    old = select(StoryKeyRow.item_id).where(StoryKeyRow.seen_at < before).distinct().limit(limit)
+    items = list(s.scalars(old))
+    for start in range(0, len(items), IN_SLICE):
+        chunk = items[start : start + IN_SLICE]
+        s.execute(delete(StoryKeyRow).where(StoryKeyRow.item_id.in_(chunk)))
+    empty = ~select(StoryMemberRow.item_id).where(StoryMemberRow.story_id == StoryRow.id).exists()
+    gone = select(StoryRow.id).where(StoryRow.last_at < before, empty).limit(limit)
+    s.execute(delete(StoryRow).where(StoryRow.id.in_(gone.scalar_subquery())))
+    return len(items)
