@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/poll.py
 	$(BIN)/python bench/match.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/stories.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -40,7 +40,7 @@ import random
 import re
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from monitor.errors import ParseError
 from monitor.parse.feed import parse_feed
+from monitor.store.stories import CANDIDATES as MAX_CANDIDATES  # the store's cap
 from monitor.stories import (
     THRESHOLD,
     StoryFeatures,
@@ -63,7 +64,6 @@ from monitor.stories import (
 DATA = Path(__file__).resolve().parent / "data" / "stories"
 FEEDS = Path(__file__).resolve().parent.parent / "tests" / "data" / "feeds"
 GOOGLE_NEWS = ("rss2-google-news-topstories.xml", "atom-google-news-topstories.xml")
-MAX_CANDIDATES = 200
 _HEADLINE = re.compile(
     r'<a href="(?P<link>[^"]*)"[^>]*>(?P<title>.*?)</a>(?:&nbsp;|\xa0|\s)*<font[^>]*>'
     r"(?P<outlet>.*?)</font>",
@@ -165,8 +165,10 @@ def cluster(
 
 
 def candidates(index: dict[int, list[int]], item: StoryFeatures) -> list[int]:
-    """Members sharing a key with ``item``, newest first."""
-    return sorted({m for key in item.keys for m in index.get(key, ())}, reverse=True)
+    """Members sharing a key with ``item``, those sharing the most first, then the newest
+    (the store's order)."""
+    shared = Counter(m for key in set(item.keys) for m in index.get(key, ()))
+    return sorted(shared, key=lambda m: (shared[m], m), reverse=True)
 
 
 def bcubed(found: Sequence[int], truth: Sequence[str]) -> tuple[float, float]:

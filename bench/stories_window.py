@@ -1,14 +1,15 @@
 """Stories in the database: ``.venv/bin/python bench/stories_window.py [--window N]
 [--database URL]``.
 
-Fills a fresh database with ``--window`` items seen over the last 48 hours, each in a
-story of its own, with their members and index rows (each headline the start of one corpus
-headline and the end of another, so the window holds distinct headlines sharing words the
-way a day's news does), then places ``--new`` more items the way a poll's
-write does (``monitor.store.stories.place_items``: the candidate lookup in the index, the
-same-story test, the member and index rows, the story's counts), one transaction per
-item, and prints the time per item: median, 95th percentile, and how many joined a story.
-Half the new items are rewrites of stored headlines, half are headlines of their own.
+Fills a fresh database with ``--window`` items seen over the last 48 hours, placed in
+stories as the store would (clustered in memory by the same rule, bench/stories.py), with
+their members and index rows: each headline is the start of one corpus headline and the end
+of another, so the window holds distinct headlines sharing words the way a day's news does.
+Then places ``--new`` more items the way a poll's write does
+(``monitor.store.stories.place_items``: the candidate lookup in the index, the same-story
+test, the member and index rows, the story's counts), one transaction per item, and prints
+the time per item: median, 95th percentile, and how many joined a story. Half the new items
+are rewrites of stored headlines, half are headlines of their own.
 
 It measures; the suite checks behaviour.
 """
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from dashboard import corpus_texts
 from feedhost import REPO
+from stories import cluster
 
 sys.path.insert(0, str(REPO))
 
@@ -76,7 +78,7 @@ def fill(url: str, args: argparse.Namespace, texts: list[tuple[str, str]]) -> No
 
     from monitor.store.engine import create_db_engine, migrate
     from monitor.store.schema import FeedRow, ItemRow, StoryKeyRow, StoryMemberRow, StoryRow
-    from monitor.stories.features import dump_features, story_features
+    from monitor.stories import THRESHOLD, dump_features, story_features
 
     engine = create_db_engine(url)
     migrate(engine)
@@ -96,21 +98,28 @@ def fill(url: str, args: argparse.Namespace, texts: list[tuple[str, str]]) -> No
     ]
     items, stories, members, keys = [], {}, [], []
     started = time.perf_counter()
+    window = []
     for n in range(1, args.window + 1):
         title, summary = blend(texts, n % len(texts), n * 7919 % len(texts))
+        link = f"https://example.org/{n}"
+        window.append((title, summary, story_features(title=title, summary=summary, link=link)))
+    per_item = (time.perf_counter() - started) / args.window * 1e6
+    print(f"features for the window: {per_item:.0f} µs/item")
+    started = time.perf_counter()
+    found = cluster([f for _, _, f in window], THRESHOLD)  # as the store would have
+    print(f"clustered in memory: {time.perf_counter() - started:.0f} s")
+    for n, ((title, summary, features), story_of) in enumerate(
+        zip(window, found, strict=True), start=1
+    ):
         seen = now - timedelta(seconds=48 * 3600 * (1 - n / args.window))
         items.append(item_row(n, title, summary, seen))
-        features = story_features(title=title, summary=summary, link=f"https://example.org/{n}")
-        story = f"story-{n}"
-        stories[story] = {
-            "id": story,
-            "title": title,
-            "created_at": seen,
-            "last_at": seen,
-            "size": 1,
-            "sources": 1,
-            "announced": 0,
-        }
+        story = f"story-{story_of + 1}"
+        entry = stories.setdefault(
+            story,
+            {"id": story, "title": title, "created_at": seen, "size": 0, "sources": 0},
+        )
+        entry.update(last_at=seen, size=entry["size"] + 1, sources=entry["sources"] + 1)
+        entry["announced"] = 0
         members.append(
             {
                 "item_id": n,
@@ -121,8 +130,6 @@ def fill(url: str, args: argparse.Namespace, texts: list[tuple[str, str]]) -> No
             }
         )
         keys += ({"key": k, "item_id": n, "seen_at": seen} for k in set(features.keys))
-    per_item = (time.perf_counter() - started) / args.window * 1e6
-    print(f"features for the window: {per_item:.0f} µs/item")
     with engine.begin() as conn:
         conn.execute(insert(FeedRow), feeds)
         for table, rows in (
@@ -133,6 +140,9 @@ def fill(url: str, args: argparse.Namespace, texts: list[tuple[str, str]]) -> No
         ):
             for start in range(0, len(rows), 5000):
                 conn.execute(insert(table), rows[start : start + 5000])
+    if engine.dialect.name == "postgresql":  # statistics, as autovacuum would gather them
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
     print(f"window: {args.window:,} items, {len(stories):,} stories, {len(keys):,} index rows")
     engine.dispose()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,8 +18,10 @@ from receivers import SmtpSink, WebhookReceiver
 from test_api import TOKEN, running, until
 from test_outbox import outbox_at, poll_only
 from test_service import rss, store_for
+from typer.testing import CliRunner
 
 from monitor.app import App, poll_once
+from monitor.cli import app as cli
 from monitor.config import Settings, load_settings
 
 NOW = datetime.now(UTC)
@@ -316,3 +319,21 @@ async def test_the_api_and_the_dashboard_show_each_alert_s_part_in_its_story(
     assert page.count('data-role="member"') == 2 and page.count('data-role="lead"') == 1
     assert "Attached" in page and 'data-sources="3"' in page
     assert all(html.escape(outlet) in page for outlet in OUTLETS[:3])
+
+
+async def test_monitor_alerts_says_what_each_alert_is_to_its_story(
+    config: Callable[..., Settings], feed_server: FeedServer, tmp_path: Path
+) -> None:
+    config(feeds=3)
+    serve(feed_server, range(3))
+    await poll_once(load_settings(tmp_path / "monitor.yaml", {}))
+    path = str(tmp_path / "monitor.yaml")
+    listed = CliRunner().invoke(cli, ["alerts", "--config", path])
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.count("3 items from 3 sources; first alert") == 2  # two watchlists
+    assert listed.output.count("attached: sent only where every item is wanted") == 4
+    as_json = CliRunner().invoke(cli, ["alerts", "--config", path, "--json"])
+    stories = [a["story"] for a in json.loads(as_json.output)]
+    assert sorted(s["role"] for s in stories) == ["lead"] * 2 + ["member"] * 4
+    assert {s["source_count"] for s in stories} == {3}
+    assert sorted(x["feed"] for x in stories[0]["sources"]) == sorted(OUTLETS[:3])

@@ -231,6 +231,9 @@ class StoryKeyRow(Base):
     older than the window are pruned."""
 
     __tablename__ = "story_keys"
+    # On SQLite the rows live in the primary key's b-tree alone: one copy of two million
+    # small rows instead of a table and an index of them.
+    __table_args__: ClassVar[dict[str, Any]] = {"sqlite_with_rowid": False}
 
     key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     item_id: Mapped[int] = mapped_column(

@@ -123,11 +123,8 @@ def _find_stories(
     if not features.keys:
         return None, set()
     keys = {"keys": list(set(features.keys)), "since": since, "cap": CANDIDATES}
-    ids = list(c.execute(_CANDIDATES, keys).scalars())
-    if not ids:
-        return None, set()
     best: dict[str, float] = {}
-    for story, stored in c.execute(_MEMBERS, {"ids": ids, "since": since}):
+    for story, stored in c.execute(_CANDIDATES, keys):
         score = story_score(load_features(stored), features)
         if score >= THRESHOLD and score > best.get(story, -1.0):
             best[story] = score
@@ -137,22 +134,22 @@ def _find_stories(
     return found, set(best) - {found}
 
 
-_SHARED = func.count().label("shared")
-_CANDIDATES = (
+# The members sharing the most keys with the new item, newest first. The index alone
+# answers it (no table row read per match: rows of the window are what the join below
+# keeps, as a story begun within the window has only members seen since; the hourly prune
+# drops the older rows).
+_SHARING = (
     select(StoryKeyRow.item_id)
-    .where(
-        StoryKeyRow.key.in_(bindparam("keys", expanding=True)),
-        StoryKeyRow.seen_at >= bindparam("since"),
-    )
+    .where(StoryKeyRow.key.in_(bindparam("keys", expanding=True)))
     .group_by(StoryKeyRow.item_id)
-    .order_by(_SHARED.desc(), StoryKeyRow.item_id.desc())
+    .order_by(func.count().desc(), StoryKeyRow.item_id.desc())
     .limit(bindparam("cap"))
 )
-_MEMBERS = (
+_CANDIDATES = (  # one round trip: PostgreSQL is a network hop away
     select(StoryMemberRow.story_id, StoryMemberRow.features)
     .join(StoryRow, StoryRow.id == StoryMemberRow.story_id)
     .where(
-        StoryMemberRow.item_id.in_(bindparam("ids", expanding=True)),
+        StoryMemberRow.item_id.in_(_SHARING.scalar_subquery()),
         StoryRow.created_at >= bindparam("since"),
     )
 )

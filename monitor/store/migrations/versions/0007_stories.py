@@ -63,6 +63,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("key", "item_id", name="pk_story_keys"),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_story_keys_seen_at", "story_keys", ["seen_at"])
     # In place (ALTER TABLE ADD COLUMN), not in a batch: a batch copies ``alerts`` on
