@@ -234,22 +234,26 @@ def alert_stories(s: Session, ids: Iterable[str | None]) -> dict[str, AlertStory
         .group_by(StoryMemberRow.story_id, StoryMemberRow.feed_id)
     )
     listed: dict[str, list[StorySource]] = {}
-    rows = s.execute(
-        select(StoryMemberRow.story_id, ItemRow, FeedRow)
+    rows = s.execute(  # the columns shown, not the items' whole text
+        select(
+            StoryMemberRow.story_id,
+            ItemRow.title,
+            ItemRow.link,
+            func.coalesce(ItemRow.published, ItemRow.updated),
+            FeedRow.name,
+            FeedRow.title,
+            FeedRow.url,
+        )
         .join(ItemRow, ItemRow.id == StoryMemberRow.item_id)
         .join(FeedRow, FeedRow.id == ItemRow.feed_id)
         .where(StoryMemberRow.item_id.in_(firsts))
         .order_by(StoryMemberRow.item_id)
     )
-    for story, i, f in rows:
+    for story, title, link, published, name, feed_title, url in rows:
         sources = listed.setdefault(story, [])
         if len(sources) < SOURCES_LISTED:
-            name = feed_display_name(f.name, f.title, redact_url(f.url))
-            sources.append(
-                StorySource(
-                    feed=name, title=i.title, link=i.link, published=i.published or i.updated
-                )
-            )
+            feed = feed_display_name(name, feed_title, redact_url(url))
+            sources.append(StorySource(feed=feed, title=title, link=link, published=published))
     return {
         id_: AlertStory(
             id=id_,
