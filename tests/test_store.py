@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -283,3 +285,29 @@ def test_the_migrations_build_the_schema_the_code_queries(db_url: str) -> None:
             assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_the_head_revision_is_alembic_s_own() -> None:
+    from alembic.script import ScriptDirectory
+
+    from monitor.store.engine import alembic_config, head_revision
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def test_a_current_database_is_opened_without_loading_alembic(db_url: str) -> None:
+    """The running service keeps what it imported: Alembic only when a migration is due."""
+    engine = create_db_engine(db_url)
+    migrate(engine)
+    engine.dispose()
+    check = (
+        "import sys\n"
+        "from monitor.store.engine import create_db_engine, migrate\n"
+        f"migrate(create_db_engine({db_url!r}))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

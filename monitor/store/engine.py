@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from monitor.errors import StorageError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The advisory lock migrations take on PostgreSQL: any constant other code does not use
@@ -80,6 +81,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
@@ -93,7 +96,14 @@ def migrate(engine: Engine) -> None:
     migration transaction first takes a transaction-level advisory lock: the others wait
     for it, then find the schema at head and change nothing. The lock ends with the
     transaction, even if the process dies. On SQLite the transaction's ``BEGIN IMMEDIATE``
-    already serialises migrations."""
+    already serialises migrations.
+
+    A database already at the newest revision is left alone without loading Alembic:
+    about 10 MB the running service would otherwise keep for nothing."""
+    if _at_head(engine):
+        return
+    from alembic import command
+
     config = alembic_config()
     try:
         with engine.begin() as connection:
@@ -105,3 +115,18 @@ def migrate(engine: Engine) -> None:
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:
         raise StorageError(f"cannot migrate database {engine.url!r}: {exc}") from exc
+
+
+def head_revision() -> str:
+    """The newest migration's revision: the number its file name starts with (they are
+    numbered, each revising the one before; a test holds this to Alembic's own head)."""
+    return max(p.name.split("_")[0] for p in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
+
+
+def _at_head(engine: Engine) -> bool:
+    try:
+        with engine.connect() as connection:
+            found = connection.execute(text("SELECT version_num FROM alembic_version"))
+            return found.scalar() == head_revision()
+    except SQLAlchemyError:  # a new database: no version table yet
+        return False
