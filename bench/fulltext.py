@@ -42,8 +42,8 @@ from monitor.app import App  # noqa: E402
 from monitor.config import load_settings  # noqa: E402
 from monitor.fulltext import TEASER_CHARS  # noqa: E402
 from monitor.match import Matcher  # noqa: E402
-from monitor.parse import parse_feed  # noqa: E402
 from monitor.parse.article import extract_article  # noqa: E402
+from monitor.parse.feed import parse_feed  # noqa: E402
 from monitor.types import Item, MatchContext  # noqa: E402
 
 ARTICLES = REPO / "tests" / "data" / "articles"

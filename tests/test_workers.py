@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -149,3 +151,29 @@ async def test_documents_beyond_the_worker_count_wait_for_a_free_worker() -> Non
         assert len(worker_pids(workers)) <= 2
     finally:
         workers.close()
+
+
+def test_the_service_s_process_leaves_feedparser_to_its_workers() -> None:
+    """What ``monitor run`` imports, with a feed parsed in a worker: feedparser is loaded
+    there, never in the service's own process (a few MB it would keep for nothing)."""
+    check = (
+        "import asyncio, sys\n"
+        "import monitor.cli, monitor.app, monitor.schedule\n"
+        "from monitor.parse.workers import ParseWorkers\n"
+        "from monitor.types import FetchResult\n"
+        "body = b'<rss version=\"2.0\"><channel><title>T</title></channel></rss>'\n"
+        "async def main():\n"
+        "    workers = ParseWorkers(1)\n"
+        "    try:\n"
+        "        result = FetchResult(url='http://x/', final_url='http://x/', status=200,"
+        " body=body)\n"
+        "        return (await workers.parse(result)).title\n"
+        "    finally:\n"
+        "        workers.close()\n"
+        "print(asyncio.run(main()), 'feedparser' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["T", "False"]

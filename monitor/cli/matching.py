@@ -111,7 +111,7 @@ def match(
 
 
 def _feed_file_items(path: Path) -> tuple[Item, ...]:
-    from monitor.parse import parse_feed
+    from monitor.parse.feed import parse_feed
 
     try:
         body = path.read_bytes()

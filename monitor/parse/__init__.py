@@ -9,7 +9,8 @@ processes that parse off the event loop, each document within a time budget). Pu
 the workers: no network, no database.
 """
 
-from monitor.parse.feed import parse_feed
 from monitor.parse.workers import ParseWorkers
 
-__all__ = ["ParseWorkers", "parse_feed"]
+# ``parse_feed`` is imported from ``monitor.parse.feed``: importing the package does not
+# load feedparser (the service's process leaves parsing to its workers).
+__all__ = ["ParseWorkers"]

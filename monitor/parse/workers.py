@@ -31,14 +31,13 @@ from typing import Any
 
 from monitor.errors import ParseError
 from monitor.parse.article import MAX_HTML, Article, extract_article
-from monitor.parse.feed import parse_feed
 from monitor.types import FetchResult, ParsedFeed
 
 log = logging.getLogger("monitor.parse.workers")
 
 DEFAULT_BUDGET = 20.0
 _START_TIMEOUT = 60.0  # a new worker imports the parsers before it says it is ready
-# A document, as a worker receives it: what to do with it (``parse_feed`` or
+# A document, as a worker receives it: what to do with it (``parse_document`` or
 # ``extract_article``, sent by reference), body, URL (the base for links), headers.
 _Task = Callable[..., Any]
 _Job = tuple[_Task, bytes, str, dict[str, str]]
@@ -68,7 +67,7 @@ class ParseWorkers:
     async def parse(self, result: FetchResult) -> ParsedFeed:
         """Parse one fetched document; ParseError when it is not a feed, when its parse
         took longer than the budget and when the parser crashed on it."""
-        parsed: ParsedFeed = await self._run(parse_feed, result)
+        parsed: ParsedFeed = await self._run(parse_document, result)
         return parsed
 
     async def extract(self, result: FetchResult) -> Article:
@@ -185,10 +184,21 @@ class _Worker:
         self.connection.close()
 
 
+def parse_document(body: bytes, *, url: str, headers: dict[str, str]) -> ParsedFeed:
+    """:func:`~monitor.parse.feed.parse_feed`, imported where it runs: in a worker, or in
+    this process when it parses itself (``parse_workers: 0``). The service's own process
+    then never loads feedparser while its workers parse."""
+    from monitor.parse.feed import parse_feed
+
+    return parse_feed(body, url=url, headers=headers)
+
+
 def _serve(connection: Connection) -> None:
     """A worker process: parse each document received until the pipe closes."""
     # Ctrl-C reaches the whole process group; the service stops its workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import monitor.parse.feed  # noqa: F401  # before "ready": not on the first document's clock
+
     connection.send("ready")
     while True:
         try:
