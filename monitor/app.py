@@ -30,7 +30,7 @@ from monitor.pipeline import Pipeline, PollReport
 from monitor.retention import prune_old_items
 from monitor.store import FeedSpec, Store
 from monitor.store.clock import DatabaseClock
-from monitor.store.engine import create_db_engine, migrate
+from monitor.store.engine import create_db_engine, migrate, migrate_apart
 from monitor.store.lock import lock_sqlite
 from monitor.targets import delivery_settings
 from monitor.types import frozen
@@ -63,12 +63,14 @@ def fetch_settings(settings: Settings) -> FetchSettings:
 class App:
     """The store, the HTTP client, the channels and the pipeline over them."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, long_running: bool = False) -> None:
+        """``long_running``: the service (``monitor run``), which migrates the database
+        in a child process so that it never keeps Alembic loaded."""
         self.settings = settings
         self.engine = create_db_engine(settings.database)
         self.lock = lock_sqlite(self.engine)
         try:
-            migrate(self.engine)
+            (migrate_apart if long_running else migrate)(self.engine)
             self.store = Store(self.engine)
             if self.lock is not None:
                 # No other process works on this database (the lock says so): leases found

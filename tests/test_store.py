@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -295,19 +296,43 @@ def test_the_head_revision_is_alembic_s_own() -> None:
     assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def test_a_current_database_is_opened_without_loading_alembic(db_url: str) -> None:
-    """The running service keeps what it imported: Alembic only when a migration is due."""
-    engine = create_db_engine(db_url)
-    migrate(engine)
-    engine.dispose()
+def alembic_loaded_after_migrate_apart(url: str) -> list[str]:
+    """In a process of its own: ``migrate_apart`` brings ``url`` to the head revision;
+    the Alembic modules that process then holds."""
     check = (
         "import sys\n"
-        "from monitor.store.engine import create_db_engine, migrate\n"
-        f"migrate(create_db_engine({db_url!r}))\n"
+        "from sqlalchemy import text\n"
+        "from monitor.store.engine import create_db_engine, head_revision, migrate_apart\n"
+        f"engine = create_db_engine({url!r})\n"
+        "migrate_apart(engine)\n"
+        "with engine.connect() as c:\n"
+        "    found = c.execute(text('SELECT version_num FROM alembic_version')).scalar()\n"
+        "assert found == head_revision(), found\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", check], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    return eval(done.stdout)  # a list of names printed by the child above
+
+
+def test_a_current_database_is_opened_without_loading_alembic(db_url: str) -> None:
+    """The running service keeps what it imported: Alembic only where a migration runs."""
+    engine = create_db_engine(db_url)
+    migrate(engine)
+    engine.dispose()
+    assert alembic_loaded_after_migrate_apart(db_url) == []
+
+
+def test_a_due_migration_runs_apart_and_the_service_never_loads_alembic(tmp_path: Path) -> None:
+    assert alembic_loaded_after_migrate_apart(f"sqlite:///{tmp_path / 'new.db'}") == []
+
+
+def test_a_migration_that_fails_apart_says_why(tmp_path: Path) -> None:
+    from monitor.errors import StorageError
+    from monitor.store.engine import migrate_apart
+
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'missing' / 'monitor.db'}")
+    with pytest.raises(StorageError, match=r"cannot migrate database .*unable to open"):
+        migrate_apart(engine)

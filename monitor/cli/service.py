@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -90,7 +91,7 @@ async def _serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with await asyncio.to_thread(App, settings) as built:
+    async with await asyncio.to_thread(partial(App, settings, long_running=True)) as built:
         service = Service(built)
         reloads: set[asyncio.Task[None]] = set()
 

@@ -8,6 +8,9 @@ production option. The schema is brought to the latest Alembic revision at start
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,3 +133,32 @@ def _at_head(engine: Engine) -> bool:
             return found.scalar() == head_revision()
     except SQLAlchemyError:  # a new database: no version table yet
         return False
+
+
+def migrate_apart(engine: Engine) -> None:
+    """:func:`migrate`, with Alembic run in a child process when a migration is due: the
+    service that runs for months never loads it (about 10 MB it would keep until it
+    stops). The database URL reaches the child through its environment, not its command
+    line, which other users of the machine can read."""
+    if _at_head(engine):
+        return
+    url = engine.url.render_as_string(hide_password=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor.store.engine"],
+        env={**os.environ, _URL_VARIABLE: url},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        raise StorageError(lines[-1])
+
+
+_URL_VARIABLE = "MONITOR_MIGRATE_URL"
+
+if __name__ == "__main__":  # the child of migrate_apart
+    try:
+        migrate(create_db_engine(os.environ[_URL_VARIABLE]))
+    except StorageError as exc:  # one line: the parent reports the last one
+        sys.exit(" ".join(str(exc).split()))
