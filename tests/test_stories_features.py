@@ -458,3 +458,33 @@ def test_a_title_case_headline_is_not_held_to_sharing_a_name() -> None:
     assert CASE_BLIND in features(a.title()).tokens
     assert CASE_BLIND not in features(a).tokens
     assert title > sentence
+
+
+# --- aliases -----------------------------------------------------------------------------
+
+
+def test_alias_pair_becomes_one_story() -> None:
+    a = features("Collective Security Treaty Organization starts pulling troops from Almaty")
+    b = features("CSTO starts pulling troops from Almaty")
+    assert "csto" in a.tokens & b.tokens
+    assert same_story(a, b)
+
+
+def test_csto_and_odkb_across_languages_are_one_story() -> None:
+    en = features("CSTO sends 2,500 troops to Kazakhstan at Tokayev's request")
+    ru = features("ОДКБ направит 2500 военных в Казахстан по просьбе Токаева")
+    assert "~kst" in en.tokens & ru.tokens
+    assert same_story(en, ru)
+
+
+def test_alias_alone_does_not_merge_two_events() -> None:
+    a = features("Federal Reserve raises interest rates by 0.75%, matching June's move")
+    b = features("The problem with a persistently late Federal Reserve")
+    c = features("Fed chair warns of slower growth in speech to Congress")
+    assert not same_story(a, b)
+    assert not same_story(a, c)
+
+
+def test_alias_words_match_only_in_their_case() -> None:
+    assert "_us" not in features("Voters tell us they want lower prices at the pump").tokens
+    assert "_us" in features("Voters in the United States want lower prices").tokens

@@ -11,7 +11,9 @@ database.
 Tokens are strings, their kind told by the first character (:mod:`monitor.stories.tokens`
 reads them from the text, :mod:`monitor.stories.weights` weighs them):
 
-- a word: its stem (:func:`~monitor.stories.lexicon.stem`), stop words dropped; a common
+- a word: its stem (:func:`~monitor.stories.lexicon.stem`), stop words dropped, a name
+  news writes several ways as one (:mod:`monitor.stories.aliases`: "Fed" for "Federal
+  Reserve", "CSTO" for "ОДКБ"); a common
   news word, a place or person in the news every day, a given name: ``_`` and its stem,
   which count little;
 - a number: ``#`` and the number (``1,455`` = ``1 455`` = ``1455``, ``$6 million`` = ``6m``,

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Final, NamedTuple
 
 from monitor.match.fold import cased, normalize
 from monitor.match.words import JOINER, NOSPACE
+from monitor.stories.aliases import alias_at
 from monitor.stories.lexicon import (
     COMMON_STEMS,
     STEM_LENGTH,
@@ -91,9 +93,17 @@ def read_words(text: str, *, summary: bool = False) -> list[Word]:
     analyse = _analyse_shouting if shouting else _analyse
     before: tuple[str, int] | None = None  # the last capitalised telling token, its end
     end = 0
-    for word in words:
+    for n, word in enumerate(words):
         start = text.find(word, end)  # where findall found it: the first place after the last
         end = start + len(word)
+        alias = alias_at(words, n)
+        if alias is not None and alias[1] > 1:
+            extra = _phrase_alias(alias[0], words[n : n + alias[1]], analyse)
+            if extra is not None:
+                named = word[0].isupper() and not title_case and not _initial(text, start)
+                out.append(extra._replace(name=extra.name or named))
+        elif alias is not None:
+            word = alias[0]
         found = analyse(word)
         if found is None:
             before = None
@@ -108,6 +118,21 @@ def read_words(text: str, *, summary: bool = False) -> list[Word]:
             before = None
         out.append(found)
     return out
+
+
+def _phrase_alias(canonical: str, phrase: list[str], analyse: Callable) -> Word | None:
+    """The word of an alias written as a phrase ("Federal Reserve": "Fed"). The phrase's
+    words are kept too ("space station" is still said of the International Space Station),
+    so the name is tied to its first telling word (a ``+`` token, as a name of two words
+    is, and the phrase's capitalised words are to each other): two items naming it either
+    way have one name in common, not two or three."""
+    word = analyse(canonical)
+    if word is None:
+        return None
+    for part in map(analyse, phrase):
+        if part is not None and part.token[0] != "_":
+            return word._replace(pair=f"+{word.token}+{part.token}")
+    return word
 
 
 def read_numbered(text: str) -> list[str]:
