@@ -37,7 +37,7 @@ from monitor.types import Item, feed_display_name, frozen
 # A transaction-level advisory lock on PostgreSQL ("stories" in ASCII): the writes that
 # place items in stories take turns. SQLite's BEGIN IMMEDIATE already serialises them.
 STORY_LOCK = 0x73746F72696573
-CANDIDATES = 50  # members scored per new item: those sharing the most keys with it
+CANDIDATES = 30  # members scored per new item: those sharing the most keys with it
 SOURCES_LISTED = 50  # a story's sources named in an alert; the count covers them all
 TITLE_MAX = 500
 IN_SLICE = 1000  # bound parameters per IN list (SQLite allows 32,766 per statement)
