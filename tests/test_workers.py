@@ -177,3 +177,39 @@ def test_the_service_s_process_leaves_feedparser_to_its_workers() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["T", "False"]
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_a_worker_of_the_console_script_does_not_import_the_application(
+    tmp_path: Path, named: bool
+) -> None:
+    """The ``monitor`` console script is a file run as the main module; named as ``python
+    -m monitor`` names it, the parse workers do not run it (and import everything) again."""
+    script = tmp_path / "monitor"
+    script.write_text(
+        "import asyncio, sys\n"
+        "from monitor.cli import name_main_module\n"
+        "from monitor.parse.workers import ParseWorkers\n"
+        "from monitor.types import FetchResult\n"
+        f"if {named}:\n"
+        "    name_main_module()\n"
+        "body = b'<rss version=\"2.0\"><channel><title>T</title></channel></rss>'\n"
+        "async def main():\n"
+        "    workers = ParseWorkers(1)\n"
+        "    try:\n"
+        "        result = FetchResult(url='http://x/', final_url='http://x/', status=200,"
+        " body=body)\n"
+        "        await workers.parse(result)\n"
+        "        pid = workers._idle[0].process.pid\n"
+        "        with open(f'/proc/{pid}/maps') as maps:\n"
+        "            return 'sqlalchemy' in maps.read()\n"
+        "    finally:\n"
+        "        workers.close()\n"
+        "if __name__ == '__main__':\n"
+        "    print(asyncio.run(main()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(not named)  # without the name: the whole application
