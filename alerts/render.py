@@ -163,6 +163,11 @@ def spread_story(alert: Alert) -> AlertStory | None:
     return alert.story if alert.update else None
 
 
+def source_total(story: AlertStory) -> int:
+    """The sources a story counts: never fewer than it lists, whatever the store sent."""
+    return max(story.source_count, len(story.sources))
+
+
 def story_title(story: AlertStory) -> str:
     return one_line(story.title) or "(untitled)"
 
@@ -181,7 +186,7 @@ def source_names(sources: tuple[StorySource, ...], total: int) -> str:
 
 def story_sources(story: AlertStory) -> str:
     """``14 sources: bne IntelliNews, TASS, Reuters, …``."""
-    count = max(story.source_count, len(story.sources))
+    count = source_total(story)
     return f"{count} sources: {source_names(story.sources, count)}"
 
 
@@ -189,10 +194,10 @@ def other_sources(alert: Alert) -> str | None:
     """``Also in 2 other sources: TASS, Reuters``: an alert that waited while its story
     grew says so. None for a story of one source (or no story)."""
     story = alert.story
-    if story is None or max(story.source_count, len(story.sources)) <= 1:
+    if story is None or source_total(story) <= 1:
         return None
     others = tuple(source for source in story.sources if source.feed != alert.feed.name)
-    count = max(story.source_count, len(story.sources)) - 1
+    count = source_total(story) - 1
     noun = "source" if count == 1 else "sources"
     return f"Also in {count} other {noun}: {source_names(others, count)}"
 

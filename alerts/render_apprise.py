@@ -36,6 +36,7 @@ from alerts.render import (
     other_sources,
     render_subject,
     source_link,
+    source_total,
     split_highlights,
     spread_story,
     truncate,
@@ -269,7 +270,7 @@ def _fit_update(
         label = _words(f"• {feed} — {truncate(one_line(source.title), _TITLE_MAX)}", markup)
         blocks.append(([label, *_link(source_link(source), markup)], 1))
     head = [*head, *_link(item_link(alert), markup)]
-    total = max(story.source_count, len(story.sources))
+    total = source_total(story)
     return _fit_blocks(head, blocks, total, budget, markup)
 
 

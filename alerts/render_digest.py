@@ -36,6 +36,7 @@ from alerts.render import (
     render_payload,
     slack_escape,
     slack_link,
+    source_total,
     story_sources,
     story_title,
     templates,
@@ -113,7 +114,7 @@ def story_entries(alerts: tuple[Alert, ...]) -> tuple[DigestEntry, ...]:
 def entry_sources(entry: DigestEntry) -> str | None:
     """``14 sources: bne IntelliNews, TASS, …`` for a story of several sources."""
     story = entry.story
-    if story is None or max(story.source_count, len(story.sources)) <= 1:
+    if story is None or source_total(story) <= 1:
         return None
     return story_sources(story)
 

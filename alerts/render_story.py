@@ -30,6 +30,7 @@ from alerts.render import (
     slack_escape,
     slack_link,
     source_link,
+    source_total,
     story_title,
     templates,
     truncate,
@@ -41,10 +42,6 @@ CHAT_SOURCES_MAX = 10  # sources listed in a Slack or Discord message
 _TITLE_MAX = 200
 _FEED_MAX = 100
 _MORE_RESERVE = 40  # room kept for the "and N more" line
-
-
-def _total(story: AlertStory) -> int:
-    return max(story.source_count, len(story.sources))
 
 
 def _headline(story: AlertStory) -> str:
@@ -73,7 +70,7 @@ def story_context(alert: Alert, story: AlertStory) -> dict[str, Any]:
         "headline": f"{_headline(story).capitalize()}: {title}",
         "count": story.source_count,
         "sources": sources,
-        "more_sources": _total(story) - len(sources),
+        "more_sources": source_total(story) - len(sources),
     }
 
 
@@ -119,7 +116,7 @@ def render_story_slack(alert: Alert, story: AlertStory) -> dict[str, Any]:
     head += slack_link(link, title) if link else title
     lines = [_slack_source(source) for source in story.sources[:CHAT_SOURCES_MAX]]
     kept = _fit(lines, SLACK_TEXT_MAX - len(head) - 1)
-    more = _total(story) - len(kept)
+    more = source_total(story) - len(kept)
     if more:
         kept.append(f"_and {more} more_")
     return {"text": "\n".join([head, *kept])}
@@ -140,7 +137,7 @@ def render_story_discord(alert: Alert, story: AlertStory) -> dict[str, Any]:
     watchlist = discord_escape(one_line(alert.watchlist))
     lines = [_discord_source(source) for source in story.sources[:CHAT_SOURCES_MAX]]
     kept = _fit(lines, DISCORD_DESCRIPTION_MAX)
-    more = _total(story) - len(kept)
+    more = source_total(story) - len(kept)
     if more:
         kept.append(f"…and {more} more")
     embed: dict[str, Any] = {

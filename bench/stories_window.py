@@ -159,8 +159,7 @@ def place(
     from monitor.store.schema import ItemRow
     from monitor.store.stories import place_items
     from monitor.stories.features import dump_features, story_features
-    from monitor.stories.plan import StoryItem, StoryPlan
-    from monitor.types import Item
+    from monitor.stories.plan import StoryItem, StoryPlan, StoryPolicy
 
     store = Store(create_db_engine(url))
     decisions = time_decisions()
@@ -176,25 +175,14 @@ def place(
             title, summary = blend(texts, stored % len(texts), stored * 7919 % len(texts))
             title = rewrite(title, rng)
         row = item_row(n, title, summary, now)
-        item = Item(
-            key=str(row["key"]),
-            guid=None,
-            link=None,
-            title=title,
-            summary=summary,
-            content="",
-            author="",
-            categories=(),
-            published=None,
-            updated=None,
-            content_hash="",
-        )
+        key = str(row["key"])
         features = story_features(title=title, summary=summary, link=f"https://example.net/{n}")
         plan = StoryPlan(
             feed_url="http://127.0.0.1/bench.xml",
-            window=timedelta(hours=48),
-            steps=(5, 15),
-            items=(StoryItem(key=item.key, features=features, dumped=dump_features(features)),),
+            policy=StoryPolicy(window=timedelta(hours=48), steps=(5, 15)),
+            items=(
+                StoryItem(key=key, title=title, features=features, dumped=dump_features(features)),
+            ),
             update_routes={},
         )
         with Session(store.engine) as s, s.begin():
@@ -204,8 +192,7 @@ def place(
                 s,
                 store._insert,
                 feed_id=n % FEEDS + 1,
-                ids={item.key: n},
-                items={item.key: item},
+                ids={key: n},
                 plan=plan,
                 now=now,
             )

@@ -177,8 +177,9 @@ def plan_stories(
         try:
             text = item.summary or item.content
             features = story_features(title=item.title, summary=text, link=item.link)
+            dumped = dump_features(features)
             planned.append(
-                StoryItem(key=item.key, features=features, dumped=dump_features(features))
+                StoryItem(key=item.key, title=item.title, features=features, dumped=dumped)
             )
         except Exception:
             continue
@@ -186,8 +187,7 @@ def plan_stories(
         return None
     return StoryPlan(
         feed_url=feed_url,
-        window=policy.window,
-        steps=policy.steps,
+        policy=policy,
         items=tuple(planned),
         update_routes=routing.update_routes(now),
     )

@@ -108,9 +108,8 @@ class ItemStore(StoreBase):
                 )
             placed = Placed(stories={}, steps={})
             if stories is not None and ids:
-                by_key = {item.key: item for item in new}
                 placed = place_items(
-                    s, self._insert, feed_id=feed_id, ids=ids, items=by_key, plan=stories, now=now
+                    s, self._insert, feed_id=feed_id, ids=ids, plan=stories, now=now
                 )
             written = 0
             for alert in alerts:

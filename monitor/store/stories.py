@@ -32,7 +32,7 @@ from monitor.store.schema import (
 from monitor.stories.features import StoryFeatures, load_features
 from monitor.stories.plan import StoryPlan, StoryRole, step_reached, story_id
 from monitor.stories.similar import THRESHOLD, story_score
-from monitor.types import Item, feed_display_name, frozen
+from monitor.types import feed_display_name, frozen
 
 # A transaction-level advisory lock on PostgreSQL ("stories" in ASCII): the writes that
 # place items in stories take turns. SQLite's BEGIN IMMEDIATE already serialises them.
@@ -58,7 +58,6 @@ def place_items(
     *,
     feed_id: int,
     ids: Mapping[str, int],
-    items: Mapping[str, Item],
     plan: StoryPlan,
     now: datetime,
 ) -> Placed:
@@ -69,7 +68,7 @@ def place_items(
     c = s.connection()  # Core statements: the ORM's per-statement cost is most of theirs
     if c.dialect.name == "postgresql":
         c.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STORY_LOCK})
-    since = now - plan.window
+    since = now - plan.policy.window
     placed = Placed(stories={}, steps={})
     for planned in plan.items:
         key, features = planned.key, planned.features
@@ -79,8 +78,12 @@ def place_items(
         story, others = _find_stories(c, features, since)
         if story is None:
             story = story_id(plan.feed_url, key)
-            title = items[key].title[:TITLE_MAX] if key in items else ""
-            row = {"id": story, "title": title, "created_at": now, "last_at": now}
+            row = {
+                "id": story,
+                "title": planned.title[:TITLE_MAX],
+                "created_at": now,
+                "last_at": now,
+            }
             counts = {"size": 0, "sources": 0, "announced": 0}
             c.execute(insert(StoryRow).values(**row, **counts).on_conflict_do_nothing())
         elif others:
@@ -106,7 +109,7 @@ def place_items(
         if keys:
             c.execute(insert(StoryKeyRow).on_conflict_do_nothing(), keys)
         placed.stories[item_id] = story
-        step = step_reached(plan.steps, grown.sources, grown.announced)
+        step = step_reached(plan.policy.steps, grown.sources, grown.announced)
         if step is not None:
             c.execute(update(StoryRow).where(StoryRow.id == story).values(announced=step))
             placed.steps[story] = (step, item_id)

@@ -44,6 +44,7 @@ class StoryItem:
     transaction, which holds the stories lock)."""
 
     key: str
+    title: str  # a new story is named after its first item
     features: StoryFeatures
     dumped: str
 
@@ -56,8 +57,7 @@ class StoryPlan:
     every item)."""
 
     feed_url: str  # the configured URL: with the item's key, it names a new story
-    window: timedelta
-    steps: tuple[int, ...]
+    policy: StoryPolicy
     items: tuple[StoryItem, ...]
     update_routes: Mapping[str, tuple[Route, ...]]
 
