@@ -14,9 +14,17 @@ than run twice. Why a send failed is read from what the plugin logged while it r
 records are captured for this thread, never printed): ``error=NNN`` is the HTTP status,
 judged as the webhook channel judges it (408, 425, 429, 3xx and 5xx retryable, other 4xx
 permanent), a refused connection or a timeout is retryable, and a failure the plugin does
-not explain is retryable (the retry schedule bounds it). ``retry after N`` in the plugin's
-words (Telegram's 429 description) becomes the error's ``retry_after``; Apprise reports no
-Retry-After header, so other services' throttling only shows as a retryable 429.
+not explain is retryable (the retry schedule bounds it).
+
+Throttling is honoured where Apprise reports it, and never slept through in the thread: a
+plugin that keeps a service's rate-limit state (Discord, Revolt, Reddit, Twitter, Bluesky,
+Fluxer read ``X-RateLimit-*`` or ``Retry-After``) asks its ``throttle`` to sleep until the
+window reopens before it sends; a wait longer than ``WAIT_ALLOWANCE`` ends the send there,
+nothing sent, as a retryable error whose ``retry_after`` is that wait, so the outbox holds the
+delivery until then instead of a thread sleeping past the timeout. ``retry after N`` or
+``again in Ns`` in the plugin's words (Telegram's 429 description, LFG Alarm's) is read the
+same way. A plain 429 with no such word (Apprise does not pass other services'
+``Retry-After`` on) is a retryable failure on the channel's schedule.
 
 An Apprise URL is a credential from end to end (a bot token as the host, a password, a
 topic): messages show ``where``, the scheme and host of Apprise's own privacy form, and
@@ -30,6 +38,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import math
 import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Annotated, Any, Literal
@@ -47,7 +56,8 @@ URLS_MAX = 50  # one channel's URLs: each is a target with its own deliveries
 RECORDS_MAX = 50  # log records of one send kept for its verdict
 RETRYABLE_4XX = frozenset({408, 425, 429})
 _STATUS = re.compile(r"\berror=(\d{3})\b")
-_RETRY_AFTER = re.compile(r"\bretry after (\d{1,6})\b", re.IGNORECASE)
+_RETRY_AFTER = re.compile(r"\b(?:retry after|again in) (\d{1,6})(?!\d)", re.IGNORECASE)
+WAIT_ALLOWANCE = 1.0  # seconds of a service's forced wait slept in the send; longer: retry_after
 _REFUSED = re.compile(r"Connection refused|Errno 111|ConnectionRefusedError", re.IGNORECASE)
 _TIMED_OUT = re.compile(r"timed out|Timeout", re.IGNORECASE)
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]{0,31})://")
@@ -146,6 +156,30 @@ def target_name(channel: str, index: int) -> str:
     return f"{channel}#{index}"
 
 
+class _Throttled(Exception):
+    """A plugin would sleep ``wait`` seconds (the service's rate limit) before it sends."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(wait)
+        self.wait = wait
+
+
+def _throttle_without_long_waits(plugin: Any) -> None:
+    """Make the plugin's ``throttle`` raise :class:`_Throttled` instead of sleeping through
+    a forced wait over ``WAIT_ALLOWANCE``. Plugins call it before any request (Apprise's
+    convention: ``self.throttle(wait=...)``), so nothing has been sent to the service when
+    it raises. Its pacing between requests (``request_rate_per_sec``, no ``wait``) is kept."""
+    throttle = plugin.throttle
+
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        wait = kwargs.get("wait", args[1] if len(args) > 1 else None)
+        if isinstance(wait, int | float) and wait > WAIT_ALLOWANCE:
+            raise _Throttled(float(wait))
+        return throttle(*args, **kwargs)
+
+    plugin.throttle = guarded  # this instance only: the channel owns its plugin
+
+
 @frozen
 class _Outcome:
     sent: bool
@@ -168,6 +202,7 @@ class AppriseChannel:
         # Apprise's own waits are bounded by ours, so the thread ends soon after a timeout.
         plugin.socket_connect_timeout = min(plugin.socket_connect_timeout, config.timeout)
         plugin.socket_read_timeout = min(plugin.socket_read_timeout, config.timeout)
+        _throttle_without_long_waits(plugin)
         self._plugin = plugin
         self.where = display(plugin)
         self.limits = service_limits(plugin)
@@ -221,6 +256,10 @@ class AppriseChannel:
         """The verdict from what the plugin logged; its words are never quoted."""
         from apprise.exception import AppriseException
 
+        if isinstance(outcome.error, _Throttled):
+            wait = outcome.error.wait
+            text = f"rate limited by {self.where} for {format_duration(math.ceil(wait))}: not sent"
+            return DeliveryError(self.name, text, retry_after=wait)
         if outcome.error is not None:
             if isinstance(outcome.error, AppriseException):
                 text = f"Apprise refused the message for {self.where} ({unexpected(outcome.error)})"

@@ -18,6 +18,7 @@ control characters made visible, ``@`` mentions muted (a feed title must not pin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -56,9 +57,10 @@ ELLIPSIS = "…"
 _MORE_RESERVE = 40  # room kept in a digest (or a source list) for its "… and K more" line
 _TITLE_MAX = 200  # a source's title and feed in a list of sources
 _FEED_MAX = 100
-# Worst growth of one character when escaped (HTML: ' -> &#39;): the budget of the
-# last-resort cut, when not even one word fits.
-_ESCAPE_GROWTH = 6
+# What a last-resort cut may not fall inside: an HTML entity, a Markdown backslash escape;
+# else one character. Emphasis marks are dropped there (half of one is worse than none).
+_ATOMS = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);|\\.|</?b>|\*\*|.", re.S)
+_EMPHASIS_MARKS = frozenset({"<b>", "</b>", "**"})
 
 
 @frozen
@@ -129,7 +131,7 @@ def fit_lines(lines: Sequence[_Line], budget: int) -> str:
     """The lines, in order, within ``budget`` characters: whole lines while they fit, then
     the first that does not, cut between words (or left out if not even one word fits,
     the next one tried instead). Never empty while a line has text: as a last resort the
-    first line is cut by characters, before escaping, short enough for any escape."""
+    first line is cut inside its first word, between two escapes (:func:`_last_resort`)."""
     out: list[str] = []
     used = 0
     for line in lines:
@@ -161,9 +163,19 @@ def _join(line: _Line, words: Sequence[str], *, cut: bool = False) -> str:
 
 def _last_resort(line: _Line, budget: int) -> str:
     """A line whose first word alone is longer than the whole budget (a feed's 5000-letter
-    "word"): its words' text, cut by code points to a length whose escaping fits."""
-    words = " ".join(line.words)
-    return truncate(words, max(1, budget // _ESCAPE_GROWTH))
+    "word"): its escaped text cut between two escapes or characters, never inside one,
+    without emphasis, and marked with an ellipsis."""
+    room = budget - len(ELLIPSIS)
+    kept: list[str] = []
+    used = 0
+    for atom in _ATOMS.findall(" ".join(line.words)):
+        if atom in _EMPHASIS_MARKS:
+            continue
+        if used + len(atom) > room:
+            break
+        kept.append(atom)
+        used += len(atom)
+    return "".join(kept).rstrip() + ELLIPSIS
 
 
 def _safe(text: str) -> str:

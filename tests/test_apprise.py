@@ -20,6 +20,7 @@ import random
 import re
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from urllib.parse import parse_qs
 
 import pytest
 from apprise.plugins.custom_json import NotifyJSON
+from apprise.plugins.discord import NotifyDiscord
 from apprise.plugins.telegram import NotifyTelegram
 from feedserver import FeedServer
 from pages import sign_in
@@ -42,7 +44,7 @@ from alerts.base import Alert, AlertMatch
 from alerts.errors import DeliveryError
 from alerts.registry import ChannelConfig, build_channel, delivery_targets
 from alerts.render import HIGHLIGHT_END, HIGHLIGHT_START
-from alerts.render_apprise import ELLIPSIS, Limits, fit_message
+from alerts.render_apprise import ELLIPSIS, Limits, _words, fit_lines, fit_message
 from monitor.app import App
 from monitor.cli.common import QUIET_LOGGERS
 from monitor.config import Settings, load_settings
@@ -178,6 +180,68 @@ async def test_telegram_429_retry_after_is_honoured(telegram_api: WebhookReceive
     assert caught.value.message == "HTTP 429 from tgram://1...z/…"
 
 
+DISCORD = "discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js"
+
+
+@pytest.fixture
+def discord_api(
+    webhook_receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> WebhookReceiver:
+    """Discord's webhook API on loopback: the discord:// URL names no host either."""
+    monkeypatch.setattr(
+        NotifyDiscord, "notify_url", f"http://127.0.0.1:{webhook_receiver.port}/api/webhooks"
+    )
+    return webhook_receiver
+
+
+def rate_limited(seconds: int, status: int = 429) -> Reply:
+    """Discord's answer when the window is spent: it reopens ``seconds`` from now."""
+    reset = str(int(time.time()) + seconds)
+    return Reply(status=status, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset})
+
+
+async def test_a_429_with_its_window_is_waited_out_by_the_outbox_not_the_thread(
+    discord_api: WebhookReceiver,
+) -> None:
+    # The plugin keeps the window and, for one retry, would sleep until it reopens (some
+    # 40 s with its clock allowance): past the channel's timeout, a thread left asleep.
+    discord_api.script(rate_limited(30))
+    channel = apprise_channel(DISCORD, timeout=5.0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(DeliveryError) as caught:
+            await channel.send(sample_alert())
+    finally:
+        await channel.aclose()
+    assert time.monotonic() - started < 4  # neither slept nor timed out
+    assert caught.value.retryable and caught.value.retry_after is not None
+    assert 29 <= caught.value.retry_after <= 41
+    message = r"rate limited by discord://4\.\.\.8/… for (39|40|41)s: not sent"
+    assert re.fullmatch(message, caught.value.message)
+    assert len(discord_api.requests) == 1  # the window is not hammered
+
+
+async def test_a_spent_window_holds_the_next_send_without_a_request(
+    discord_api: WebhookReceiver,
+) -> None:
+    discord_api.script(rate_limited(20, status=204))  # accepted, and the last one allowed
+    channel = apprise_channel(DISCORD)
+    try:
+        await channel.send(sample_alert())
+        with pytest.raises(DeliveryError) as caught:
+            await channel.send(sample_alert(id="second"))
+        assert caught.value.retry_after is not None and 19 <= caught.value.retry_after <= 31
+        assert len(discord_api.requests) == 1
+        # Once the window has reopened the delivery goes through.
+        channel._plugin.ratelimit_reset = datetime.now(UTC).replace(tzinfo=None) - timedelta(
+            seconds=20
+        )
+        await channel.send(sample_alert(id="second"))
+    finally:
+        await channel.aclose()
+    assert len(discord_api.requests) == 2
+
+
 @pytest.mark.parametrize(
     ("status", "retryable"), [(500, True), (503, True), (429, True), (400, False), (404, False)]
 )
@@ -267,6 +331,25 @@ def test_a_cut_never_splits_an_escape_or_an_emphasis() -> None:
             if markup == "markdown":
                 assert body.count("**") % 2 == 0
                 assert not re.search(r"(?<!\\)(\\\\)*\\$", body.removesuffix(ELLIPSIS))
+
+
+@pytest.mark.parametrize("markup", ["html", "markdown", "text"])
+def test_the_last_resort_cut_falls_between_escapes(markup: str) -> None:
+    # Lines whose first word alone is longer than the budget (a line of CJK text has no
+    # spaces): the first is cut inside that word, between two escapes (``&amp;``, ``\\*``),
+    # never through one, without a half emphasis, and keeps what fits.
+    word = "R&D*_<x>" * 40
+    lines = [_words(word, markup, wrap=("<b>", "</b>")), _words(word, markup)]  # type: ignore[arg-type]
+    for budget in range(1, 120):
+        body = fit_lines(lines, budget)
+        assert len(body) <= budget and body.endswith(ELLIPSIS)
+        cut = body.removesuffix(ELLIPSIS)
+        assert len(body) > budget - 8  # what fits, not a sixth of it
+        if markup == "html":
+            assert "&" not in re.sub(r"&(amp|lt|gt);", "", cut) and "<" not in cut
+        if markup == "markdown":
+            assert not re.search(r"(?<!\\)(\\\\)*\\$", cut)  # no escape left open
+            assert "**" not in cut
 
 
 def test_the_title_leads_the_body_when_the_service_has_no_title() -> None:

@@ -142,6 +142,26 @@ async def test_a_word_only_in_the_article_alerts_once_with_the_article_as_snippe
     assert len(alerts_of(settings)) == 1
 
 
+async def test_an_article_that_adds_matches_still_makes_one_alert(
+    settings_for: Callable[..., Settings], feed_server: FeedServer
+) -> None:
+    # The title alerts on its own; the article, there within the bound, adds a second
+    # match to that alert: one alert with both, not one per text.
+    feed = teaser_feed(feed_server, ("m1", "CSTO ministers meet", TEASER))
+    feed_server.set_feed("/feed.xml", feed)
+    feed_server.set_response("/articles/m1", 200, article_page(ARTICLE_WORDS), HTML)
+    settings = settings_for()
+
+    report = await poll(settings)
+    await poll(settings)
+
+    assert report.matched == 1
+    [record] = store_for(settings).list_alerts()
+    assert [m.field for m in record.alert.matches] == ["title", "content"]
+    assert "secretary general" in record.alert.matches[1].snippet
+    assert len(feed_server.requests_for("/articles/m1")) == 1
+
+
 async def test_one_article_fetch_per_new_item_and_none_for_known_items(
     settings_for: Callable[..., Settings], feed_server: FeedServer
 ) -> None:
