@@ -33,7 +33,7 @@ import yaml
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 
-from monitor.config import Settings, WatchlistConfig
+from monitor.config import NotifyRoute, Settings, WatchlistConfig
 from monitor.errors import QueryError
 from monitor.match import Matcher, compile_query
 from monitor.store import StoredItem
@@ -334,14 +334,22 @@ def watchlist_yaml(config: WatchlistConfig | None, query: str) -> str:
         if config.language != "auto":
             entry["language"] = config.language
         if config.notify:
-            entry["notify"] = [
-                r.channel if r.digest is None else {"channel": r.channel, "digest": str(r.digest)}
-                for r in config.notify
-            ]
+            entry["notify"] = [_route(r) for r in config.notify]
     plain = all(visible(v) == v for v in _strings(entry))
     return yaml.safe_dump(
         [entry], allow_unicode=plain, sort_keys=False, width=100_000, default_flow_style=False
     )
+
+
+def _route(route: NotifyRoute) -> str | dict[str, str]:
+    """A route as the file writes it: a bare channel name unless it has settings of its
+    own (a pasted entry that dropped ``stories: separate`` would route differently)."""
+    settings = {"channel": route.channel}
+    if route.digest is not None:
+        settings["digest"] = str(route.digest)
+    if route.stories != "collapse":
+        settings["stories"] = route.stories
+    return route.channel if len(settings) == 1 else settings
 
 
 def _strings(value: object) -> list[str]:
