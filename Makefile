@@ -6,7 +6,7 @@ BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 CONFIG ?= examples/monitor.yaml
 
-.PHONY: run test postgres browser lint format bench clean
+.PHONY: run test postgres browser lint format bench bench-service clean
 
 $(STAMP): pyproject.toml setup.py monitor/match/_speedups.c
 	@command -v cc >/dev/null || { echo "error: a C compiler is needed to build monitor/match/_speedups.c (Debian: apt-get install gcc)" >&2; exit 1; }
@@ -16,6 +16,15 @@ $(STAMP): pyproject.toml setup.py monitor/match/_speedups.c
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# What a user installs (no test or dev packages: selenium's trio, say, would otherwise be
+# imported by httpcore and weigh in the footprint bench/service.py measures).
+RUNTIME = .venv-runtime
+$(RUNTIME)/.installed: pyproject.toml setup.py monitor/match/_speedups.c
+	$(PYTHON) -m venv $(RUNTIME)
+	$(RUNTIME)/bin/python -m pip install --quiet --upgrade pip
+	$(RUNTIME)/bin/python -m pip install --quiet -e .
+	touch $@
 
 run: $(STAMP)
 	$(BIN)/monitor run --config $(CONFIG)
@@ -46,5 +55,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/stories.py
 
+# The running service's footprint, as installed (bench/service.py --help for its options).
+bench-service: $(STAMP) $(RUNTIME)/.installed
+	$(BIN)/python bench/service.py --python $(RUNTIME)/bin/python
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(RUNTIME) .pytest_cache .ruff_cache *.egg-info

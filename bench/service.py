@@ -325,9 +325,9 @@ class FeedTable:
 class ServiceProcess:
     """``monitor run`` as a subprocess, logging to a file."""
 
-    def __init__(self, config: Path, log: Path) -> None:
+    def __init__(self, config: Path, log: Path, python: str) -> None:
         self.log = log
-        argv = [sys.executable, "-m", "monitor", "run", "--config", str(config)]
+        argv = [python, "-m", "monitor", "run", "--config", str(config)]
         self.argv = argv
         with log.open("wb") as out:
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
@@ -650,6 +650,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--corpus", type=Path, default=None, help="directory of *.xml feeds")
     parser.add_argument("--seed", type=int, default=1, help="seed of the choice of bumps")
     parser.add_argument("--keep-log", type=Path, default=None, help="copy the service's log here")
+    parser.add_argument(
+        "--python",
+        default=sys.executable,
+        help="the interpreter that runs the service (make bench-service: a venv with the "
+        "project alone, as a user installs it; default: this one)",
+    )
     args = parser.parse_args()
     if args.minutes < 1 or args.feeds < 1 or not 0 <= args.change <= 1:
         parser.error("--minutes and --feeds at least 1, --change between 0 and 1")
@@ -686,7 +692,7 @@ def run(args: argparse.Namespace, host: FeedHostProcess, db: str, tmp: Path) -> 
     write_config(config, [host.url(i) for i in range(args.feeds)], db, args)
     url = make_url(db)
     postgres = None if url.get_backend_name() == "sqlite" else PostgresCpu(url.database or "")
-    service = ServiceProcess(config, tmp / "service.log")
+    service = ServiceProcess(config, tmp / "service.log", args.python)
     table = FeedTable(db)
     try:
         started = service.wait_started()

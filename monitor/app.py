@@ -22,6 +22,7 @@ from monitor.config import Settings
 from monitor.errors import ConfigError
 from monitor.fetch import Fetcher, FetchSettings
 from monitor.match import Matcher
+from monitor.memory import TRIM_EVERY, limit_arenas, release_free_memory
 from monitor.metrics import Metrics
 from monitor.notices import raise_notices
 from monitor.outbox import Outbox
@@ -65,7 +66,10 @@ class App:
 
     def __init__(self, settings: Settings, *, long_running: bool = False) -> None:
         """``long_running``: the service (``monitor run``), which migrates the database
-        in a child process so that it never keeps Alembic loaded."""
+        in a child process so that it never keeps Alembic loaded, and caps the allocator's
+        heaps before any of its threads starts (:mod:`monitor.memory`)."""
+        if long_running:
+            limit_arenas()
         self.settings = settings
         self.engine = create_db_engine(settings.database)
         self.lock = lock_sqlite(self.engine)
@@ -154,6 +158,11 @@ class App:
                 name="health",
                 every=self.settings.health.every,
                 run=lambda: raise_notices(self.store, self.delivery.health, self.clock),
+            ),
+            Chore(
+                name="memory",
+                every=TRIM_EVERY,
+                run=lambda: asyncio.to_thread(release_free_memory),
             ),
         ]
 
