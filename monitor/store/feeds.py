@@ -8,10 +8,11 @@ is written with one UPDATE, which also releases the lease. It does not store ite
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, func, literal, or_, select, update
+from sqlalchemy import Connection, Update, bindparam, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor.store.base import StoreBase, storage_errors
@@ -232,18 +233,31 @@ def apply_poll(s: Session | Connection, feed_id: int, p: PollUpdate) -> None:
         values["title"] = p.title
     if p.state == FeedState.OK and p.status != 304:
         values["ttl_seconds"] = p.ttl_seconds
-    feeds = FeedRow.__table__
-    values["poll_count"] = feeds.c.poll_count + 1
-    if p.state != FeedState.OK:
-        values["poll_failures"] = feeds.c.poll_failures + 1
-    counted = s.execute(
-        update(feeds)
-        .where(feeds.c.id == feed_id)
-        .values(**values)
-        .returning(feeds.c.poll_count, feeds.c.poll_failures)
-    ).first()
+    statement = _poll_update(tuple(values), failed=p.state != FeedState.OK)
+    parameters = {f"set_{name}": value for name, value in values.items()}
+    counted = s.execute(statement, {"poll_feed": feed_id, **parameters}).first()
     if counted is not None:
         remember_poll(s, feed_id, p, seq=counted[0], failures=counted[1])
+
+
+@functools.cache
+def _poll_update(columns: tuple[str, ...], *, failed: bool) -> Update:
+    """The UPDATE of a poll's outcome for one set of columns, built once: SQLAlchemy keys its
+    compiled statements by a statement's structure, which it works out again for every new
+    statement object and remembers on a reused one (a handful of shapes ever occur)."""
+    feeds = FeedRow.__table__
+    values: dict[str, object] = {
+        name: bindparam(f"set_{name}", type_=feeds.c[name].type) for name in columns
+    }
+    values["poll_count"] = feeds.c.poll_count + 1
+    if failed:
+        values["poll_failures"] = feeds.c.poll_failures + 1
+    return (
+        update(feeds)
+        .where(feeds.c.id == bindparam("poll_feed"))
+        .values(**values)
+        .returning(feeds.c.poll_count, feeds.c.poll_failures)
+    )
 
 
 def _claimed(r: FeedRow) -> ClaimedFeed:
