@@ -1,15 +1,20 @@
 """Parse workers: parsing in other processes, a dead worker costs one poll only, and a
-document that takes longer than the budget fails its poll and costs its worker."""
+document that takes longer than the budget fails its poll and costs its worker. Workers
+start when documents come, retire when idle, and are plain children of the service (no
+forkserver, no resource tracker) that import only the parsers and never outlive it."""
 
 from __future__ import annotations
 
 import asyncio
+import glob
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from textwrap import dedent
+from typing import Any
 
 import pytest
 
@@ -51,21 +56,50 @@ def worker_pids(workers: ParseWorkers) -> list[int]:
 
 def alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead too
+            return stat.read().split(") ")[-1][:1] != "Z"
+    except FileNotFoundError:
         return False
-    with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead too
-        return stat.read().split(") ")[-1][:1] != "Z"
+
+
+def reaped(pid: int) -> bool:
+    """The process is gone and waited for: not even a zombie is left of it. (Asks without
+    waiting for it: this check must not be what reaps it.)"""
+    try:
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return True
+    return False
+
+
+def worker_children() -> set[int]:
+    """This process's children that are parse workers, whichever thread started them."""
+    pids = set()
+    for path in glob.glob(f"/proc/{os.getpid()}/task/*/children"):
+        with open(path) as children:
+            pids |= {int(pid) for pid in children.read().split()}
+    return {pid for pid in pids if alive(pid) and "monitor.parse.serve" in command(pid)}
+
+
+def command(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline") as cmdline:
+            return cmdline.read().replace("\0", " ")
+    except FileNotFoundError:
+        return ""
 
 
 async def test_dead_worker_fails_one_parse_then_the_pool_recovers() -> None:
-    workers = ParseWorkers(1)
+    restarts: list[None] = []
+    workers = ParseWorkers(1, on_restart=lambda: restarts.append(None))
     try:
         await workers.parse(result())  # start the worker
         (pid,) = worker_pids(workers)
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(ParseError, match="crashed"):
             await workers.parse(result())
+        assert reaped(pid)
+        assert len(restarts) == 1
         parsed = await workers.parse(result())
         assert len(parsed.items) == 10
     finally:
@@ -101,7 +135,7 @@ async def test_a_document_over_the_budget_fails_its_poll_and_its_worker_is_repla
         with pytest.raises(ParseError, match=f"parsing took longer than {BUDGET:g}s"):
             await workers.parse(result(slow_feed()))
         assert time.monotonic() - started < BUDGET + 2.0  # not the whole parse
-        assert not alive(pid)
+        assert reaped(pid)
         assert len((await workers.parse(result())).items) == 10  # a new worker
         assert worker_pids(workers) != [pid]
     finally:
@@ -139,6 +173,7 @@ async def test_a_cancelled_parse_stops_its_worker_and_the_next_one_starts_anothe
             await parse
         assert len((await workers.parse(result())).items) == 10
         assert worker_pids(workers) != [pid]
+        assert reaped(pid)
     finally:
         workers.close()
 
@@ -179,37 +214,185 @@ def test_the_service_s_process_leaves_feedparser_to_its_workers() -> None:
     assert done.stdout.split() == ["T", "False"]
 
 
-@pytest.mark.parametrize("named", [True, False])
-def test_a_worker_of_the_console_script_does_not_import_the_application(
-    tmp_path: Path, named: bool
-) -> None:
-    """The ``monitor`` console script is a file run as the main module; named as ``python
-    -m monitor`` names it, the parse workers do not run it (and import everything) again."""
+async def test_a_parse_cancelled_while_its_worker_starts_leaves_no_process() -> None:
+    before = worker_children()
+    workers = ParseWorkers(1)
+    try:
+        parse = asyncio.ensure_future(workers.parse(result()))
+        deadline = time.monotonic() + 10
+        while not worker_children() - before and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)  # until the worker's process exists
+        (pid,) = worker_children() - before
+        parse.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await parse
+        while not reaped(pid) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert reaped(pid)
+    finally:
+        workers.close()
+
+
+async def test_no_worker_before_the_first_document_and_one_for_a_steady_stream() -> None:
+    before = worker_children()
+    workers = ParseWorkers(3)
+    try:
+        assert worker_children() == before
+        seen: set[int] = set()
+        for _ in range(10):
+            assert len((await workers.parse(result())).items) == 10
+            seen |= worker_children() - before
+        assert len(seen) == 1
+    finally:
+        workers.close()
+
+
+IDLE = 2.0
+
+
+async def test_a_burst_starts_count_workers_and_the_surplus_retires_once_idle() -> None:
+    """The first pass over every feed uses every worker; the quiet stream after it (one
+    document at a time) keeps the one it uses, and without documents none is left."""
+    workers = ParseWorkers(3, idle_timeout=IDLE)
+    try:
+        await asyncio.gather(*(workers.parse(result()) for _ in range(6)))
+        burst = worker_pids(workers)
+        assert len(burst) == 3
+        deadline = time.monotonic() + IDLE + 20
+        while len(worker_pids(workers)) > 1 and time.monotonic() < deadline:
+            await workers.parse(result())  # a stream, one document at a time
+        (kept,) = worker_pids(workers)
+        retired = set(burst) - {kept}
+        assert len(retired) == 2
+        assert all(reaped(pid) for pid in retired)
+        while worker_pids(workers) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # no documents: the last worker retires on a timer
+        assert worker_pids(workers) == []
+        assert reaped(kept)
+        assert len((await workers.parse(result())).items) == 10  # and a new one starts
+    finally:
+        workers.close()
+
+
+async def test_close_stops_and_reaps_every_worker() -> None:
+    workers = ParseWorkers(2)
+    await asyncio.gather(*(workers.parse(result()) for _ in range(2)))
+    pids = worker_pids(workers)
+    assert len(pids) == 2
+    workers.close()
+    assert all(reaped(pid) for pid in pids)
+
+
+def run_script(code: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        **kwargs,
+    )
+
+
+def test_the_service_s_only_children_are_its_workers() -> None:
+    """No forkserver and no resource tracker: they would parse nothing."""
+    done = run_script(
+        """
+        import asyncio, glob, os
+        from monitor.parse.workers import ParseWorkers
+        from monitor.types import FetchResult
+        body = b'<rss version="2.0"><channel><title>T</title></channel></rss>'
+        result = FetchResult(url="http://x/", final_url="http://x/", status=200, body=body)
+        async def main():
+            workers = ParseWorkers(2)
+            try:
+                await asyncio.gather(workers.parse(result), workers.parse(result))
+                for path in glob.glob(f"/proc/{os.getpid()}/task/*/children"):
+                    for pid in open(path).read().split():
+                        print(open(f"/proc/{pid}/cmdline").read().replace("\\0", " "))
+            finally:
+                workers.close()
+        asyncio.run(main())
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    children = done.stdout.splitlines()
+    assert len(children) == 2, children
+    assert all("-m monitor.parse.serve" in child for child in children), children
+
+
+def test_a_worker_exits_when_the_service_is_killed() -> None:
+    service = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            dedent(
+                """
+                import asyncio, sys
+                from monitor.parse.workers import ParseWorkers
+                from monitor.types import FetchResult
+                body = b'<rss version="2.0"><channel><title>T</title></channel></rss>'
+                result = FetchResult(url="http://x/", final_url="http://x/", status=200, body=body)
+                workers = ParseWorkers(1)
+                asyncio.run(workers.parse(result))
+                print(workers._idle[0].process.pid, flush=True)
+                sys.stdin.read()
+                """
+            ),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert service.stdout is not None
+        pid = int(service.stdout.readline())
+        assert alive(pid)
+    finally:
+        service.kill()
+        service.wait()
+    deadline = time.monotonic() + 10
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not alive(pid)
+
+
+def test_a_worker_imports_the_parsers_and_nothing_of_the_service(tmp_path: Path) -> None:
+    """The service's main module imports the whole application (the ``monitor`` console
+    script does); a worker imports feedparser and no database, HTTP client or settings.
+    The probe is found in the worker because the worker finds what the service finds."""
+    (tmp_path / "probe.py").write_text(
+        "import sys\ndef modules(body, *, url, headers):\n    return sorted(sys.modules)\n"
+    )
     script = tmp_path / "monitor"
     script.write_text(
-        "import asyncio, sys\n"
-        "from monitor.cli import name_main_module\n"
-        "from monitor.parse.workers import ParseWorkers\n"
-        "from monitor.types import FetchResult\n"
-        f"if {named}:\n"
-        "    name_main_module()\n"
-        "body = b'<rss version=\"2.0\"><channel><title>T</title></channel></rss>'\n"
-        "async def main():\n"
-        "    workers = ParseWorkers(1)\n"
-        "    try:\n"
-        "        result = FetchResult(url='http://x/', final_url='http://x/', status=200,"
-        " body=body)\n"
-        "        await workers.parse(result)\n"
-        "        pid = workers._idle[0].process.pid\n"
-        "        with open(f'/proc/{pid}/maps') as maps:\n"
-        "            return 'sqlalchemy' in maps.read()\n"
-        "    finally:\n"
-        "        workers.close()\n"
-        "if __name__ == '__main__':\n"
-        "    print(asyncio.run(main()))\n"
+        dedent(
+            f"""
+            import asyncio, sys
+            sys.path.insert(0, {str(tmp_path)!r})
+            import monitor.cli, monitor.app, probe
+            from monitor.parse.workers import ParseWorkers
+            from monitor.types import FetchResult
+            body = b'<rss version="2.0"><channel><title>T</title></channel></rss>'
+            result = FetchResult(url="http://x/", final_url="http://x/", status=200, body=body)
+            async def main():
+                workers = ParseWorkers(1)
+                try:
+                    await workers.parse(result)
+                    return await workers._run(probe.modules, result)
+                finally:
+                    workers.close()
+            if __name__ == "__main__":
+                print(" ".join(asyncio.run(main())))
+            """
+        )
     )
     done = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == str(not named)  # without the name: the whole application
+    modules = set(done.stdout.split())
+    assert {"feedparser", "monitor.parse.feed", "probe"} <= modules
+    service = {"sqlalchemy", "httpx", "pydantic", "yaml", "monitor.app", "monitor.cli"}
+    assert not service & modules
+    assert not {m for m in modules if m.startswith(("monitor.store", "monitor.fetch"))}

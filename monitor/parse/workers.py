@@ -1,14 +1,27 @@
 """Parse workers: feed parsing off the event loop, on every core, within a time budget.
 
-feedparser is CPU-bound and holds the GIL, so the service parses in worker processes
-(``forkserver``: never fork a process that runs threads), one document at a time each. A
-worker still parsing when the document's budget is spent (a document that is slow to
-parse, whatever the reason) is killed and replaced, and so is one that dies (out of
-memory on a hostile document, a segfault in a C extension): one bad feed costs one failed
-poll, and no claim on a feed outlives its lease because of a parse. The processes are our
-own, not a ``ProcessPoolExecutor``'s: that cannot stop one task, and a dead worker breaks
-it for good. Article pages of full-text feeds (:mod:`monitor.parse.article`) are
-extracted by the same workers, under the same budget.
+feedparser is CPU-bound and holds the GIL, so the service parses in worker processes, one
+document at a time each. A worker still parsing when the document's budget is spent (a
+document that is slow to parse, whatever the reason) is killed and replaced, and so is one
+that dies (out of memory on a hostile document, a segfault in a C extension): one bad feed
+costs one failed poll, and no claim on a feed outlives its lease because of a parse. The
+processes are our own, not a ``ProcessPoolExecutor``'s: that cannot stop one task, and a
+dead worker breaks it for good. Article pages of full-text feeds
+(:mod:`monitor.parse.article`) are extracted by the same workers, under the same budget.
+
+Memory, not CPU, is what a quiet service runs short of, so workers are few and plain:
+
+- Each is a fresh interpreter (``python -m monitor.parse.serve``, started by
+  ``subprocess``, whose fork-and-exec is safe in a process that runs threads), talking
+  over a socket pair. multiprocessing's ``forkserver`` would add a server process and a
+  resource tracker (some 7 MB each) that parse nothing, and would run the service's main
+  module again in the server. A worker imports only the parsers, and exits when its
+  connection closes, so it never outlives the service, however that ends.
+- Workers start when documents need them and retire when idle. A busy spell (the first
+  pass over every feed) starts up to ``count``, one per core; the most recently used idle
+  worker takes the next document, so in a steady state (mostly 304s, a document a second)
+  one worker stays warm and the rest, idle past ``idle_timeout``, are stopped. A start
+  costs some tenths of a second, not counted against the document's budget.
 
 With ``workers=0`` parsing runs in a thread instead (tests, tiny deployments). A thread
 cannot be killed: the poll still fails once the budget is spent, but the thread parses on
@@ -18,15 +31,17 @@ to the end, holding a core meanwhile. Where feeds may be hostile, parse in proce
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
-import multiprocessing
 import os
-import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from multiprocessing.connection import Connection
-from multiprocessing.context import BaseContext
 from typing import Any
 
 from monitor.errors import ParseError
@@ -36,6 +51,9 @@ from monitor.types import FetchResult, ParsedFeed
 log = logging.getLogger("monitor.parse.workers")
 
 DEFAULT_BUDGET = 20.0
+# Long enough that a worker serving a document a minute or so stays, short enough that the
+# surplus of a busy spell does not hold memory for long.
+DEFAULT_IDLE_TIMEOUT = 60.0
 _START_TIMEOUT = 60.0  # a new worker imports the parsers before it says it is ready
 # A document, as a worker receives it: what to do with it (``parse_document`` or
 # ``extract_article``, sent by reference), body, URL (the base for links), headers.
@@ -49,15 +67,21 @@ class ParseWorkers:
         workers: int | None,
         budget: float = DEFAULT_BUDGET,
         on_restart: Callable[[], None] | None = None,
+        *,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     ) -> None:
         """``workers``: None = one per core; 0 = parse in a thread of this process.
         ``budget``: the seconds one document may take to parse. ``on_restart`` is called
-        each time a worker is killed or found dead (the service counts them)."""
+        each time a worker is killed or found dead (the service counts them).
+        ``idle_timeout``: the seconds a worker may wait for a document before it stops."""
         self.count = (os.cpu_count() or 1) if workers is None else workers
         self.budget = budget
+        self.idle_timeout = idle_timeout
         self._on_restart = on_restart
-        self._context = multiprocessing.get_context("forkserver")
+        # A stack: the worker used last on top, so that surplus workers sink, stay idle and
+        # retire; the bottom one has been idle longest.
         self._idle: list[_Worker] = []
+        self._retiring: tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle] | None = None
         # A worker is driven from a thread of its own (sending, waiting, receiving block),
         # so that no other work waits behind a parse for a thread of the default executor.
         self._threads = ThreadPoolExecutor(max(self.count, 1), "monitor-parse")
@@ -91,12 +115,12 @@ class ParseWorkers:
             return await self._in_worker(job, result.url)
 
     async def _in_worker(self, job: _Job, url: str) -> Any:
-        loop = asyncio.get_running_loop()
+        # No idle worker means that all alive are busy, fewer than ``count`` (the slots).
         worker = self._idle.pop() if self._idle else None
         try:
             if worker is None:
-                worker = await loop.run_in_executor(self._threads, _Worker, self._context)
-            ok, value = await loop.run_in_executor(self._threads, worker.run, job, self.budget)
+                worker = await self._start()
+            ok, value = await self._send(worker, job)
         except TimeoutError:
             self._restarted()
             raise self._overtime(url) from None
@@ -104,17 +128,61 @@ class ParseWorkers:
             self._restarted()
             log.error("a parse worker died while parsing %s; starting another", url)
             raise ParseError(url, "the parser crashed on this document") from None
-        except BaseException:  # cancelled: the worker may be mid-parse, so it goes
-            if worker is not None:
-                worker.kill()
-            raise
-        if self._closed:
-            worker.stop()
-        else:
-            self._idle.append(worker)
+        self._release(worker)
         if ok:
             return value
         raise value
+
+    async def _start(self) -> _Worker:
+        """A new worker, started in a thread (it takes some tenths of a second); one whose
+        document was cancelled meanwhile is stopped once it has started."""
+        started = self._threads.submit(_Worker)
+        try:
+            return await asyncio.wrap_future(started)
+        except asyncio.CancelledError:
+            started.add_done_callback(_stop_started)
+            raise
+
+    async def _send(self, worker: _Worker, job: _Job) -> tuple[bool, Any]:
+        """The outcome of ``job`` in ``worker``, from a thread. Cancelled, the worker is
+        killed at once (it may be mid-parse) and reaped when its thread is done with it
+        (the thread may not even have started, and then nothing else would)."""
+        running = self._threads.submit(worker.run, job, self.budget)
+        try:
+            return await asyncio.wrap_future(running)
+        except asyncio.CancelledError:
+            worker.kill()
+            running.add_done_callback(lambda _: worker.stop())
+            raise
+
+    def _release(self, worker: _Worker) -> None:
+        if self._closed:
+            worker.stop()
+            return
+        worker.idle_since = time.monotonic()
+        self._idle.append(worker)
+        self._retire_idle()
+
+    def _retire_idle(self) -> None:
+        """Stop the workers idle longer than ``idle_timeout``, and wake up again when the
+        next one will be: a timer, not a thread that polls."""
+        now = time.monotonic()
+        while self._idle and now - self._idle[0].idle_since >= self.idle_timeout:
+            self._idle.pop(0).stop()
+        loop = asyncio.get_running_loop()
+        if self._retiring is not None:
+            if self._retiring[0] is loop and not self._retiring[1].cancelled():
+                return  # it fires no later than needed: the bottom worker only gets younger
+            self._retiring[1].cancel()
+            self._retiring = None
+        if self._idle and not self._closed:
+            wait = self._idle[0].idle_since + self.idle_timeout - now
+            handle = loop.call_later(wait, self._woken)
+            self._retiring = (loop, handle)
+
+    def _woken(self) -> None:
+        self._retiring = None
+        self._retire_idle()
 
     def _restarted(self) -> None:
         if self._on_restart is not None:
@@ -134,26 +202,40 @@ class ParseWorkers:
     def close(self) -> None:
         """Stop the idle workers now and the busy ones when their document is parsed."""
         self._closed = True
+        if self._retiring is not None:
+            self._retiring[1].cancel()
+            self._retiring = None
         while self._idle:
             self._idle.pop().stop()
         self._threads.shutdown(wait=False)
 
 
 class _Worker:
-    """A worker process and the pipe to it, driven by one thread at a time."""
+    """A worker process and the connection to it, driven by one thread at a time."""
 
-    def __init__(self, context: BaseContext) -> None:
+    def __init__(self) -> None:
         """Start the process and wait until it can parse (its imports are not parsing, so
         they do not count against a budget)."""
-        self.connection, child = context.Pipe()  # type: ignore[attr-defined]
-        self.process = context.Process(  # type: ignore[attr-defined]
-            target=_serve, args=(child,), name="monitor-parse", daemon=True
-        )
-        self.process.start()
-        child.close()
+        self.idle_since = 0.0
+        ours, theirs = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(
+                [*_interpreter(), "-m", "monitor.parse.serve", str(theirs.fileno())],
+                stdin=subprocess.DEVNULL,  # stdout and stderr are the service's: crashes show
+                pass_fds=(theirs.fileno(),),
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(map(os.path.abspath, sys.path))},
+                # Ctrl-C at a terminal goes to the service alone, which stops its workers.
+                process_group=0,
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self.connection = Connection(ours.detach())
         try:
             ready = self.connection.poll(_START_TIMEOUT) and self.connection.recv() == "ready"
-        except EOFError:
+        except (EOFError, OSError):
             ready = False
         if not ready:
             self.stop()
@@ -163,7 +245,7 @@ class _Worker:
         """Send a document and wait for its outcome, at most ``budget`` seconds of
         parsing: (True, the ParsedFeed) or (False, the exception). TimeoutError when the
         budget was spent, EOFError or OSError when the worker died; either way the worker
-        is stopped here, by the thread that uses its pipe."""
+        is stopped here, by the thread that uses its connection."""
         try:
             self.connection.send(job)
             if not self.connection.poll(budget):
@@ -175,13 +257,28 @@ class _Worker:
             raise
 
     def kill(self) -> None:
-        """Kill the process (from any thread); the thread using the pipe sees it closed."""
+        """Kill the process (from any thread); the thread using the connection sees it
+        closed."""
         self.process.kill()
 
     def stop(self) -> None:
+        """Kill the process and reap it (no zombie is left)."""
         self.process.kill()
-        self.process.join()
+        self.process.wait()
         self.connection.close()
+
+
+def _interpreter() -> list[str]:
+    """This interpreter, finding the modules this process finds (its ``sys.path``, passed
+    as ``PYTHONPATH``) and no others: ``-P``, so that the working directory does not come
+    first."""
+    flags = ["-B"] if sys.dont_write_bytecode else []
+    return [sys.executable, "-P", *flags]
+
+
+def _stop_started(started: concurrent.futures.Future[_Worker]) -> None:
+    if not started.cancelled() and started.exception() is None:
+        started.result().stop()
 
 
 def parse_document(body: bytes, *, url: str, headers: dict[str, str]) -> ParsedFeed:
@@ -191,26 +288,3 @@ def parse_document(body: bytes, *, url: str, headers: dict[str, str]) -> ParsedF
     from monitor.parse.feed import parse_feed
 
     return parse_feed(body, url=url, headers=headers)
-
-
-def _serve(connection: Connection) -> None:
-    """A worker process: parse each document received until the pipe closes."""
-    # Ctrl-C reaches the whole process group; the service stops its workers itself.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import monitor.parse.feed  # noqa: F401  # before "ready": not on the first document's clock
-
-    connection.send("ready")
-    while True:
-        try:
-            task, body, url, headers = connection.recv()
-        except EOFError:
-            return
-        try:
-            outcome: tuple[bool, Any] = (True, task(body, url=url, headers=headers))
-        except Exception as exc:
-            outcome = (False, exc)
-        try:
-            connection.send(outcome)
-        except Exception as exc:  # an exception that does not pickle
-            reason = f"the parser failed: {type(exc).__name__}"
-            connection.send((False, ParseError(url, reason)))

@@ -1,0 +1,59 @@
+"""A parse worker's process: ``python -m monitor.parse.serve FD``, started by
+:class:`~monitor.parse.workers.ParseWorkers`.
+
+Input: on the connection at file descriptor ``FD``, pickled ``(task, body, url, headers)``
+documents, one at a time; output: ``(True, value)`` or ``(False, exception)`` for each. It
+says "ready" once the parsers are imported, so that their import is not on the first
+document's clock. It exits when the connection closes: the service stopped it, or died
+(a worker outlives nothing it serves). It imports what parsing needs and nothing of the
+service (no database, no HTTP client); it does not touch the network or the database.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from multiprocessing.connection import Connection
+from typing import Any
+
+from monitor.errors import ParseError
+
+
+def serve(connection: Connection) -> None:
+    """Parse each document received until the connection closes."""
+    import monitor.parse.feed  # noqa: F401  # before "ready": not on the first document's clock
+
+    connection.send("ready")
+    while True:
+        try:
+            task, body, url, headers = connection.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            outcome: tuple[bool, Any] = (True, task(body, url=url, headers=headers))
+        except Exception as exc:
+            outcome = (False, exc)
+        try:
+            _reply(connection, url, outcome)
+        except OSError:  # the service stopped waiting (it died, or gave up on this one)
+            return
+
+
+def _reply(connection: Connection, url: str, outcome: tuple[bool, Any]) -> None:
+    try:
+        connection.send(outcome)
+    except OSError:
+        raise
+    except Exception as exc:  # an exception that does not pickle
+        connection.send((False, ParseError(url, f"the parser failed: {type(exc).__name__}")))
+
+
+def main() -> None:
+    # Ctrl-C reaches a whole process group; the service stops its workers itself (they
+    # are started in a group of their own, and ignore it besides).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    serve(Connection(int(sys.argv[1])))
+
+
+if __name__ == "__main__":
+    main()
