@@ -10,7 +10,10 @@ The JSON API gets the same headers; they cost nothing there.
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the plain operations app uses this module without loading starlette
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSP = "; ".join(
     (

@@ -12,28 +12,36 @@ Whatever touches the database runs in a worker thread, one call at a time per ki
 within a time limit: a database that hangs holds one thread, not one per probe, and a
 probe answers in bounded time (a blocked thread cannot be cancelled, and the default
 executor that the pipeline also uses has few).
+
+:class:`Operations` is a plain ASGI app, without FastAPI, Starlette or pydantic: a service
+that is only probed and scraped never loads the API and the dashboard (``front.py``), and
+the full app mounts the same instance, so these routes answer the same through either.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from monitor.errors import MonitorError
-from monitor.web.context import WebContext
+from monitor.config_ops import HttpConfig
+from monitor.errors import MonitorError, where
+from monitor.schedule import Service
+
+if TYPE_CHECKING:
+    from starlette.types import Message, Receive, Scope, Send
 
 log = logging.getLogger("monitor.web")
 
 DATABASE_TIMEOUT = 2.0  # a SELECT 1 takes milliseconds; a probe gives up well before 10s
 SCRAPE_TIMEOUT = 10.0  # Prometheus' default scrape timeout
-NO_STORE = {"Cache-Control": "no-store"}
+NO_STORE = [(b"cache-control", b"no-store")]
+JSON = "application/json"
 T = TypeVar("T")
 
 
@@ -59,13 +67,15 @@ class OneAtATime(Generic[T]):
 class Readiness:
     """The reasons the service is not ready; none when it is."""
 
-    def __init__(self, ctx: WebContext) -> None:
-        self._ctx = ctx
-        self._ping = OneAtATime(lambda: ctx.store.ping())
+    def __init__(self, service: Service) -> None:
+        self._service = service
+        self._ping = OneAtATime(lambda: service.app.store.ping())
         self._last: list[str] = []
 
     async def reasons(self) -> list[str]:
-        service, max_lag = self._ctx.service, self._ctx.http.max_lag
+        service = self._service
+        # read at each probe: a reload may change max_lag
+        max_lag = (service.app.settings.http or HttpConfig()).max_lag
         reasons, details = [], []
         if service.stopping:
             reasons.append("service: stopping")
@@ -92,30 +102,81 @@ class Readiness:
         self._last = reasons
 
 
-def operations_router(ctx: WebContext) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
-    readiness = Readiness(ctx)
-    scrape = OneAtATime(lambda: generate_latest(ctx.metrics.registry))
+class Operations:
+    """``/healthz``, ``/readyz`` and ``/metrics`` as an ASGI app, answering every method
+    on exactly these paths (GET; 405 for the others, as the full app's routes did). Its
+    answers are the bytes and headers Starlette's ``JSONResponse`` and ``Response`` gave
+    them; the security headers are added around it (``headers.py``)."""
 
-    @router.get("/healthz")
-    async def healthz() -> JSONResponse:
-        return JSONResponse({"status": "ok"}, headers=NO_STORE)
+    PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
-    @router.get("/readyz")
-    async def readyz() -> JSONResponse:
-        reasons = await readiness.reasons()
-        if reasons:
-            body = {"status": "unready", "reasons": reasons}
-            return JSONResponse(body, status_code=503, headers=NO_STORE)
-        return JSONResponse({"status": "ready", "reasons": []}, headers=NO_STORE)
+    def __init__(self, service: Service) -> None:
+        self._readiness = Readiness(service)
+        self._scrape = OneAtATime(lambda: generate_latest(service.app.metrics.registry))
 
-    @router.get("/metrics")
-    async def metrics() -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        method, path = scope["method"], scope["path"]  # path: one of PATHS, not any text
         try:
-            body = await scrape(SCRAPE_TIMEOUT)
+            await self._answer(method, path, tracked)
+        except Exception as exc:
+            # as the full app's error middleware does (errors.py): the type and place, a
+            # bare 500
+            log.error("http: internal error in %s %s: %s", method, path, where(exc))
+            log.debug("http: internal error", exc_info=exc)
+            if not started:
+                await send_json(send, 500, {"error": "internal error"})
+
+    async def _answer(self, method: str, path: str, send: Send) -> None:
+        if method != "GET":
+            allow = [(b"allow", b"GET")]
+            await send_json(send, 405, {"error": "Method Not Allowed"}, allow)
+        elif path == "/healthz":
+            await send_json(send, 200, {"status": "ok"}, NO_STORE)
+        elif path == "/readyz":
+            reasons = await self._readiness.reasons()
+            if reasons:
+                await send_json(send, 503, {"status": "unready", "reasons": reasons}, NO_STORE)
+            else:
+                await send_json(send, 200, {"status": "ready", "reasons": []}, NO_STORE)
+        else:
+            await self._metrics(send)
+
+    async def _metrics(self, send: Send) -> None:
+        try:
+            body = await self._scrape(SCRAPE_TIMEOUT)
         except TimeoutError:
             error = f"the database did not answer within {SCRAPE_TIMEOUT:g}s"
-            return JSONResponse({"error": error}, status_code=503, headers=NO_STORE)
-        return Response(body, media_type=CONTENT_TYPE_PLAIN_0_0_4, headers=NO_STORE)
+            await send_json(send, 503, {"error": error}, NO_STORE)
+            return
+        await send_body(send, 200, body, CONTENT_TYPE_PLAIN_0_0_4, NO_STORE)
 
-    return router
+
+async def send_json(
+    send: Send, status: int, content: object, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """``content`` as Starlette's ``JSONResponse`` renders it (compact, UTF-8)."""
+    body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    await send_body(send, status, body.encode(), JSON, headers)
+
+
+async def send_body(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    raw = [
+        *(headers or []),
+        (b"content-length", str(len(body)).encode()),
+        (b"content-type", content_type.encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})

@@ -8,7 +8,9 @@ service owns SIGTERM, SIGINT and SIGHUP and stops the server when it stops), and
 its logging set-up and access log: its few warnings go through our loggers, and no request
 line a client wrote reaches the log.
 
-It does not decide what the routes answer (``app.py``, ``health.py``).
+What it serves is ``front.py``'s app: the operations routes at once, the API and the
+dashboard once first asked for. It does not decide what the routes answer (``app.py``,
+``health.py``).
 """
 
 from __future__ import annotations
@@ -19,15 +21,19 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
+from typing import TYPE_CHECKING
 
 import uvicorn
-from starlette.types import ASGIApp
 
 from monitor.config_ops import HttpConfig, split_listen
 from monitor.errors import MonitorError
 from monitor.schedule import Service
-from monitor.web.app import create_web_app
-from monitor.web.context import WebContext
+from monitor.web.front import Front
+from monitor.web.health import Operations
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
 
 log = logging.getLogger("monitor.web")
 
@@ -69,11 +75,22 @@ async def serve_http(service: Service, http: HttpConfig | None) -> AsyncIterator
     if http is None:
         yield None
         return
-    server = await start_web_server(create_web_app(WebContext(service)), http.listen)
+    operations = Operations(service)
+    front = Front(operations, partial(_load_full_app, service, operations))
+    server = await start_web_server(front, http.listen)
     try:
         yield server
     finally:
         await server.stop()
+
+
+def _load_full_app(service: Service, operations: Operations) -> ASGIApp:
+    """The API and the dashboard, around the same operations routes. Imported here, not
+    at the top: loading them is what a service that is only probed never pays for."""
+    from monitor.web.app import create_web_app
+    from monitor.web.context import WebContext
+
+    return create_web_app(WebContext(service), operations)
 
 
 async def start_web_server(web: ASGIApp, listen: str) -> WebServer:
