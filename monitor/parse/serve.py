@@ -14,9 +14,21 @@ from __future__ import annotations
 import signal
 import sys
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.errors import ParseError
+
+if TYPE_CHECKING:
+    from monitor.types import ParsedFeed
+
+
+def parse_document(body: bytes, *, url: str, headers: dict[str, str]) -> ParsedFeed:
+    """:func:`~monitor.parse.feed.parse_feed`, imported where it runs: in a worker, or in
+    the service's process when it parses itself (``parse_workers: 0``). The service's own process
+    then never loads feedparser while its workers parse."""
+    from monitor.parse.feed import parse_feed
+
+    return parse_feed(body, url=url, headers=headers)
 
 
 def serve(connection: Connection) -> None:

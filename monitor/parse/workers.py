@@ -46,6 +46,7 @@ from typing import Any
 
 from monitor.errors import ParseError
 from monitor.parse.article import MAX_HTML, Article, extract_article
+from monitor.parse.serve import parse_document
 from monitor.types import FetchResult, ParsedFeed
 
 log = logging.getLogger("monitor.parse.workers")
@@ -279,12 +280,3 @@ def _interpreter() -> list[str]:
 def _stop_started(started: concurrent.futures.Future[_Worker]) -> None:
     if not started.cancelled() and started.exception() is None:
         started.result().stop()
-
-
-def parse_document(body: bytes, *, url: str, headers: dict[str, str]) -> ParsedFeed:
-    """:func:`~monitor.parse.feed.parse_feed`, imported where it runs: in a worker, or in
-    this process when it parses itself (``parse_workers: 0``). The service's own process
-    then never loads feedparser while its workers parse."""
-    from monitor.parse.feed import parse_feed
-
-    return parse_feed(body, url=url, headers=headers)
