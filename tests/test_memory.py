@@ -106,3 +106,29 @@ def test_sqlite_keeps_few_connections_after_a_burst(tmp_path: Path) -> None:
         assert engine.pool.checkedin() == SQLITE_POOL  # the rest were closed
     finally:
         engine.dispose()
+
+
+def test_the_stories_caches_stay_small_however_many_words_come() -> None:
+    """The news's vocabulary never stops growing; what the stories keep per word and per
+    loaded item is bounded in bytes, not only in entries."""
+    import random
+    import tracemalloc
+
+    from monitor.stories.features import dump_features, load_features, story_features
+
+    rng = random.Random(7)
+
+    def word() -> str:
+        return "".join(rng.choice("abcdefghijklmnoprstuvz") for _ in range(rng.randint(5, 11)))
+
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        for _ in range(5000):  # some 60,000 distinct words, 5,000 distinct items
+            title = " ".join(word().capitalize() for _ in range(8))
+            summary = " ".join(word() for _ in range(12))
+            load_features(dump_features(story_features(title=title, summary=summary, link=None)))
+        held = tracemalloc.get_traced_memory()[0] - start
+    finally:
+        tracemalloc.stop()
+    assert held < 12_000_000

@@ -16,7 +16,19 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, delete, func, select, text, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    any_,
+    bindparam,
+    case,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from alerts.base import AlertStory, StorySource
@@ -127,7 +139,7 @@ def _find_stories(
         return None, set()
     keys = {"keys": list(set(features.keys)), "since": since, "cap": CANDIDATES}
     best: dict[str, float] = {}
-    for story, stored in c.execute(_CANDIDATES, keys):
+    for story, stored in c.execute(_CANDIDATES[c.dialect.name], keys):
         score = story_score(load_features(stored), features)
         if score >= THRESHOLD and score > best.get(story, -1.0):
             best[story] = score
@@ -140,22 +152,33 @@ def _find_stories(
 # The members sharing the most keys with the new item, newest first. The index alone
 # answers it (no table row read per match: rows of the window are what the join below
 # keeps, as a story begun within the window has only members seen since; the hourly prune
-# drops the older rows).
-_SHARING = (
-    select(StoryKeyRow.item_id)
-    .where(StoryKeyRow.key.in_(bindparam("keys", expanding=True)))
-    .group_by(StoryKeyRow.item_id)
-    .order_by(func.count().desc(), StoryKeyRow.item_id.desc())
-    .limit(bindparam("cap"))
-)
-_CANDIDATES = (  # one round trip: PostgreSQL is a network hop away
-    select(StoryMemberRow.story_id, StoryMemberRow.features)
-    .join(StoryRow, StoryRow.id == StoryMemberRow.story_id)
-    .where(
-        StoryMemberRow.item_id.in_(_SHARING.scalar_subquery()),
-        StoryRow.created_at >= bindparam("since"),
+# drops the older rows). One round trip: PostgreSQL is a network hop away. There the keys
+# go as one array, so the statement's text is the same for every item and the server plans
+# it once (psycopg prepares a statement run often); ``IN`` would list one parameter per key.
+def _candidates_query(dialect: str) -> Select[tuple[str, Any]]:
+    keys = StoryKeyRow.key
+    if dialect == "postgresql":
+        shares = keys == any_(bindparam("keys", type_=ARRAY(keys.type)))
+    else:
+        shares = keys.in_(bindparam("keys", expanding=True))
+    sharing = (
+        select(StoryKeyRow.item_id)
+        .where(shares)
+        .group_by(StoryKeyRow.item_id)
+        .order_by(func.count().desc(), StoryKeyRow.item_id.desc())
+        .limit(bindparam("cap"))
     )
-)
+    return (
+        select(StoryMemberRow.story_id, StoryMemberRow.features)
+        .join(StoryRow, StoryRow.id == StoryMemberRow.story_id)
+        .where(
+            StoryMemberRow.item_id.in_(sharing.scalar_subquery()),
+            StoryRow.created_at >= bindparam("since"),
+        )
+    )
+
+
+_CANDIDATES = {name: _candidates_query(name) for name in ("postgresql", "sqlite")}
 
 
 def _merge(c: Connection, into: str, others: set[str], placed: Placed) -> None:

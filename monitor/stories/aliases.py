@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import Final
 
 from monitor.match.fold import normalize
-from monitor.stories.lexicon import base
+from monitor.stories.lexicon import WORDS_KEPT, base
 
 # Canonical name: the other ways news writes it, separated by "|". Adjectives ("Russian",
 # "British") are not names of the country and are not listed; nor are metonyms ("Beijing").
@@ -61,7 +61,7 @@ _ALIASES: Final = {
 _MAX_WORDS: Final = 6
 
 
-@lru_cache(maxsize=1 << 14)
+@lru_cache(maxsize=WORDS_KEPT)
 def _key(word: str) -> str:
     """A word as the table compares it: folded (ё = е, қ = к), without its ending."""
     folded = normalize(word)

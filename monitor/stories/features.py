@@ -51,7 +51,7 @@ from typing import Final
 
 from monitor.match.fold import normalize
 from monitor.stories.genre import genre
-from monitor.stories.lexicon import STOP_WORDS
+from monitor.stories.lexicon import STOP_WORDS, WORDS_KEPT
 from monitor.stories.links import MAX_LINK_LENGTH, canonical_link
 from monitor.stories.tokens import Word, case_blind, read_numbered, read_words
 from monitor.stories.weights import masses, total_tokens
@@ -208,7 +208,7 @@ def _select_names(title: list[Word], summary: list[Word]) -> list[str]:
     return sorted(ranked, key=ranked.__getitem__)[:MAX_NAME_TOKENS]
 
 
-@lru_cache(maxsize=1 << 14)
+@lru_cache(maxsize=WORDS_KEPT)
 def _order(token: str) -> int:
     """A token's place in the order both items of a pair pick their tokens in."""
     return hash64(token)
@@ -247,6 +247,7 @@ def _script(text: str) -> str:
 # one line each. Links are percent-encoded and titles are words and spaces, so neither holds
 # a line break; tokens hold no space.
 _VERSION: Final = "s1"
+LOADED_KEPT: Final = 512
 _INT64: Final = range(-(2**63), 2**63)
 _MAX_KEYS: Final = 32
 
@@ -282,14 +283,15 @@ def _one_word(token: str) -> bool:
 
 def load_features(text: str) -> StoryFeatures:
     """The features :func:`dump_features` wrote; empty features for anything else. The same
-    text gives the same object while it is among the last few thousand loaded: a member of
-    a big story is loaded as a candidate for each new report of it."""
+    text gives the same object while it is among the last :data:`LOADED_KEPT` loaded: a
+    member of a big story is loaded as a candidate for each new report of it (each loaded
+    item weighs some 6 kB: 4,096 of them would hold 25 MB)."""
     if not isinstance(text, str) or len(text) > 4 * MAX_DUMP:
         return EMPTY
     return _load(text)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=LOADED_KEPT)
 def _load(text: str) -> StoryFeatures:
     lines = text.split("\n")
     if len(lines) != 5 or lines[0] != _VERSION:

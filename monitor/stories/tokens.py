@@ -28,6 +28,7 @@ from monitor.stories.lexicon import (
     COMMON_STEMS,
     STEM_LENGTH,
     STOP_WORDS,
+    WORDS_KEPT,
     base,
     number_word,
     skeleton,
@@ -221,7 +222,7 @@ def _is_year(digits: str) -> bool:
     return len(digits) == 4 and 1900 <= int(digits) <= 2100
 
 
-@lru_cache(maxsize=1 << 14)
+@lru_cache(maxsize=WORDS_KEPT)
 def _analyse(word: str) -> Word | None:
     """A word's token, out of context: a name only when it is an acronym ("NATO"); the
     caller marks a capitalised word inside a sentence as a name."""
