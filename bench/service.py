@@ -659,6 +659,7 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.minutes < 1 or args.feeds < 1 or not 0 <= args.change <= 1:
         parser.error("--minutes and --feeds at least 1, --change between 0 and 1")
+    args.python = str(Path(args.python).absolute())  # the service runs in the repository
     return args
 
 

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from feedserver import FeedServer
 from test_service import CSTO_ITEM, OTHER_ITEM, rss
-from typer.testing import CliRunner
 
 from monitor.app import poll_once
 from monitor.cli import app

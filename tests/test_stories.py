@@ -12,13 +12,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from feedserver import FeedServer
 from pages import sign_in
 from receivers import SmtpSink, WebhookReceiver
 from test_api import TOKEN, running, until
 from test_outbox import outbox_at, poll_only
 from test_service import rss, store_for
-from typer.testing import CliRunner
 
 from monitor.app import App, poll_once
 from monitor.cli import app as cli

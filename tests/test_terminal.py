@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from click.testing import CliRunner
 from feedserver import FeedServer
 from test_service import NOW, rss
-from typer.testing import CliRunner
 
 from monitor.app import poll_once
 from monitor.cli import app

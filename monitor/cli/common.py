@@ -12,26 +12,36 @@ import sys
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
-import typer
+import click
+from click.exceptions import Exit
 
 from monitor.cli.terminal import LOG_FORMAT, SafeFormatter, SafeJsonFormatter, echo
 from monitor.config import Settings, default_config_path, load_settings
 from monitor.errors import ConfigError, MonitorError
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="Configuration file [default: $MONITOR_CONFIG, else ./monitor.yaml].",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-LogLevel = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")]
+# Each decorator makes a new option for each command it is applied to.
+FILE_PATH = click.Path(path_type=Path)
+config_option = click.option(
+    "--config",
+    "-c",
+    type=FILE_PATH,
+    help="Configuration file [default: $MONITOR_CONFIG, else ./monitor.yaml].",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+log_level_option = click.option(
+    "--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING or ERROR."
+)
 T = TypeVar("T")
+
+
+class Commands(click.Group):
+    """Subcommands in the order they were added, not by name (click's way): ``check`` and
+    ``run`` first, ``feeds import`` before ``export``."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
 
 
 def load(config: Path | None) -> Settings:
@@ -44,7 +54,7 @@ def load(config: Path | None) -> Settings:
 def refuse(exc: ConfigError) -> NoReturn:
     """A configuration problem: each one named, exit status 2."""
     echo(f"error: {exc}", err=True)
-    raise typer.Exit(2) from None
+    raise Exit(2) from None
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -52,7 +62,7 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     except MonitorError as exc:
         echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise Exit(1) from None
 
 
 # Below WARNING these log each request's URL; urllib3's (under Apprise) holds bot tokens.
@@ -83,7 +93,7 @@ def with_store(settings: Settings, query: Callable[[Any], T]) -> T:
             engine.dispose()
     except MonitorError as exc:
         echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise Exit(1) from None
 
 
 def iso(value: datetime | None) -> str | None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Any
 
-import typer
+import click
+from click.exceptions import Exit
 
 from alerts.apprise import target_address
 from alerts.base import Alert, AlertFeed, AlertItem, AlertMatch
@@ -20,7 +22,15 @@ from alerts.errors import DeliveryError
 from alerts.registry import build_channel
 from alerts.render import plain_snippet
 from monitor import PROJECT_URL
-from monitor.cli.common import ConfigOption, JsonOption, iso, load, run_async, with_store
+from monitor.cli.common import (
+    Commands,
+    config_option,
+    iso,
+    json_option,
+    load,
+    run_async,
+    with_store,
+)
 from monitor.cli.terminal import echo, echo_json
 from monitor.config import Settings
 from monitor.store import AlertRecord
@@ -29,21 +39,21 @@ from monitor.stories.plan import StoryRole
 from monitor.targets import target_configs, target_names
 from monitor.types import DeliveryState, frozen, utcnow
 
-alerts_app = typer.Typer(help="Recent alerts and their deliveries.", invoke_without_command=True)
-channels_app = typer.Typer(help="Alert channels.", invoke_without_command=True)
-LimitOption = Annotated[int, typer.Option("--limit", min=1, help="How many, newest first.")]
-StateOption = Annotated[
-    str | None, typer.Option("--state", help="Only alerts with a delivery in this state.")
-]
 
-
-@alerts_app.callback()
+@click.group(cls=Commands, invoke_without_command=True, help="Recent alerts and their deliveries.")
+@config_option
+@json_option
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="How many, newest first.",
+)
+@click.option("--state", help="Only alerts with a delivery in this state.")
+@click.pass_context
 def alerts(
-    ctx: typer.Context,
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
-    limit: LimitOption = 20,
-    state: StateOption = None,
+    ctx: click.Context, config: Path | None, as_json: bool, limit: int, state: str | None
 ) -> None:
     """List recent alerts and the state of their deliveries."""
     if ctx.invoked_subcommand is not None:
@@ -51,7 +61,7 @@ def alerts(
     settings = load(config)
     if state and state not in set(DeliveryState):
         echo(f"error: --state must be one of {', '.join(DeliveryState)}", err=True)
-        raise typer.Exit(2)
+        raise Exit(2)
     wanted = DeliveryState(state) if state else None
     rows = with_store(settings, lambda store: store.list_alerts(limit=limit, state=wanted))
     if as_json:
@@ -70,25 +80,24 @@ def alerts(
             echo(f"    -> {d.channel}: {d.state} after {d.attempts} attempt(s){error}")
 
 
-@alerts_app.command("retry")
-def retry(
-    alert_id: Annotated[str | None, typer.Argument(help="The alert to send again.")] = None,
-    all_dead: Annotated[bool, typer.Option("--all-dead", help="Every dead delivery.")] = False,
-    config: ConfigOption = None,
-) -> None:
+@alerts.command("retry")
+@click.argument("alert_id", required=False)
+@click.option("--all-dead", is_flag=True, help="Every dead delivery.")
+@config_option
+def retry(alert_id: str | None, all_dead: bool, config: Path | None) -> None:
     """Send again, after fixing a receiver: one alert's unsent deliveries, or all dead ones.
 
-    The retry schedule starts over; the running service (or the next `monitor poll`)
-    sends them."""
+    ALERT_ID: the alert to send again. The retry schedule starts over; the running service
+    (or the next `monitor poll`) sends them."""
     if (alert_id is None) == (not all_dead):
         echo("error: give an alert id or --all-dead (not both)", err=True)
-        raise typer.Exit(2)
+        raise Exit(2)
     settings = load(config)
 
     def reset(store: Any) -> int:
         if alert_id is not None and not store.alert_exists(alert_id):
             echo(f"error: no alert with id {alert_id}", err=True)
-            raise typer.Exit(1)
+            raise Exit(1)
         now = DatabaseClock(store.engine)()  # leases are on the database server's clock
         return store.retry_deliveries(now, alert_id=alert_id, dead_only=all_dead)
 
@@ -161,8 +170,11 @@ def _story_json(r: AlertRecord) -> dict[str, Any] | None:
     }
 
 
-@channels_app.callback()
-def channels(ctx: typer.Context, config: ConfigOption = None, as_json: JsonOption = False) -> None:
+@click.group(cls=Commands, invoke_without_command=True, help="Alert channels.")
+@config_option
+@json_option
+@click.pass_context
+def channels(ctx: click.Context, config: Path | None, as_json: bool) -> None:
     """List channels: type, disabled or not, deliveries by state."""
     if ctx.invoked_subcommand is not None:
         return
@@ -197,33 +209,35 @@ def channels(ctx: typer.Context, config: ConfigOption = None, as_json: JsonOptio
         echo(f"{r.name} ({kind}): {state}; deliveries: {counts}")
 
 
-@channels_app.command("test")
-def test_channel(
-    name: Annotated[str, typer.Argument(help="The channel to send a sample alert to.")],
-    config: ConfigOption = None,
-) -> None:
+@channels.command("test")
+@click.argument("name")
+@config_option
+def test_channel(name: str, config: Path | None) -> None:
     """Send a sample alert to a channel (each URL of an apprise channel, or one by its
-    ``name#N``) and report exactly what happened."""
+    ``name#N``) and report exactly what happened.
+
+    NAME: the channel to send a sample alert to."""
     settings = load(config)
     named = target_names(settings)
     targets = named.get(name) or [t for ts in named.values() for t in ts if t == name]
     if not targets:
         known = ", ".join(c.name for c in settings.channels) or "none"
         echo(f"error: no channel named {name!r} (configured: {known})", err=True)
-        raise typer.Exit(2)
+        raise Exit(2)
     outcomes = [run_async(send_test_alert(settings, target)) for target in targets]
     for outcome in outcomes:
         echo(outcome.describe())
     if not all(outcome.ok for outcome in outcomes):
-        raise typer.Exit(1)
+        raise Exit(1)
 
 
-@channels_app.command("enable")
-def enable(
-    name: Annotated[str, typer.Argument(help="The channel to enable again.")],
-    config: ConfigOption = None,
-) -> None:
-    """Enable a channel that a receiver's 410 Gone disabled; its waiting alerts go out."""
+@channels.command("enable")
+@click.argument("name")
+@config_option
+def enable(name: str, config: Path | None) -> None:
+    """Enable a channel that a receiver's 410 Gone disabled; its waiting alerts go out.
+
+    NAME: the channel to enable again."""
     settings = load(config)
     was = with_store(settings, lambda store: store.enable_channel(name))
     echo(f"channel {name} enabled" if was else f"channel {name} was not disabled")

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
+import click
 import yaml
+from click.exceptions import Exit
 
-from monitor.cli.common import ConfigOption, JsonOption, load
+from monitor.cli.common import config_option, json_option, load
 from monitor.cli.terminal import echo, echo_json, safe_line
 from monitor.config import DEFAULT_CONFIG, Settings
 from monitor.errors import MonitorError
@@ -32,35 +33,32 @@ from monitor.fetch.urls import shown_url
 if TYPE_CHECKING:  # the fetch and parse stages, imported by the command that runs them
     from monitor.discover import Discovery, FoundFeed
 
-app = typer.Typer()
-VerboseOption = Annotated[
-    bool, typer.Option("--verbose", "-v", help="Also list the candidates that are not feeds.")
-]
 _PARSERS = 2  # parse processes: a discovery checks a few documents, not a feed list
 _SHOWN_TITLE = 200
 
 
-@app.command()
-def discover(
-    url: Annotated[str, typer.Argument(help="A page (https://example.org/) or a feed URL.")],
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
-    verbose: VerboseOption = False,
-) -> None:
-    """Find the feeds a page advertises or its site serves, and print them ready to paste."""
+@click.command()
+@click.argument("url")
+@config_option
+@json_option
+@click.option("--verbose", "-v", is_flag=True, help="Also list the candidates that are not feeds.")
+def discover(url: str, config: Path | None, as_json: bool, verbose: bool) -> None:
+    """Find the feeds a page advertises or its site serves, and print them ready to paste.
+
+    URL: a page (https://example.org/) or a feed URL."""
     settings = _settings(config)
     try:
         found: Discovery = _run(url, settings)
     except MonitorError as exc:
         echo(f"error: {safe_line(str(exc))}", err=True)
-        raise typer.Exit(1) from None
+        raise Exit(1) from None
     if as_json:
         echo_json(_as_json(found))
     else:
         echo(_report(found, verbose))
     if not found.feeds:
         echo(f"error: {safe_line(_nothing_found(found))}", err=True)
-        raise typer.Exit(1)
+        raise Exit(1)
 
 
 def _settings(config: Path | None) -> Settings:

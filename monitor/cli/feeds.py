@@ -19,12 +19,21 @@ import sys
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
+import click
+from click.exceptions import Exit
 
 from httpfields import redact_url
-from monitor.cli.common import ConfigOption, JsonOption, iso, load, with_store
+from monitor.cli.common import (
+    FILE_PATH,
+    Commands,
+    config_option,
+    iso,
+    json_option,
+    load,
+    with_store,
+)
 from monitor.cli.terminal import echo, echo_json, safe_line
 from monitor.config import Settings
 from monitor.store import FeedSpec, FeedStatus
@@ -34,10 +43,6 @@ from monitor.types import FeedSource, FeedState, utcnow
 if TYPE_CHECKING:  # imported by the commands that read or write OPML (lxml is not light)
     from monitor.opml import OpmlFeed, OpmlList
 
-feeds_app = typer.Typer(
-    help="Feeds: their state; feeds kept in the database (import, export, remove).",
-    invoke_without_command=True,
-)
 _FROM = {
     FeedSource.CONFIG: "the configuration file's",
     FeedSource.OPML: "imported earlier",
@@ -46,8 +51,15 @@ _FROM = {
 _SHOWN_URL = 160  # characters of a URL shown in a report line
 
 
-@feeds_app.callback()
-def feeds(ctx: typer.Context, config: ConfigOption = None, as_json: JsonOption = False) -> None:
+@click.group(
+    cls=Commands,
+    invoke_without_command=True,
+    help="Feeds: their state; feeds kept in the database (import, export, remove).",
+)
+@config_option
+@json_option
+@click.pass_context
+def feeds(ctx: click.Context, config: Path | None, as_json: bool) -> None:
     """List feeds with their state and source; failing feeds are flagged."""
     if ctx.invoked_subcommand is not None:
         return
@@ -136,18 +148,16 @@ def _feeds_table(rows: list[FeedStatus], settings: Settings) -> str:
     return "\n".join(lines)
 
 
-@feeds_app.command("import")
-def import_feeds(
-    file: Annotated[Path, typer.Argument(help="The OPML file (a feed reader's export).")],
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Say what would change; change nothing.")
-    ] = False,
-    config: ConfigOption = None,
-) -> None:
+@feeds.command("import")
+@click.argument("file", type=FILE_PATH)
+@click.option("--dry-run", is_flag=True, help="Say what would change; change nothing.")
+@config_option
+def import_feeds(file: Path, dry_run: bool, config: Path | None) -> None:
     """Keep the feeds of an OPML file in the database, its folders as tags.
 
-    Feeds already there are left as they are; the configuration file's own feeds stay the
-    file's. The running service polls the new ones at its next tick."""
+    FILE: the OPML file (a feed reader's export). Feeds already there are left as they are;
+    the configuration file's own feeds stay the file's. The running service polls the new
+    ones at its next tick."""
     from monitor.opml import OpmlError, read_opml
 
     settings = load(config)
@@ -155,7 +165,7 @@ def import_feeds(
         listing = read_opml(file)
     except OpmlError as exc:
         echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise Exit(1) from None
     lines = with_store(settings, lambda store: _import(store, settings, listing, dry_run))
     echo(f"{safe_line(str(file))}: {len(listing.feeds) + len(listing.skipped)} entries")
     for line in lines:
@@ -243,20 +253,15 @@ def _shown(url: str) -> str:
     return safe_line(shown) or "(no URL)"
 
 
-@feeds_app.command("export")
-def export_feeds(
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write here [default: stdout].")
-    ] = None,
-    with_secrets: Annotated[
-        bool,
-        typer.Option(
-            "--with-secrets",
-            help="Include feeds whose URL carries credentials (user:password@, ?token=).",
-        ),
-    ] = False,
-    config: ConfigOption = None,
-) -> None:
+@feeds.command("export")
+@click.option("--output", "-o", type=FILE_PATH, help="Write here [default: stdout].")
+@click.option(
+    "--with-secrets",
+    is_flag=True,
+    help="Include feeds whose URL carries credentials (user:password@, ?token=).",
+)
+@config_option
+def export_feeds(output: Path | None, with_secrets: bool, config: Path | None) -> None:
     """Write every active feed, the file's and the database's, as OPML 2.0.
 
     Tags become folders and categories. Feeds whose URL carries credentials are left out
@@ -292,7 +297,7 @@ def export_feeds(
             output.write_bytes(data)
         except OSError as exc:
             echo(f"error: {safe_line(str(output))}: cannot be written ({exc.strerror})", err=True)
-            raise typer.Exit(1) from None
+            raise Exit(1) from None
         echo(f"exported {len(chosen)} feed(s) to {safe_line(str(output))}", err=True)
     if withheld:
         echo(
@@ -304,15 +309,15 @@ def export_feeds(
             echo(f"  {_quoted(name or '')} {_shown(url)}", err=True)
 
 
-@feeds_app.command("remove")
-def remove_feed(
-    url: Annotated[str, typer.Argument(help="The feed's URL, as `monitor feeds` shows it.")],
-    config: ConfigOption = None,
-) -> None:
+@feeds.command("remove")
+@click.argument("url")
+@config_option
+def remove_feed(url: str, config: Path | None) -> None:
     """Stop polling a feed kept in the database (imported or added through the API).
 
-    Its items and alerts stay; importing it again brings it back. A feed the configuration
-    file lists is the file's: take it out of the file instead."""
+    URL: the feed's URL, as `monitor feeds` shows it. Its items and alerts stay; importing
+    it again brings it back. A feed the configuration file lists is the file's: take it out
+    of the file instead."""
     settings = load(config)
     url = url.strip()
 
@@ -343,4 +348,4 @@ def remove_feed(
     status, message = with_store(settings, remove)
     echo(message, err=status != 0)
     if status:
-        raise typer.Exit(status)
+        raise Exit(status)

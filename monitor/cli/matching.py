@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
+import click
+from click.exceptions import Exit
 
 from alerts.durations import parse_duration
 from alerts.render import HIGHLIGHT_END, HIGHLIGHT_START, plain_snippet
-from monitor.cli.common import ConfigOption, JsonOption, iso, load, with_store
+from monitor.cli.common import FILE_PATH, config_option, iso, json_option, load, with_store
 from monitor.cli.terminal import echo, echo_json
 from monitor.errors import ParseError
 from monitor.match import Matcher
@@ -31,7 +32,6 @@ from monitor.trial import (
 )
 from monitor.types import Item, WatchlistMatch, utcnow
 
-app = typer.Typer()
 MAX_BACKTEST_ITEMS = 100_000  # newest first; held in memory while matched
 
 
@@ -62,25 +62,30 @@ def _echo_matches(found: Sequence[WatchlistMatch], indent: str = "") -> None:
             echo(f"{indent}  {m.term!r} in {m.field}: {snippet}")
 
 
-@app.command()
+@click.command()
+@click.argument("text", required=False)
+@click.option("--title", help="The item's title.")
+@click.option("--summary", help="The item's summary.")
+@click.option("--feed-file", type=FILE_PATH, help="Match every item of this feed file.")
+@click.option("--feed", help="Feed name or URL the item comes from.")
+@config_option
+@json_option
 def match(
-    text: Annotated[str | None, typer.Argument(help="Text taken as title and summary.")] = None,
-    title: Annotated[str | None, typer.Option("--title", help="The item's title.")] = None,
-    summary: Annotated[str | None, typer.Option("--summary", help="The item's summary.")] = None,
-    feed_file: Annotated[
-        Path | None, typer.Option("--feed-file", help="Match every item of this feed file.")
-    ] = None,
-    feed: Annotated[
-        str | None, typer.Option("--feed", help="Feed name or URL the item comes from.")
-    ] = None,
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
+    text: str | None,
+    title: str | None,
+    summary: str | None,
+    feed_file: Path | None,
+    feed: str | None,
+    config: Path | None,
+    as_json: bool,
 ) -> None:
-    """Which watchlists match, and why; nothing is stored or sent."""
+    """Which watchlists match, and why; nothing is stored or sent.
+
+    TEXT: text taken as title and summary."""
     given = [text is not None, title is not None or summary is not None, feed_file is not None]
     if sum(given) != 1:
         echo("error: give TEXT, or --title/--summary, or --feed-file", err=True)
-        raise typer.Exit(2)
+        raise Exit(2)
     settings = load(config)
     matcher = trial_matcher(tuple(settings.watchlists_for()), scoped=feed is not None)
     context = feed_context(settings, feed, lambda: with_store(settings, _list_feeds))
@@ -117,36 +122,33 @@ def _feed_file_items(path: Path) -> tuple[Item, ...]:
         body = path.read_bytes()
     except OSError as exc:
         echo(f"error: cannot read {path}: {exc.strerror}", err=True)
-        raise typer.Exit(1) from None
+        raise Exit(1) from None
     try:
         return parse_feed(body, url=path.resolve().as_uri(), headers={}).items
     except ParseError as exc:
         echo(f"error: {path}: {exc.message}", err=True)
-        raise typer.Exit(1) from None
+        raise Exit(1) from None
 
 
-@app.command()
-def backtest(
-    since: Annotated[str, typer.Option("--since", help="How far back: 7d, 24h ...")] = "7d",
-    watchlist: Annotated[
-        str | None, typer.Option("--watchlist", help="Only this watchlist.")
-    ] = None,
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@click.command()
+@click.option("--since", default="7d", show_default=True, help="How far back: 7d, 24h ...")
+@click.option("--watchlist", help="Only this watchlist.")
+@config_option
+@json_option
+def backtest(since: str, watchlist: str | None, config: Path | None, as_json: bool) -> None:
     """Run the watchlists over stored items: what would have alerted."""
     try:
         window = parse_duration(since)
     except ValueError as exc:
         echo(f"error: --since: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise Exit(2) from None
     settings = load(config)
     watchlists = settings.watchlists_for()
     if watchlist is not None:
         watchlists = [w for w in watchlists if w.name == watchlist]
         if not watchlists:
             echo(f"error: no watchlist named {watchlist!r}", err=True)
-            raise typer.Exit(2)
+            raise Exit(2)
     start = utcnow() - timedelta(seconds=window)
 
     def trial(store: Store) -> Backtest:
@@ -176,3 +178,6 @@ def backtest(
     echo(f"{result.scanned} item(s) since {since}; would have alerted: {summary}")
     if result.truncated:
         echo(f"(only the newest {result.scanned} items were scanned)")
+
+
+COMMANDS = (match, backtest)

@@ -7,15 +7,15 @@ import logging
 import signal
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
+import click
 
 from monitor import __version__
 from monitor.cli.common import (
-    ConfigOption,
-    LogLevel,
+    config_option,
     load,
+    log_level_option,
     refuse,
     run_async,
     setup_logging,
@@ -30,11 +30,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("monitor.service")
 
-app = typer.Typer()
 
-
-@app.command()
-def check(config: ConfigOption = None) -> None:
+@click.command()
+@config_option
+def check(config: Path | None) -> None:
     """Validate the configuration; exit non-zero naming each problem."""
     settings = load(config)
     problems = _unusable_parts(settings)
@@ -74,8 +73,10 @@ def _unusable_parts(settings: Settings) -> list[str]:
     return problems
 
 
-@app.command()
-def run(config: ConfigOption = None, log_level: LogLevel = "INFO") -> None:
+@click.command()
+@config_option
+@log_level_option
+def run(config: Path | None, log_level: str) -> None:
     """Run the service until SIGTERM or SIGINT; SIGHUP reloads the configuration."""
     settings = load(config)
     setup_logging(log_level, settings.log.format)
@@ -127,12 +128,11 @@ def _not_reloaded(exc: MonitorError) -> None:
     log.error("configuration not reloaded, the running one stays: %s", reason)
 
 
-@app.command()
-def poll(
-    config: ConfigOption = None,
-    due: Annotated[bool, typer.Option("--due", help="Only the feeds that are due.")] = False,
-    log_level: LogLevel = "INFO",
-) -> None:
+@click.command()
+@config_option
+@click.option("--due", is_flag=True, help="Only the feeds that are due.")
+@log_level_option
+def poll(config: Path | None, due: bool, log_level: str) -> None:
     """Poll every feed once (or only the due ones), deliver pending alerts, exit."""
     settings = load(config)
     setup_logging(log_level, settings.log.format)
@@ -149,11 +149,10 @@ def poll(
         echo(f"  {r.state}: {r.url}: {r.error}")
 
 
-@app.command()
+@click.command()
 def version() -> None:
     """Print the version."""
     echo(__version__)
 
 
-def main() -> None:
-    app()
+COMMANDS = (check, run, poll, version)

@@ -15,7 +15,7 @@ import logging
 import re
 from typing import Any
 
-import typer
+import click
 from pythonjsonlogger.json import JsonFormatter
 
 from alerts.controls import UNSAFE
@@ -43,7 +43,7 @@ def safe_line(text: str) -> str:
 
 
 def echo(text: str = "", *, err: bool = False) -> None:
-    typer.echo(safe_text(text), err=err)
+    click.echo(safe_text(text), err=err)
 
 
 def safe_json(text: str) -> str:
@@ -55,7 +55,7 @@ def safe_json(text: str) -> str:
 
 def echo_json(value: Any) -> None:
     """JSON for scripts (:func:`safe_json`)."""
-    typer.echo(safe_json(json.dumps(value, indent=2, ensure_ascii=False)))
+    click.echo(safe_json(json.dumps(value, indent=2, ensure_ascii=False)))
 
 
 class SafeFormatter(logging.Formatter):
