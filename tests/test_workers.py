@@ -274,6 +274,21 @@ async def test_a_burst_starts_count_workers_and_the_surplus_retires_once_idle() 
         workers.close()
 
 
+@pytest.mark.parametrize(("patience", "started"), [(30.0, 1), (0.0, 2)])
+async def test_a_document_meeting_a_busy_worker_waits_for_it(patience: float, started: int) -> None:
+    """Two documents meeting now and then must not keep a second worker alive: the second
+    waits (up to ``patience``) for the first's worker rather than start another."""
+    before = worker_children()
+    workers = ParseWorkers(2, patience=patience)
+    try:
+        await workers.parse(result())  # one worker, warm and idle
+        for _ in range(3):
+            await asyncio.gather(workers.parse(result()), workers.parse(result()))
+        assert len(worker_children() - before) == started
+    finally:
+        workers.close()
+
+
 async def test_close_stops_and_reaps_every_worker() -> None:
     workers = ParseWorkers(2)
     await asyncio.gather(*(workers.parse(result()) for _ in range(2)))
