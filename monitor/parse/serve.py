@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 def parse_document(body: bytes, *, url: str, headers: dict[str, str]) -> ParsedFeed:
     """:func:`~monitor.parse.feed.parse_feed`, imported where it runs: in a worker, or in
-    the service's process when it parses itself (``parse_workers: 0``). The service's own process
-    then never loads feedparser while its workers parse."""
+    the service's process only when that parses itself (``parse_workers: 0``), so that a
+    service whose workers parse never loads feedparser."""
     from monitor.parse.feed import parse_feed
 
     return parse_feed(body, url=url, headers=headers)

@@ -19,6 +19,7 @@ from monitor.config_ops import HttpConfig
 from monitor.metrics import Metrics
 from monitor.schedule import Service
 from monitor.store import Store
+from monitor.web.health import http_settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +36,7 @@ class WebContext:
 
     @property
     def http(self) -> HttpConfig:
-        """The ``http:`` settings (a server runs only when they are set, and a reload that
-        would take them away is refused)."""
-        return self.service.app.settings.http or HttpConfig()
+        return http_settings(self.service)
 
     @property
     def store(self) -> Store:

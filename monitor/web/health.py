@@ -64,6 +64,12 @@ class OneAtATime(Generic[T]):
         return await asyncio.wait_for(asyncio.shield(self._running), timeout)
 
 
+def http_settings(service: Service) -> HttpConfig:
+    """The running ``http:`` settings (a server runs only when they are set, and a reload
+    that would take them away is refused)."""
+    return service.app.settings.http or HttpConfig()
+
+
 class Readiness:
     """The reasons the service is not ready; none when it is."""
 
@@ -75,7 +81,7 @@ class Readiness:
     async def reasons(self) -> list[str]:
         service = self._service
         # read at each probe: a reload may change max_lag
-        max_lag = (service.app.settings.http or HttpConfig()).max_lag
+        max_lag = http_settings(service).max_lag
         reasons, details = [], []
         if service.stopping:
             reasons.append("service: stopping")
