@@ -39,6 +39,7 @@ from monitor.fulltext import ArticleReport, fetch_articles, wants_fulltext, with
 from monitor.match import Matcher
 from monitor.metrics import Metrics
 from monitor.parse import ParseWorkers
+from monitor.parse.unchanged import Fingerprints
 from monitor.store import Store
 from monitor.stories.plan import StoryPolicy
 from monitor.types import (
@@ -125,6 +126,7 @@ class Pipeline:
         self.feeds: dict[str, FeedConfig] = {f.url: f for f in settings.feeds}
         self.routing = routing(settings)
         self.stories = story_policy(settings)
+        self.fingerprints = Fingerprints()
 
     async def claim_feeds(self, *, only_due: bool, limit: int | None = None) -> list[ClaimedFeed]:
         return await asyncio.to_thread(
@@ -219,11 +221,16 @@ class Pipeline:
         # Relative links are resolved against the feed's URL: without its credentials, or
         # every item link would carry them to the store, the alerts and their receivers.
         public = replace(result, final_url=redact_url(result.final_url))
+        # Items whose bytes the last parse saw are stored already: not parsed again,
+        # unless "auto" full text must judge the feed by all of its items.
+        known = self.fingerprints.get(feed.id) if config.fulltext != "auto" else None
         try:
-            parsed = await self.parser.parse(public)
+            parsed = await self.parser.parse(public, known=known)
         except ParseError as exc:
             return await self._failed(feed, policy, exc, result.status, None, started)
-        return await self._store(feed, config, policy, result, parsed, started)
+        report = await self._store(feed, config, policy, result, parsed, started)
+        self.fingerprints.put(feed.id, parsed.fingerprint, whole=known is None)
+        return report
 
     async def _store(
         self,

@@ -142,6 +142,9 @@ class ParsedFeed:
     items: tuple[Item, ...]
     ttl_seconds: float | None = None  # RSS <ttl> or sy:updatePeriod/updateFrequency
     warning: str | None = None
+    # What the next parse of this feed may skip (monitor.parse.unchanged); None when the
+    # document's items could not be told apart.
+    fingerprint: bytes | None = None
 
 
 @frozen

@@ -72,7 +72,7 @@ async def test_an_unexpected_failure_is_recorded_with_back_off_and_no_secret(
     feed_server.set_feed("/feed.xml", rss(CSTO_ITEM))
 
     def broken(app: App) -> None:
-        async def parse(result):  # type: ignore[no-untyped-def]
+        async def parse(result, **kwargs):  # type: ignore[no-untyped-def]
             raise Boom("token=s3cret")
 
         def add_items(*args, **kwargs):  # type: ignore[no-untyped-def]

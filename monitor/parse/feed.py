@@ -28,8 +28,9 @@ import feedparser
 from feedparser.exceptions import CharacterEncodingOverride
 
 from monitor.errors import ParseError
+from monitor.parse import unchanged
 from monitor.parse.html import html_to_text, inspect_html_page, plain_to_text
-from monitor.parse.items import absolute_link, distinct, make_item, unique_items
+from monitor.parse.items import absolute_link, distinct, make_item, substantive, unique_items
 from monitor.parse.jsonfeed import looks_like_json, parse_json_feed
 from monitor.parse.lenient import read_leniently
 from monitor.parse.prolog import ENTITY_REFUSAL, Document, declares_entities, read_document
@@ -48,7 +49,9 @@ _UPDATE_PERIODS = {
 }
 
 
-def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str]) -> ParsedFeed:
+def parse_feed(
+    body: bytes, *, url: str, headers: Mapping[str, str], known: bytes | None = None
+) -> ParsedFeed:
     """Parse one fetched document.
 
     Malformed XML that still yields items gives those items and a ``warning``. A document
@@ -71,7 +74,21 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str]) -> ParsedFe
         raise _unreadable(url, exc) from exc
     if declares_entities(document):
         raise ParseError(url, ENTITY_REFUSAL)
-    return _from_feedparser(_run_feedparser(document, url), body=body, url=url)
+    cut = unchanged.layout(document.data, url=url, encoding=document.encoding)
+    skipped = unchanged.known_ranges(cut, known) if cut is not None else {}
+    if cut is not None and skipped:
+        shorter = Document(
+            data=unchanged.without(cut, skipped),
+            content_type=document.content_type,
+            encoding=document.encoding,
+            problem=document.problem,
+        )
+        result = _run_feedparser(shorter, url)
+        if len(result.get("entries") or ()) != len(cut.ranges) - len(skipped):
+            skipped, result = {}, _run_feedparser(document, url)  # not as expected: whole
+    else:
+        result = _run_feedparser(document, url)
+    return _from_feedparser(result, body=body, url=url, cut=cut, skipped=skipped)
 
 
 def _run_feedparser(document: Document, url: str) -> Any:
@@ -110,17 +127,36 @@ def _unreadable(url: str, exc: Exception) -> ParseError:
     return ParseError(url, f"unreadable feed: {reason}")
 
 
-def _from_feedparser(result: Any, *, body: bytes, url: str) -> ParsedFeed:
+def _from_feedparser(
+    result: Any,
+    *,
+    body: bytes,
+    url: str,
+    cut: unchanged.Layout | None = None,
+    skipped: Mapping[int, bytes] | None = None,
+) -> ParsedFeed:
+    """The feed's items; with ``cut``, the layout of the document that feedparser read
+    before ``skipped`` ranges were left out, the fingerprint too, when feedparser's
+    entries are the ranges (the same number: one per item element)."""
     entries = result.get("entries") or []
     if not entries and not result.get("version"):
         raise ParseError(url, one_line(_not_a_feed(result, body, url)))
     feed = result.get("feed") or {}
+    parsed = [_item_from_entry(entry, url) for entry in entries]
+    skipped = skipped or {}
+    fingerprint = None
+    if cut is not None and len(parsed) == len(cut.ranges) - len(skipped):
+        shown = [item if substantive(item) else None for item in parsed]
+        items, fingerprint = unchanged.merge(cut, skipped, shown)
+    else:
+        items = unique_items(parsed)
     return ParsedFeed(
         title=one_line(_detail_text(feed.get("title_detail"), feed.get("title"))),
         link=absolute_link(url, feed.get("link")),
-        items=unique_items(_item_from_entry(entry, url) for entry in entries),
+        items=items,
         ttl_seconds=_ttl_seconds(feed),
         warning=_warning(result, body),
+        fingerprint=fingerprint,
     )
 
 

@@ -77,9 +77,14 @@ def unique_items(items: Iterable[Item]) -> tuple[Item, ...]:
     illegally nested ones) can be neither shown nor matched."""
     first: dict[str, Item] = {}
     for item in items:
-        if item.guid or item.link or item.title or item.summary or item.content:
+        if substantive(item):
             first.setdefault(item.key, item)
     return tuple(first.values())
+
+
+def substantive(item: Item) -> bool:
+    """Whether an item has anything to show or match: an id, a link or text."""
+    return bool(item.guid or item.link or item.title or item.summary or item.content)
 
 
 def distinct(texts: Iterable[str]) -> tuple[str, ...]:

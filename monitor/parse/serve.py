@@ -22,13 +22,15 @@ if TYPE_CHECKING:
     from monitor.types import ParsedFeed
 
 
-def parse_document(body: bytes, *, url: str, headers: dict[str, str]) -> ParsedFeed:
+def parse_document(
+    body: bytes, *, url: str, headers: dict[str, str], known: bytes | None = None
+) -> ParsedFeed:
     """:func:`~monitor.parse.feed.parse_feed`, imported where it runs: in a worker, or in
     the service's process only when that parses itself (``parse_workers: 0``), so that a
     service whose workers parse never loads feedparser."""
     from monitor.parse.feed import parse_feed
 
-    return parse_feed(body, url=url, headers=headers)
+    return parse_feed(body, url=url, headers=headers, known=known)
 
 
 def serve(connection: Connection) -> None:

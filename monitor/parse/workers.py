@@ -37,6 +37,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -65,7 +66,8 @@ DEFAULT_IDLE_TIMEOUT = 60.0
 DEFAULT_PATIENCE = 0.25
 _START_TIMEOUT = 60.0  # a new worker imports the parsers before it says it is ready
 # A document, as a worker receives it: what to do with it (``parse_document`` or
-# ``extract_article``, sent by reference), body, URL (the base for links), headers.
+# ``extract_article``, sent by reference, perhaps with the feed's fingerprint bound), body,
+# URL (the base for links), headers.
 _Task = Callable[..., Any]
 _Job = tuple[_Task, bytes, str, dict[str, str]]
 
@@ -103,10 +105,12 @@ class ParseWorkers:
         self._gate: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         self._closed = False
 
-    async def parse(self, result: FetchResult) -> ParsedFeed:
-        """Parse one fetched document; ParseError when it is not a feed, when its parse
+    async def parse(self, result: FetchResult, *, known: bytes | None = None) -> ParsedFeed:
+        """Parse one fetched document, leaving out the items ``known`` recorded
+        (:mod:`monitor.parse.unchanged`); ParseError when it is not a feed, when its parse
         took longer than the budget and when the parser crashed on it."""
-        parsed: ParsedFeed = await self._run(parse_document, result)
+        task = functools.partial(parse_document, known=known) if known else parse_document
+        parsed: ParsedFeed = await self._run(task, result)
         return parsed
 
     async def extract(self, result: FetchResult) -> Article:
