@@ -289,6 +289,24 @@ async def test_a_document_meeting_a_busy_worker_waits_for_it(patience: float, st
         workers.close()
 
 
+async def test_a_surplus_worker_is_left_idle_and_retires_while_one_keeps_up() -> None:
+    """After a burst started two workers, documents meeting now and then wait for the
+    busy one rather than take the idle one, which then retires."""
+    before = worker_children()
+    workers = ParseWorkers(2, patience=0.0, idle_timeout=1.0)
+    try:
+        await asyncio.gather(workers.parse(result()), workers.parse(result()))
+        assert len(worker_children() - before) == 2
+        workers.patience = 30.0
+        until = time.monotonic() + 3.0
+        while time.monotonic() < until:
+            await asyncio.gather(workers.parse(result()), workers.parse(result()))
+            await asyncio.sleep(0.05)
+        assert len(worker_children() - before) == 1
+    finally:
+        workers.close()
+
+
 async def test_close_stops_and_reaps_every_worker() -> None:
     workers = ParseWorkers(2)
     await asyncio.gather(*(workers.parse(result()) for _ in range(2)))

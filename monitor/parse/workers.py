@@ -134,8 +134,11 @@ class ParseWorkers:
             return await self._in_worker(job, result.url)
 
     async def _in_worker(self, job: _Job, url: str) -> Any:
-        # No idle worker means that all alive are busy, fewer than ``count`` (the slots).
-        worker = self._idle.pop() if self._idle else None
+        # While one is busy, another document waits (``patience``) for it before taking
+        # an idle one, so that a surplus worker stays idle and retires: documents meeting
+        # now and then need no second worker. No idle worker means that all alive are
+        # busy, fewer than ``count`` (the slots).
+        worker = self._idle.pop() if self._idle and not self._busy else None
         try:
             if worker is None and self._busy:
                 worker = await self._handed_over()
