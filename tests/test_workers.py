@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import glob
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from textwrap import dedent
@@ -19,6 +21,7 @@ from typing import Any
 import pytest
 
 from monitor.errors import ParseError
+from monitor.parse import serve
 from monitor.parse.workers import ParseWorkers
 from monitor.types import FetchResult
 
@@ -429,3 +432,21 @@ def test_a_worker_imports_the_parsers_and_nothing_of_the_service(tmp_path: Path)
     service = {"sqlalchemy", "httpx", "pydantic", "yaml", "monitor.app", "monitor.cli"}
     assert not service & modules
     assert not {m for m in modules if m.startswith(("monitor.store", "monitor.fetch"))}
+
+
+@pytest.mark.parametrize(("size", "trimmed"), [(1_000, 0), (serve.TRIM_AFTER + 1, 1)])
+def test_a_worker_hands_memory_back_after_a_large_document(
+    size: int, trimmed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[None] = []
+    monkeypatch.setattr(serve, "release_free_memory", lambda: calls.append(None))
+    ours, theirs = multiprocessing.Pipe()
+    body = FEED.replace(b"</channel>", b"<!--" + b"x" * size + b"--></channel>")
+    serving = threading.Thread(target=serve.serve, args=(theirs,))
+    serving.start()
+    assert ours.recv() == "ready"
+    ours.send((serve.parse_document, body, "http://127.0.0.1/feed", {}))
+    ok, parsed = ours.recv()
+    ours.close()  # the worker sees the end and returns
+    serving.join(30)
+    assert ok and len(parsed.items) == 10 and len(calls) == trimmed

@@ -17,9 +17,15 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from monitor.errors import ParseError
+from monitor.memory import release_free_memory
 
 if TYPE_CHECKING:
     from monitor.types import ParsedFeed
+
+# After a document this large, the worker hands its free pages back (``malloc_trim``,
+# a fraction of a millisecond here): a worker otherwise keeps the high-water mark of the
+# largest document it ever parsed (measured over the corpus: 34 MB against 26).
+TRIM_AFTER = 64 * 1024
 
 
 def parse_document(
@@ -51,6 +57,9 @@ def serve(connection: Connection) -> None:
             _reply(connection, url, outcome)
         except OSError:  # the service stopped waiting (it died, or gave up on this one)
             return
+        del outcome
+        if len(body) > TRIM_AFTER:
+            release_free_memory()
 
 
 def _reply(connection: Connection, url: str, outcome: tuple[bool, Any]) -> None:
