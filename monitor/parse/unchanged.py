@@ -74,7 +74,7 @@ def layout(data: bytes, *, url: str, encoding: str) -> Layout | None:
     except (expat.ExpatError, _Unsupported, ValueError):
         return None
     ranges = finder.ranges
-    if not ranges or len(ranges) > MAX_ITEMS:
+    if not ranges:
         return None
     context = hashlib.blake2b(digest_size=_CONTEXT_HASH)
     for part in (url.encode("utf-8", "surrogatepass"), encoding.encode(), *finder.enclosing):
@@ -220,6 +220,8 @@ class _Finder:
             end = self._tag_end(self.parser.CurrentByteIndex)
             self.ranges.append((self._item_start, end))
             self._item_depth = 0
+            if len(self.ranges) > MAX_ITEMS:  # stop here: not a range more held
+                raise _Unsupported("too many items")
         self._path.pop()
         self._starts.pop()
 
