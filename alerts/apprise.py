@@ -2,10 +2,9 @@
 
 Input: an ``Alert``, a ``Digest`` or a ``Notice``; output: a ``DeliveryResult`` or a
 ``DeliveryError`` saying whether to retry. The configuration lists several URLs
-(``tgram://…``, ``ntfy://…``, ``mailto://…``); :meth:`AppriseConfig.targets` makes one
-channel of each, named ``<name>#1`` … ``<name>#N`` by position, so the outbox keeps a
-delivery, a retry schedule, a digest and a ``max_per_hour`` per URL: one URL failing
-never sends again to the others. Does not retry, queue or record anything: the outbox does.
+(``tgram://…``, ``ntfy://…``, ``mailto://…``); alerts/config_apprise.py checks them and
+makes one target channel of each (``<name>#1`` …), so one URL failing never sends again
+to the others. Does not retry, queue or record anything: the outbox does.
 
 Apprise's plugins are synchronous and answer only "sent" or "not sent". The send runs in
 the channel's own thread under ``timeout`` (the plugin's socket timeouts are lowered to
@@ -27,133 +26,32 @@ same way. A plain 429 with no such word (Apprise does not pass other services'
 ``Retry-After`` on) is a retryable failure on the channel's schedule.
 
 An Apprise URL is a credential from end to end (a bot token as the host, a password, a
-topic): messages show ``where``, the scheme and host of Apprise's own privacy form, and
-never quote the plugin's log lines. Apprise's logger stops propagating to the service's
-log for the same reason (its lines quote URL parts).
+topic): messages show ``where`` (config_apprise's ``display``) and never quote the plugin's
+log lines, which config_apprise keeps out of the service's log.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
-import logging
 import math
 import re
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
-
-from pydantic import AfterValidator, ConfigDict, Field, model_validator
+from typing import Any
 
 from alerts.base import DeliveryResult, Digest, Message, frozen
+from alerts.config_apprise import AppriseConfig, capture_records, display, instantiate
+from alerts.config_apprise import target_address as target_address  # for the CLI's listings
 from alerts.durations import format_duration
 from alerts.errors import ChannelConfigError, DeliveryError, unexpected
 from alerts.render_apprise import Limits, Markup, fit_message
-from alerts.settings import NAME_MAX, ChannelSettings, Timeout
 
-URLS_MAX = 50  # one channel's URLs: each is a target with its own deliveries
-RECORDS_MAX = 50  # log records of one send kept for its verdict
 RETRYABLE_4XX = frozenset({408, 425, 429})
 _STATUS = re.compile(r"\berror=(\d{3})\b")
 _RETRY_AFTER = re.compile(r"\b(?:retry after|again in) (\d{1,6})(?!\d)", re.IGNORECASE)
 WAIT_ALLOWANCE = 1.0  # seconds of a service's forced wait slept in the send; longer: retry_after
 _REFUSED = re.compile(r"Connection refused|Errno 111|ConnectionRefusedError", re.IGNORECASE)
 _TIMED_OUT = re.compile(r"timed out|Timeout", re.IGNORECASE)
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]{0,31})://")
-_captured: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
-    "apprise_records", default=None
-)
-
-
-class _Capture(logging.Handler):
-    """Appends each Apprise record to the list of the send running in this context."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        records = _captured.get()
-        if records is None or len(records) >= RECORDS_MAX:
-            return
-        # A plugin's bad format string raises here: nothing to learn from that record.
-        with contextlib.suppress(Exception):
-            records.append(record.getMessage())
-
-
-_HANDLER = _Capture(logging.DEBUG)
-
-
-def quiet_apprise() -> None:
-    """Apprise's records go to the capture only: they quote URL parts (a user, a token's
-    first and last letters) at WARNING and more at DEBUG. Idempotent."""
-    logger = logging.getLogger("apprise")
-    logger.propagate = False
-    logger.setLevel(logging.DEBUG)
-    if _HANDLER not in logger.handlers:
-        logger.addHandler(_HANDLER)
-
-
-def instantiate(url: str) -> Any:
-    """Apprise's plugin object for ``url``, or None if Apprise cannot use it."""
-    import apprise  # here, not at the top: a service without apprise channels never loads it
-
-    quiet_apprise()
-    try:
-        return apprise.Apprise.instantiate(url, suppress_exceptions=True)
-    except Exception:  # suppress_exceptions covers the plugins; this covers the parser
-        return None
-
-
-def _check_url(url: str) -> str:
-    """Apprise can build a service from the URL. The URL is never quoted: it holds the
-    service's credentials; its scheme is shown when it is one."""
-    url = url.strip()
-    scheme = _SCHEME.match(url)
-    plugin = instantiate(url) if scheme else None
-    if plugin is None:
-        named = f" {scheme.group(1)!r}" if scheme else ""
-        raise ValueError(
-            f"Apprise cannot use this{named} URL: an unknown scheme or a missing or "
-            "malformed part (the URL is not shown: it holds credentials)"
-        )
-    if not plugin.enabled:
-        raise ValueError(f"Apprise's {scheme.group(1)!r} service is not available here")
-    return url
-
-
-AppriseUrl = Annotated[str, AfterValidator(_check_url)]
-
-
-class AppriseConfig(ChannelSettings):
-    """``urls``: Apprise URLs, each a target of its own (``<name>#1`` … by position).
-    ``timeout`` bounds one send to one URL."""
-
-    # A failed field's input is an Apprise URL: a credential, never quoted.
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
-
-    type: Literal["apprise"]
-    urls: list[AppriseUrl] = Field(min_length=1, max_length=URLS_MAX)
-    timeout: Timeout = 15.0
-
-    @model_validator(mode="after")
-    def _target_names_fit(self) -> AppriseConfig:
-        if len(target_name(self.name, len(self.urls))) > NAME_MAX:
-            raise ValueError(
-                f"name: with '#{len(self.urls)}' added for its targets it must stay within "
-                f"{NAME_MAX} characters"
-            )
-        return self
-
-    def targets(self) -> tuple[AppriseConfig, ...]:
-        """One channel per URL, named by position: stable while the list is unchanged.
-        Appending keeps the others' names; removing or reordering moves a name to another
-        URL (its waiting deliveries go to the URL now at that position)."""
-        return tuple(
-            self.model_copy(update={"name": target_name(self.name, index), "urls": [url]})
-            for index, url in enumerate(self.urls, start=1)
-        )
-
-
-def target_name(channel: str, index: int) -> str:
-    return f"{channel}#{index}"
 
 
 class _Throttled(Exception):
@@ -240,7 +138,7 @@ class AppriseChannel:
         from apprise.common import NotifyFormat, OverflowMode
 
         records: list[str] = []
-        _captured.set(records)  # this thread's context is a copy: no reset needed
+        capture_records(records)  # this thread's context is a copy: no reset needed
         try:
             sent = self._plugin.notify(
                 body=body,
@@ -287,15 +185,6 @@ class AppriseChannel:
         return DeliveryError(self.name, f"{self.where} did not take the message (no reason given)")
 
 
-def target_address(config: object) -> str | None:
-    """Where an apprise target sends, for listings (``tgram://1...z/…``); None for any
-    other channel."""
-    if not isinstance(config, AppriseConfig) or len(config.urls) != 1:
-        return None
-    plugin = instantiate(config.urls[0])
-    return display(plugin) if plugin is not None else "(an unusable URL)"
-
-
 def service_limits(plugin: Any) -> Limits:
     """The service's maxima and the markup it gets: plain text where it takes it, else
     HTML (Telegram), else Markdown; Apprise then converts nothing, so nothing grows."""
@@ -318,17 +207,3 @@ def service_limits(plugin: Any) -> Limits:
         shared=bool(plugin.overflow_amalgamate_title),
         markup=markup,
     )
-
-
-def display(plugin: Any) -> str:
-    """``scheme://host:port/…`` from Apprise's privacy form of the URL: no user, password,
-    path or query (a topic, a chat id, a webhook token); a host that is a token is
-    Apprise's masked form (``1...z``)."""
-    try:
-        parts = urlsplit(plugin.url(privacy=True))
-        host = parts.hostname or ""
-        port = parts.port
-    except Exception:  # a plugin's own url() failing must not cost the message
-        return f"{type(plugin).__name__} (address not shown)"
-    where = f"{parts.scheme}://{host}{f':{port}' if port else ''}"
-    return where + ("/…" if parts.path.strip("/") else "")

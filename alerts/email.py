@@ -2,7 +2,7 @@
 
 Input: an ``Alert``, a ``Digest`` or a ``Notice``; output: a ``DeliveryResult`` or a
 ``DeliveryError`` saying whether to retry. A digest or a notice is one mail with its own
-Message-ID and the same headers.
+Message-ID and the same headers. Its settings are alerts/config_email.py's.
 The SMTP transaction is alerts/smtp.py's: one short connection per message (alerts are
 rare, and a pooled session would need keep-alive handling for nothing), all of it within
 ``smtp.timeout``. One delivery at a time per channel: a send while the previous one is
@@ -21,11 +21,9 @@ import ssl
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, parseaddr
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from alerts.base import DeliveryResult, Digest, Message, Notice
+from alerts.config_email import EmailConfig
 from alerts.errors import ChannelConfigError, DeliveryError, bounded_message
 from alerts.render import render_html, render_subject, render_text, spread_story
 from alerts.render_digest import render_digest_html, render_digest_subject, render_digest_text
@@ -36,7 +34,6 @@ from alerts.render_notice import (
     render_notice_text,
 )
 from alerts.render_story import render_story_html, render_story_text
-from alerts.settings import ChannelSettings, Timeout
 from alerts.smtp import SmtpTarget, describe_refusals, local_hostname, send_mail
 
 # 7bit: non-ASCII bodies go out as quoted-printable/base64 and headers as RFC 2047 words,
@@ -44,87 +41,6 @@ from alerts.smtp import SmtpTarget, describe_refusals, local_hostname, send_mail
 _POLICY = SMTP_POLICY.clone(cte_type="7bit")
 _ID_SAFE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9]+")
-
-
-def _check_address(value: str) -> str:
-    _, address = parseaddr(value)
-    if "@" not in address or "\n" in value or "\r" in value:
-        raise ValueError(f"not an email address: {value!r}")
-    return value
-
-
-class SmtpConfig(BaseModel):
-    """``tls`` is implicit TLS (port 465); ``starttls`` upgrades a plain connection (587).
-    ``timeout`` bounds the whole transaction, connect to the DATA reply: it must end before
-    the outbox stops waiting (a quarter of the service's lease), or the outbox counts as
-    failed a mail the server may still accept, and sends it again."""
-
-    # Pydantic's text for a failed field quotes its input: not for a password.
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
-
-    host: str = Field(min_length=1)
-    port: int | None = Field(default=None, ge=1, le=65535)
-    starttls: bool = False
-    tls: bool = False
-    username: str | None = None
-    password: SecretStr | None = None
-    timeout: Timeout = 15.0
-    verify: bool = True
-    ca_file: str | None = None
-
-    @field_validator("host")
-    @classmethod
-    def _host_name(cls, host: str) -> str:
-        if any(c.isspace() or not c.isprintable() for c in host):
-            raise ValueError("the host name contains spaces or control characters")
-        return host
-
-    @field_validator("ca_file")
-    @classmethod
-    def _path_name(cls, ca_file: str | None) -> str | None:
-        if ca_file is not None and not ca_file.isprintable():  # ssl raises on a NUL
-            raise ValueError("the path contains control characters")
-        return ca_file
-
-    @field_validator("username", "password")
-    @classmethod
-    def _sendable_credential(cls, value: str | SecretStr | None) -> str | SecretStr | None:
-        """Printable ASCII only: servers differ on how they decode anything else in AUTH
-        (and PLAIN separates the fields with NUL), so it would fail only at the first login,
-        unread by ``check``. The value is never quoted."""
-        text = value.get_secret_value() if isinstance(value, SecretStr) else value
-        if text is not None and not (text.isascii() and text.isprintable()):
-            raise ValueError("only printable ASCII can be sent to an SMTP server (not shown)")
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> SmtpConfig:
-        if self.starttls and self.tls:
-            raise ValueError("set either starttls (port 587) or tls (port 465), not both")
-        if (self.username is None) != (self.password is None):
-            raise ValueError("username and password go together")
-        if self.port is None:
-            self.port = 465 if self.tls else 587
-        return self
-
-
-class EmailConfig(ChannelSettings):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, hide_input_in_errors=True)
-
-    type: Literal["email"]
-    to: list[str] = Field(min_length=1)
-    from_: str = Field(alias="from")
-    smtp: SmtpConfig
-
-    @field_validator("to")
-    @classmethod
-    def _recipients(cls, to: list[str]) -> list[str]:
-        return [_check_address(address) for address in to]
-
-    @field_validator("from_")
-    @classmethod
-    def _sender(cls, sender: str) -> str:
-        return _check_address(sender)
 
 
 def message_id(message: Message) -> str:

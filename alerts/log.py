@@ -18,20 +18,15 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Literal
 
 from alerts.base import Alert, DeliveryResult, Digest, Message, Notice, NoticeKind
+from alerts.config_log import LogConfig
 from alerts.controls import UNSAFE, escape_controls
 from alerts.errors import DeliveryError
 from alerts.render import item_link, spread_story
 from alerts.render_digest import group_alerts
-from alerts.settings import ChannelSettings
 
 logger = logging.getLogger("alerts.log")
-
-
-class LogConfig(ChannelSettings):
-    type: Literal["log"]
 
 
 def _value(text: str) -> str:

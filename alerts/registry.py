@@ -1,8 +1,14 @@
 """Channel types by name: the one place that lists them (an explicit dict, no plug-in scan).
 
 Input: a validated channel config; output: a ready ``Channel``. Adding a channel type means
-a module with a config model and a class, and one line in CHANNELS and ChannelConfig.
-Does not read configuration files; the monitor's config module validates into ChannelConfig.
+a ``config_<type>`` module with its config model, a ``<type>`` module with its class, and
+one line in CHANNELS and ChannelConfig. Does not read configuration files; the monitor's
+config module validates into ChannelConfig.
+
+Validation needs only the config models, which import nothing heavy. A channel's own
+module (its client library, its renderers, Jinja2 for mail) is imported by CHANNELS' entry
+for its type, the first time a channel of that type is built: a service holds in memory
+only the code of the channel types it is configured to use.
 
 A configured channel is delivered through one or more targets (``delivery_targets``): itself,
 or for an apprise channel one per URL, each a channel of its own to the outbox.
@@ -15,17 +21,42 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from alerts.apprise import AppriseChannel, AppriseConfig
 from alerts.base import Channel
-from alerts.email import EmailChannel, EmailConfig
-from alerts.log import LogChannel, LogConfig
-from alerts.webhook import WebhookChannel, WebhookConfig
+from alerts.config_apprise import AppriseConfig
+from alerts.config_email import EmailConfig
+from alerts.config_log import LogConfig
+from alerts.config_webhook import WebhookConfig
+
+
+def _webhook(config: WebhookConfig) -> Channel:
+    from alerts.webhook import WebhookChannel
+
+    return WebhookChannel(config)
+
+
+def _email(config: EmailConfig) -> Channel:
+    from alerts.email import EmailChannel
+
+    return EmailChannel(config)
+
+
+def _log(config: LogConfig) -> Channel:
+    from alerts.log import LogChannel
+
+    return LogChannel(config)
+
+
+def _apprise(config: AppriseConfig) -> Channel:
+    from alerts.apprise import AppriseChannel
+
+    return AppriseChannel(config)
+
 
 CHANNELS: dict[str, Callable[[Any], Channel]] = {
-    "webhook": WebhookChannel,
-    "email": EmailChannel,
-    "log": LogChannel,
-    "apprise": AppriseChannel,
+    "webhook": _webhook,
+    "email": _email,
+    "log": _log,
+    "apprise": _apprise,
 }
 
 ChannelConfig = Annotated[

@@ -19,13 +19,14 @@ import functools
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-import jinja2
-from markupsafe import Markup, escape
-
 from alerts.base import Alert, AlertStory, StorySource
+
+if TYPE_CHECKING:
+    import jinja2
+    from markupsafe import Markup
 
 HIGHLIGHT_START = "\ue000"
 HIGHLIGHT_END = "\ue001"
@@ -96,6 +97,8 @@ def highlight_text(snippet: str) -> str:
 
 def highlight_html(snippet: str) -> Markup:
     """HTML: each piece escaped first, then the matched span wrapped in <mark>."""
+    from markupsafe import Markup, escape  # only where HTML is made (mail, the dashboard)
+
     return Markup(emphasise(one_line(snippet), lambda p: str(escape(p)), "<mark>", "</mark>"))
 
 
@@ -216,6 +219,8 @@ def render_subject(alert: Alert) -> str:
 @functools.cache
 def templates() -> jinja2.Environment:
     """Built on first use, not at import; autoescape is on for the .html templates only."""
+    import jinja2  # here: the log channel and JSON webhooks use this module, not its templates
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("alerts", "templates"),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",)),

@@ -4,8 +4,10 @@ Input: an ``Alert``, a ``Digest`` or a ``Notice``; output: a ``DeliveryResult`` 
 ``DeliveryError`` that says whether to retry, when (Retry-After) and whether the receiver
 asked us to stop (410). A digest or a notice follows the same rules as an alert: one
 request, its id as ``webhook-id``.
-Signs the body per the Standard Webhooks spec when a secret is set. Does not retry, queue
-or record anything: the outbox does that with the error's verdict.
+Signs the body per the Standard Webhooks spec when a secret is set. Its settings are
+alerts/config_webhook.py's; a configured template is alerts/webhook_template.py's, imported
+only then (it brings Jinja2). Does not retry, queue or record anything: the outbox does
+that with the error's verdict.
 
 The URL's path and query, the headers and the secret are credentials (Slack and Discord
 keep their token in the path): messages show ``display_url`` and an exception's own text
@@ -26,65 +28,32 @@ import asyncio
 import json
 import ssl
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 import httpx
-import jinja2
-from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 from standardwebhooks.webhooks import Webhook
 
 from alerts.base import DeliveryResult, Digest, Message, Notice
+from alerts.config_webhook import WebhookConfig
 from alerts.durations import format_duration
-from alerts.errors import ChannelConfigError, DeliveryError, caused_by, unexpected
-from alerts.render import (
-    STORY_UPDATED_TYPE,
-    render_discord,
-    render_payload,
-    render_slack,
-    render_subject,
-    render_text,
-    spread_story,
-)
+from alerts.errors import DeliveryError, caused_by, unexpected
+from alerts.render import render_discord, render_payload, render_slack, spread_story
 from alerts.render_digest import (
     render_digest_discord,
     render_digest_payload,
     render_digest_slack,
-    render_digest_subject,
-    render_digest_text,
 )
-from alerts.render_notice import (
-    render_notice_discord,
-    render_notice_payload,
-    render_notice_slack,
-    render_notice_subject,
-    render_notice_text,
-)
-from alerts.render_story import render_story_discord, render_story_slack, render_story_text
-from alerts.sandbox import (
-    RENDER_TIMEOUT,
-    BoundedTemplate,
-    TemplateBusyError,
-    TemplateLimitError,
-    compile_template,
-)
-from alerts.settings import (
-    ChannelSettings,
-    HeaderFields,
-    HttpUrl,
-    Timeout,
-    check_header_fields,
-)
+from alerts.render_notice import render_notice_discord, render_notice_payload, render_notice_slack
+from alerts.render_story import render_story_discord, render_story_slack
 from httpfields import retry_after_seconds
+
+if TYPE_CHECKING:
+    from alerts.webhook_template import WebhookTemplate
 
 USER_AGENT = "feed-monitor (+https://github.com/feed-monitor/feed-monitor)"
 RETRYABLE_4XX = frozenset({408, 425, 429})
 ERROR_BODY_MAX = 200  # bytes of a refusal's body kept for the message ("invalid_payload")
-# Headers we set ourselves; letting the config override them would break signing or framing.
-_RESERVED_HEADERS = frozenset(
-    {"webhook-id", "webhook-timestamp", "webhook-signature", "content-type", "content-length"}
-    | {"host", "transfer-encoding"}
-)
 RenderedBody = tuple[str, str]  # (body, content type)
 _ALERT_FORMATS = {"json": render_payload, "slack": render_slack, "discord": render_discord}
 _DIGEST_FORMATS = {
@@ -99,64 +68,6 @@ _NOTICE_FORMATS = {
     "slack": render_notice_slack,
     "discord": render_notice_discord,
 }
-
-
-class WebhookConfig(ChannelSettings):
-    """``template`` comes from the config file, so it runs in alerts.sandbox: no attribute
-    walks to ``__class__``/``__globals__``, no mutation of its data, bounded size and time."""
-
-    # A failed field's input (a URL, a header) may be a credential: pydantic's own text for
-    # the error would quote it, so it is left out there too.
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
-
-    type: Literal["webhook"]
-    url: HttpUrl
-    headers: HeaderFields = Field(default_factory=dict)
-    secret: SecretStr | None = None
-    format: Literal["json", "slack", "discord"] = "json"
-    template: str | None = None
-    content_type: str = "application/json"
-    timeout: Timeout = 15.0
-
-    @field_validator("content_type")
-    @classmethod
-    def _one_line_content_type(cls, content_type: str) -> str:
-        check_header_fields({"Content-Type": content_type})
-        return content_type
-
-    @field_validator("headers")
-    @classmethod
-    def _no_reserved_headers(cls, headers: dict[str, str]) -> dict[str, str]:
-        clash = sorted(name for name in headers if name.lower() in _RESERVED_HEADERS)
-        if clash:
-            raise ValueError(f"headers {clash} are set by the channel itself (see content_type)")
-        return headers
-
-    @field_validator("secret")
-    @classmethod
-    def _usable_secret(cls, secret: SecretStr | None) -> SecretStr | None:
-        if secret is not None:
-            try:
-                Webhook(secret.get_secret_value())
-            except Exception as exc:
-                raise ValueError("secret must be 'whsec_' followed by base64") from exc
-        return secret
-
-    @field_validator("template")
-    @classmethod
-    def _template_compiles(cls, template: str | None) -> str | None:
-        if template is not None:
-            try:
-                compile_template(template)
-            except jinja2.TemplateSyntaxError as exc:
-                raise ValueError(f"template line {exc.lineno}: {exc.message}") from exc
-        return template
-
-    @model_validator(mode="after")
-    def _template_or_format(self) -> WebhookConfig:
-        if self.template is not None and self.format != "json":
-            raise ValueError("set either 'template' or 'format', not both")
-        return self
 
 
 class WebhookChannel:
@@ -178,13 +89,12 @@ class WebhookChannel:
         userinfo = parts.netloc.rpartition("@")[0]
         hidden = [parts.path, parts.query, userinfo, *config.headers.values(), secret]
         self._hidden = sorted((h for h in hidden if len(h) > 1), key=len, reverse=True)
-        self._template: BoundedTemplate | None = None
+        self._template: WebhookTemplate | None = None
         if config.template is not None:
-            try:
-                timeout = min(RENDER_TIMEOUT, config.timeout)
-                self._template = BoundedTemplate(config.template, timeout=timeout)
-            except jinja2.TemplateError as exc:
-                raise ChannelConfigError(f"{config.name}: template: {exc}") from exc
+            # Here, not at the top: only a templated webhook needs Jinja2.
+            from alerts.webhook_template import WebhookTemplate
+
+            self._template = WebhookTemplate(config.name, config.template, timeout=config.timeout)
 
     async def send(self, message: Message) -> DeliveryResult:
         if isinstance(message, Digest) and not message.alerts:
@@ -223,16 +133,7 @@ class WebhookChannel:
 
     async def _render(self, message: Message) -> RenderedBody:
         if self._template is not None:
-            try:
-                body = await self._template.render(_template_context(message))
-            except TemplateBusyError as exc:  # the next attempt finds the thread free
-                raise DeliveryError(self.name, f"template: {exc}") from None
-            except TemplateLimitError as exc:  # the same data will hit the same bound
-                raise DeliveryError(self.name, f"template failed: {exc}", retryable=False) from None
-            except Exception as exc:  # a user's template can fail in any way; none heals
-                # Its context is the alert's payload, no credential: the text helps its author.
-                message = f"template failed: {type(exc).__name__}: {exc}"
-                raise DeliveryError(self.name, message, retryable=False) from exc
+            body = await self._template.render(message)
             return body, self._config.content_type
         if isinstance(message, Digest):
             payload = _DIGEST_FORMATS[self._config.format](message)
@@ -297,40 +198,6 @@ def _signature_headers(signer: Webhook, message_id: str, body: str) -> dict[str,
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": signer.sign(message_id, now, body),
     }
-
-
-def _template_context(message: Message) -> dict[str, Any]:
-    """What a template sees: the JSON payload's keys, the whole ``payload`` (use
-    ``{{ payload | tojson }}``), ready-made ``subject`` and ``text``, ``is_digest``, and
-    ``alerts``: every alert's payload (a digest's list; a one-item list for an alert), so
-    one ``{% for alert in alerts %}`` template serves both kinds of message. A notice (feed
-    health) has no alerts: ``is_notice`` tells it apart, its payload's keys are its own.
-    A spread update's payload is ``feed.story.updated``: ``is_story_update`` tells it
-    apart. ``story`` is an alert's payload's, or None (no story, a digest, a notice), so
-    ``{% if story %}`` works anywhere; in a digest's ``alerts`` an entry without one has no
-    ``story`` key, as in the JSON (``alert.story is defined``)."""
-    if isinstance(message, Digest):
-        payload = render_digest_payload(message)
-        subject, text = render_digest_subject(message), render_digest_text(message)
-        alerts = payload["alerts"]
-    elif isinstance(message, Notice):
-        payload = render_notice_payload(message)
-        subject, text = render_notice_subject(message), render_notice_text(message)
-        alerts = []
-    else:
-        payload = render_payload(message)
-        story = spread_story(message)
-        subject = render_subject(message)
-        text = render_text(message) if story is None else render_story_text(message, story)
-        alerts = [payload]
-    extra = {"payload": payload, "subject": subject, "text": text, "alerts": alerts}
-    extra["story"] = payload.get("story")
-    kinds = {
-        "is_digest": isinstance(message, Digest),
-        "is_notice": isinstance(message, Notice),
-        "is_story_update": payload["type"] == STORY_UPDATED_TYPE,
-    }
-    return {**payload, **extra, **kinds}
 
 
 async def _read_excerpt(response: httpx.Response) -> str:

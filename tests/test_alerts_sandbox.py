@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from receivers import sample_digest
 
+from alerts.config_webhook import WebhookConfig
 from alerts.sandbox import (
     OUTPUT_MAX,
     VALUE_MAX,
@@ -20,7 +21,6 @@ from alerts.sandbox import (
     compile_template,
     weight,
 )
-from alerts.webhook import WebhookConfig
 
 SLACK = 1.0  # what a loaded test machine may add to a deadline
 

@@ -17,7 +17,8 @@ import aiosmtplib
 import pytest
 from receivers import RawSmtpServer, Slow, SmtpSink, sample_alert
 
-from alerts.email import EmailChannel, EmailConfig
+from alerts.config_email import EmailConfig
+from alerts.email import EmailChannel
 from alerts.errors import MESSAGE_MAX, DeliveryError
 
 DEADLINE = 0.5  # the channel's timeout in these tests

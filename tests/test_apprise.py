@@ -39,8 +39,9 @@ from receivers import Reply, SmtpSink, WebhookReceiver, sample_alert, sample_dig
 from test_api import TOKEN, running
 from test_service import rss
 
-from alerts.apprise import AppriseChannel, AppriseConfig
+from alerts.apprise import AppriseChannel
 from alerts.base import Alert, AlertMatch
+from alerts.config_apprise import AppriseConfig
 from alerts.errors import DeliveryError
 from alerts.registry import ChannelConfig, build_channel, delivery_targets
 from alerts.render import HIGHLIGHT_END, HIGHLIGHT_START

@@ -32,10 +32,11 @@ from receivers import (
 )
 
 from alerts.base import Channel, DeliveryResult, Digest, Message
+from alerts.config_log import LogConfig
 from alerts.controls import UNSAFE
 from alerts.digest import DigestSchedule
 from alerts.errors import DeliveryError
-from alerts.log import LogChannel, LogConfig
+from alerts.log import LogChannel
 from alerts.registry import CHANNELS, ChannelConfig, build_channel
 
 TIMEOUT = 0.3  # the channels' timeout in these tests: hung receivers are cut after this
@@ -287,7 +288,7 @@ def test_registry_builds_each_type_from_its_config(tmp_path: Any) -> None:
     assert set(configs) == set(CHANNELS)
     for kind, raw in configs.items():
         channel = build_channel(adapter.validate_python(raw))
-        assert isinstance(channel, CHANNELS[kind])  # type: ignore[arg-type]
+        assert type(channel).__module__ == f"alerts.{kind}"  # the type's own module
         assert channel.name == raw["name"]
     assert adapter.validate_python(configs["log"]).retry == [60.0, 600.0]
 

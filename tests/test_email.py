@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from receivers import SmtpSink, sample_alert, sample_digest
 
-from alerts.email import EmailChannel, EmailConfig, build_message, list_id, message_id
+from alerts.config_email import EmailConfig
+from alerts.email import EmailChannel, build_message, list_id, message_id
 from alerts.errors import ChannelConfigError, DeliveryError
 
 XSS = "<script>alert(1)</script>"

@@ -17,10 +17,13 @@ import pytest
 from receivers import WebhookReceiver, check_payload, sample_alert, sample_digest, schema_validator
 
 from alerts.base import Alert, AlertStory, StorySource
+from alerts.config_email import EmailConfig
+from alerts.config_log import LogConfig
+from alerts.config_webhook import WebhookConfig
 from alerts.controls import UNSAFE
-from alerts.email import EmailConfig, build_message
+from alerts.email import build_message
 from alerts.errors import DeliveryError
-from alerts.log import LogChannel, LogConfig, format_line
+from alerts.log import LogChannel, format_line
 from alerts.render import (
     DISCORD_CONTENT_MAX,
     DISCORD_DESCRIPTION_MAX,
@@ -49,7 +52,7 @@ from alerts.render_story import (
     render_story_slack,
     render_story_text,
 )
-from alerts.webhook import WebhookChannel, WebhookConfig
+from alerts.webhook import WebhookChannel
 
 XSS = "<script>alert(1)</script>"
 PUBLISHED = datetime(2026, 11, 5, 13, 0, tzinfo=UTC)

@@ -17,12 +17,13 @@ import standardwebhooks
 from pydantic import TypeAdapter, ValidationError
 from receivers import Reply, WebhookReceiver, sample_alert, sample_digest
 
+from alerts.config_webhook import WebhookConfig
 from alerts.controls import UNSAFE
 from alerts.errors import DeliveryError
 from alerts.registry import ChannelConfig
 from alerts.render import HIGHLIGHT_END, HIGHLIGHT_START
 from alerts.sandbox import RENDER_TIMEOUT
-from alerts.webhook import WebhookChannel, WebhookConfig, display_url
+from alerts.webhook import WebhookChannel, display_url
 
 TIMEOUT = 0.3  # the sends that test a deadline
 SLACK = 5.0  # the others: a loaded machine must not turn a reply into a timeout
