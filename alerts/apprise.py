@@ -41,7 +41,6 @@ from typing import Any
 
 from alerts.base import DeliveryResult, Digest, Message, frozen
 from alerts.config_apprise import AppriseConfig, capture_records, display, instantiate
-from alerts.config_apprise import target_address as target_address  # for the CLI's listings
 from alerts.durations import format_duration
 from alerts.errors import ChannelConfigError, DeliveryError, unexpected
 from alerts.render_apprise import Limits, Markup, fit_message

@@ -99,11 +99,6 @@ def test_the_service_loads_only_the_channel_types_it_uses(
     assert_absent(loaded, *absent)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="monitor/cli/delivery.py imports target_address from alerts.apprise, the channel "
-    "(it belongs to alerts.config_apprise now): drop this mark when it takes it from there",
-)
 def test_the_command_line_loads_no_channel_code() -> None:
     done = subprocess.run(
         [sys.executable, "-c", f"import monitor.cli\n{REPORT}"],

@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 30.0
 LOADED = "http: the API and the dashboard loaded in"
 # What the full app brings: FastAPI and what it pulls in, and the API's and the dashboard's
-# own modules. (jinja2 is not among them: the alert channels render with it.)
+# own modules. (jinja2 is not among them: the dashboard and the channels that render
+# with it load it too, so it says nothing about the front.)
 FULL_APP = ("fastapi", "starlette", "python_multipart", "itsdangerous", "opentelemetry")
 FULL_APP_MODULES = ("monitor.web.app", "monitor.web.api", "monitor.web.pages")
 

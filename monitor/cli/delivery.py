@@ -16,8 +16,8 @@ from typing import Any
 import click
 from click.exceptions import Exit
 
-from alerts.apprise import target_address
 from alerts.base import Alert, AlertFeed, AlertItem, AlertMatch
+from alerts.config_apprise import target_address
 from alerts.errors import DeliveryError
 from alerts.registry import build_channel
 from alerts.render import plain_snippet
