@@ -61,9 +61,11 @@ DEFAULT_BUDGET = 20.0
 # Long enough that a worker serving a document a minute or so stays, short enough that the
 # surplus of a busy spell does not hold memory for long.
 DEFAULT_IDLE_TIMEOUT = 60.0
-# A parse takes tens of milliseconds: waiting this long for a busy worker is cheaper than
-# starting (and keeping) another, and a backlog (the first pass) still starts them.
-DEFAULT_PATIENCE = 0.25
+# A parse takes milliseconds (tens for a whole document): waiting up to this long for a
+# busy worker is cheaper than starting (and keeping) another, on a loaded or slow machine
+# too (a poll is due once a minute, not to the second), and a backlog (the first pass)
+# still starts them.
+DEFAULT_PATIENCE = 1.0
 _START_TIMEOUT = 60.0  # a new worker imports the parsers before it says it is ready
 # A document, as a worker receives it: what to do with it (``parse_document`` or
 # ``extract_article``, sent by reference, perhaps with the feed's fingerprint bound), body,
