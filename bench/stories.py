@@ -3,12 +3,12 @@
 Run: ``.venv/bin/python bench/stories.py`` (under a minute). Every set is clustered the way
 the store does it: for each item in arrival order, its features; the members of the window
 sharing any of its keys (an in-memory dict key -> member ids stands in for the indexed
-table), newest first, at most 200, each loaded back from its stored text; the item joins the
-story of the best-scoring candidate that passes the threshold, and every other story with a
-candidate that passes merges into it (the item bridges them); else it starts a story. Single
-linkage over every pair, without the index and the cap, is printed too for the Google News
-sets. ``--false-merges`` prints each link that joined two different stories, with both
-headlines and the score.
+table), those sharing the most keys first, at most the store's cap, each scored from its
+stored text; the item joins the story of the best-scoring candidate that passes the
+threshold, and every other story with a candidate that passes merges into it (the item
+bridges them); else it starts a story. Single linkage over every pair, without the index
+and the cap, is printed too for the Google News sets. ``--false-merges`` prints each link
+that joined two different stories, with both headlines and the score.
 
 Sets (bench/data/stories; origins in MANIFEST.tsv and SOURCES.tsv there):
 
@@ -25,9 +25,10 @@ Sets (bench/data/stories; origins in MANIFEST.tsv and SOURCES.tsv there):
 
 A sweep of thresholds around the chosen one is printed for each.
 
-Cost: features time per item, and decision time per item (dict lookup, candidates loaded from
-their text and scored) against a window of ``--window`` synthetic items made of pieces of the
-sets' texts (see :func:`synthesise`); and the cost per candidate, for a decision at the cap.
+Cost: features time per item, and decision time per item (dict lookup, then candidates
+scored from their stored text by the item's :class:`~monitor.stories.similar.Scorer`, as the
+store does) against a window of ``--window`` synthetic items made of pieces of the sets'
+texts (see :func:`synthesise`); and the cost per candidate, for a decision at the cap.
 """
 
 from __future__ import annotations
@@ -56,10 +57,9 @@ from monitor.stories import (
     THRESHOLD,
     StoryFeatures,
     dump_features,
-    load_features,
     story_features,
-    story_score,
 )
+from monitor.stories.similar import Scorer
 
 DATA = Path(__file__).resolve().parent / "data" / "stories"
 FEEDS = Path(__file__).resolve().parent.parent / "tests" / "data" / "feeds"
@@ -145,8 +145,9 @@ def cluster(
 
     for n, item in enumerate(features):
         best: dict[int, tuple[float, int]] = {}
+        scorer = Scorer(item)
         for m in candidates(index, item)[:limit]:
-            score = story_score(load_features(stored[m]), item)
+            score = scorer.score_stored(stored[m])
             story = root(m)
             if score >= threshold and score > best.get(story, (-1.0, -1))[0]:
                 best[story] = (score, m)
@@ -251,7 +252,8 @@ def report_google(thresholds: Sequence[float], seeds: int) -> None:
 
 def _by_rule(items: list[Labelled]) -> Callable[[int, int], bool]:
     features = featurise(items)
-    return lambda i, j: story_score(features[i], features[j]) >= THRESHOLD
+    scorers = [Scorer(f) for f in features]
+    return lambda i, j: scorers[j].score(features[i]) >= THRESHOLD
 
 
 def _by_jaccard(items: list[Labelled], threshold: float) -> Callable[[int, int], bool]:
@@ -390,8 +392,9 @@ def report_cost(window: int, probes: int) -> None:
         found = candidates(index, item)
         looked += len(found)
         best = -1.0
+        scorer = Scorer(item)
         for m in found[:MAX_CANDIDATES]:
-            best = max(best, story_score(load_features(stored[m]), item))
+            best = max(best, scorer.score_stored(stored[m]))
             scored += 1
     decide = (time.process_time() - start) / len(probe)
     per_score = decide / max(scored / len(probe), 1)
@@ -403,7 +406,7 @@ def report_cost(window: int, probes: int) -> None:
         f" candidates, {scored / len(probe):.0f} scored per item)"
     )
     print(f"  all-in:   {(per_item + decide) * 1e6:7.1f} us/item (the DB lookup is the store's)")
-    print(f"  per candidate: {per_score * 1e6:4.1f} us (load + score); all-in per item at")
+    print(f"  per candidate: {per_score * 1e6:4.1f} us (read + score); all-in per item at")
     for cap in sorted({30, 50, 100, MAX_CANDIDATES}):
         print(f"    {cap:>4} candidates: {(per_item + cap * per_score) * 1e6:6.0f} us")
 

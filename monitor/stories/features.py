@@ -13,11 +13,13 @@ reads them from the text, :mod:`monitor.stories.weights` weighs them):
 
 - a word: its stem (:func:`~monitor.stories.lexicon.stem`), stop words dropped, a name
   news writes several ways as one (:mod:`monitor.stories.aliases`: "Fed" for "Federal
-  Reserve", "CSTO" for "ОДКБ"); a common
+  Reserve", "CSTO" for "ОДКБ"), an irregular form or a word for the same act as the word
+  (:mod:`monitor.stories.synonyms`: "fled" for "flee", "pullout" for "withdrawal"); a common
   news word, a place or person in the news every day, a given name: ``_`` and its stem,
   which count little;
 - a number: ``#`` and the number (``1,455`` = ``1 455`` = ``1455``, ``$6 million`` = ``6m``,
-  ``third`` = ``3rd`` = 3); a year or a count up to 12 is weak, ``%`` in place of ``#``;
+  ``third`` = ``3rd`` = 3, a share in percent: ``0.75%`` = ``75 basis points``); a year or
+  a count up to 12 is weak, ``%`` in place of ``#``;
 - marks: ``^`` and a stem that is a name in this item (capitalised inside a sentence); ``'``
   and a stem of the headline (only when there is a summary too); ``+a+b``: two capitalised
   words side by side, one name ("Nawaz Sharif"); ``~`` and the consonant skeleton of a
@@ -42,6 +44,7 @@ its index entry stays short even for a name in every other item.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import re
 import struct
@@ -247,7 +250,6 @@ def _script(text: str) -> str:
 # one line each. Links are percent-encoded and titles are words and spaces, so neither holds
 # a line break; tokens hold no space.
 _VERSION: Final = "s1"
-LOADED_KEPT: Final = 512
 _INT64: Final = range(-(2**63), 2**63)
 _MAX_KEYS: Final = 32
 
@@ -282,29 +284,40 @@ def _one_word(token: str) -> bool:
 
 
 def load_features(text: str) -> StoryFeatures:
-    """The features :func:`dump_features` wrote; empty features for anything else. The same
-    text gives the same object while it is among the last :data:`LOADED_KEPT` loaded: a
-    member of a big story is loaded as a candidate for each new report of it (each loaded
-    item weighs some 6 kB: 4,096 of them would hold 25 MB)."""
-    if not isinstance(text, str) or len(text) > 4 * MAX_DUMP:
+    """The features :func:`dump_features` wrote; empty features for anything else. The
+    store does not load its candidates (it scores their text, :func:`read_dump`): nothing
+    is kept between calls."""
+    found = _read(text) if isinstance(text, str) and len(text) <= 4 * MAX_DUMP else None
+    if found is None:
         return EMPTY
-    return _load(text)
+    link, title, tokens, packed = found
+    return StoryFeatures(
+        link=link,
+        title=title,
+        tokens=frozenset(tokens),
+        keys=struct.unpack(f">{len(packed) // 8}q", packed),
+    )
 
 
-@lru_cache(maxsize=LOADED_KEPT)
-def _load(text: str) -> StoryFeatures:
+def read_dump(text: str) -> tuple[str | None, str | None, list[str]] | None:
+    """The link, title and tokens of the features :func:`dump_features` wrote (None for
+    anything else, as :func:`load_features` gives empty features): what scoring a stored
+    candidate reads, without making its features (the keys are only the index's)."""
+    if not isinstance(text, str) or len(text) > 4 * MAX_DUMP:
+        return None
+    found = _read(text)
+    return None if found is None else found[:3]
+
+
+def _read(text: str) -> tuple[str | None, str | None, list[str], bytes] | None:
     lines = text.split("\n")
     if len(lines) != 5 or lines[0] != _VERSION:
-        return EMPTY
+        return None
     _, link, title, tokens, keys = lines
     try:
-        packed = base64.b64decode(keys, validate=True)
-        numbers = struct.unpack(f">{len(packed) // 8}q", packed)
-    except (ValueError, struct.error):  # binascii.Error is a ValueError
-        return EMPTY
-    return StoryFeatures(
-        link=link or None,
-        title=title or None,
-        tokens=frozenset(tokens.split()),
-        keys=numbers,
-    )
+        packed = binascii.a2b_base64(keys, strict_mode=True)
+    except ValueError:  # binascii.Error is a ValueError
+        return None
+    if len(packed) % 8:
+        return None
+    return link or None, title or None, tokens.split(), packed

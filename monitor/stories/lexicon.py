@@ -161,6 +161,8 @@ def _english_stem(word: str) -> str:
             if ending in ("ies", "ied"):
                 return word + "y"
             break
+    if len(word) >= 4 and word.endswith("eed"):  # exceed as exceeded: "ed" is its stem's
+        word = word[:-1]
     while len(word) >= 4 and word.endswith("e"):  # agree, agreed -> agr
         word = word[:-1]
     if len(word) > 3 and word[-1] == word[-2]:  # planning -> plan, so kill = killed = kil

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from decimal import Decimal
 from functools import lru_cache
 from typing import Final, NamedTuple
 
@@ -33,17 +34,23 @@ from monitor.stories.lexicon import (
     number_word,
     skeleton,
 )
+from monitor.stories.synonyms import same_word
 
 _MAX_DIGITS: Final = 12
 _MAX_SKELETON: Final = 8
 
 # Numbers are read before the words: thousands separators out ("1,455" = "1 455" = "1455"),
-# a decimal comma as a point ("3,5" = "3.5"), an amount with its scale ("$6 million" = "6m").
+# a decimal comma as a point ("3,5" = "3.5"), an amount with its scale ("$6 million" = "6m"),
+# a share with its unit: "0.75%" = "0.75 percent" = "75 basis points" (a central bank's move
+# is written either way; a percentage point is a percent).
 _NUMBER = re.compile(
     r"(?<!\w)(\d{1,3}(?:[ \u00a0\u202f\u2009]\d{3})+(?![\d.,])|\d+(?:[.,\u00a0\u202f\u2009]\d+)*)"
-    r"(?:[\s\u00a0]?(million|billion|trillion|bn|[mbk]|млн|млрд|тыс)(?![^\W\d_]))?",
+    r"(?:[\s\u00a0]?(million|billion|trillion|bn|[mbk]|млн|млрд|тыс)(?![^\W\d_])"
+    r"|[\s\u00a0-]?(%|percent(?:age[\s-]points?)?|per[\s-]cent|pct|(?-i:bps|bp)|basis[\s-]points?"
+    r"|процентн\w*\s+пункт\w*|базисн\w*\s+пункт\w*|процент\w*|пп|бп)(?![^\W\d_]))?",
     re.IGNORECASE,
 )
+_BASIS_POINTS: Final = frozenset({"bps", "bp", "бп"})
 _THOUSANDS = re.compile(r"^\d{1,3}(?:[, \u00a0\u202f\u2009]\d{3})+$")
 _SEPARATOR = re.compile(r"[., \u00a0\u202f\u2009]")
 _SCALES: Final = {
@@ -199,9 +206,10 @@ def _case_style(words: list[str]) -> tuple[bool, bool]:
     return capitalised >= 0.7 * len(long), upper >= 0.5 * len(long)
 
 
-def _number_token(found: str, scale: str | None) -> str:
+def _number_token(found: str, scale: str | None, unit: str | None = None) -> str:
     """``#`` or ``%`` and the number; "$6 million" = "6m" and "$1B" = "1b" are amounts, which
-    a small count or a year is not."""
+    a small count or a year is not. A share is in percent, as few digits as it takes
+    ("75 basis points" = "0.75%" = "0.750%")."""
     parts = _SEPARATOR.split(found)
     if _THOUSANDS.match(found):
         digits = str(int("".join(parts)[:_MAX_DIGITS]))
@@ -209,6 +217,11 @@ def _number_token(found: str, scale: str | None) -> str:
         digits = str(int(parts[0][:_MAX_DIGITS])) + (f".{parts[1][:4]}" if len(parts) > 1 else "")
     if scale:
         return "#" + digits + _SCALES.get(scale.lower(), "")
+    if unit:
+        share = Decimal(digits)
+        if unit.lower() in _BASIS_POINTS or unit.lower().startswith(("basis", "базисн")):
+            share /= 100
+        digits = format(share.normalize(), "f")
     return number(digits)
 
 
@@ -241,7 +254,7 @@ def _analyse_shouting(word: str, *, acronyms: bool = False) -> Word | None:
     if len(folded) < 3 and not acronym:
         return None
     folded = _plain_letters(folded)
-    root = folded if acronym else base(folded)
+    root = folded if acronym else same_word(base(folded))
     stemmed = root[:STEM_LENGTH]
     if stemmed in COMMON_STEMS:
         return Word("_" + stemmed, False, None)

@@ -10,6 +10,7 @@ compares nothing.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Final
 
 # Common words and weak numbers count for little; a name (a word capitalised as one in
@@ -23,7 +24,7 @@ WORD: Final = 1.0
 MARKS: Final = frozenset("^'~+@=&!")
 _SCALE: Final = 4  # totals are kept in quarters
 _MAX_TOTAL: Final = 400  # quarters: above any total the kept tokens can reach
-_TOTALS: Final = frozenset(
+TOTALS: Final = frozenset(
     [f"=a{n}" for n in range(_MAX_TOTAL + 1)] + [f"=h{n}" for n in range(_MAX_TOTAL + 1)]
 )
 
@@ -37,9 +38,10 @@ def weight(token: str, name: bool) -> float:
     return NAME if name or kind == "#" else WORD
 
 
-def masses(tokens: frozenset[str]) -> tuple[float, float]:
+def masses(tokens: Collection[str]) -> tuple[float, float]:
     """The total weight of the word and number tokens, and of the headline's alone (0 when
     the item has no headline marks, which only an item with a summary has)."""
+    tokens = frozenset(tokens)
     full = head = 0.0
     for token in tokens:
         kind = token[0]
@@ -60,7 +62,7 @@ def total_tokens(full: float, head: float) -> list[str]:
 
 def read_masses(tokens: frozenset[str]) -> tuple[float, float]:
     """The totals the ``=`` tokens carry; summed afresh when they are missing."""
-    found = tokens & _TOTALS
+    found = tokens & TOTALS
     if len(found) != 2:
         return masses(tokens)
     full = head = 0.0
