@@ -161,7 +161,7 @@ def _english_stem(word: str) -> str:
             if ending in ("ies", "ied"):
                 return word + "y"
             break
-    if len(word) >= 4 and word.endswith("eed"):  # exceed as exceeded: "ed" is its stem's
+    if len(word) >= 4 and word.endswith("eed"):  # "exceed" as "exceeds": its "ed" is no ending
         word = word[:-1]
     while len(word) >= 4 and word.endswith("e"):  # agree, agreed -> agr
         word = word[:-1]
