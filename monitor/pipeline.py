@@ -40,6 +40,7 @@ from monitor.match import Matcher
 from monitor.metrics import Metrics
 from monitor.parse import ParseWorkers
 from monitor.parse.unchanged import Fingerprints
+from monitor.recording import PollRecorder
 from monitor.store import Store
 from monitor.stories.plan import StoryPolicy
 from monitor.types import (
@@ -127,6 +128,8 @@ class Pipeline:
         self.routing = routing(settings)
         self.stories = story_policy(settings)
         self.fingerprints = Fingerprints()
+        self.under_way = 0  # polls between their claim and their outcome
+        self.recorder = PollRecorder(store.record_polls, lambda: self.under_way)
 
     async def claim_feeds(self, *, only_due: bool, limit: int | None = None) -> list[ClaimedFeed]:
         return await asyncio.to_thread(
@@ -150,10 +153,13 @@ class Pipeline:
     async def poll_feed(self, feed: ClaimedFeed) -> PollReport:
         """Poll one feed; never raises for a problem of the feed or the database."""
         started = time.monotonic()
+        self.under_way += 1
         try:
             report = await self._poll(feed, started)
         except Exception as exc:  # a bug, or the database: recorded, never fatal to others
             report = await self._broken(feed, exc, started)
+        finally:
+            self.under_way -= 1
         report = replace(report, ms=(time.monotonic() - started) * 1000)
         _log_poll(report)
         self.metrics.record_poll(report.state, report.status, report.new)
@@ -334,7 +340,7 @@ class Pipeline:
         return _report(feed, FeedState.ERROR, status, error=exc.message)
 
     async def _record(self, feed: ClaimedFeed, poll: PollUpdate, started: float) -> None:
-        await asyncio.to_thread(self.store.record_poll, feed.id, _timed(poll, started))
+        await self.recorder.record(feed.id, _timed(poll, started))
 
 
 def _timed(poll: PollUpdate, started: float, *, new: int = 0) -> PollUpdate:

@@ -188,8 +188,14 @@ class FeedStore(StoreBase):
 
     def record_poll(self, feed_id: int, update_: PollUpdate) -> None:
         """Write a poll's outcome without items (304, errors, gone)."""
+        self.record_polls([(feed_id, update_)])
+
+    def record_polls(self, polls: Sequence[tuple[int, PollUpdate]]) -> None:
+        """Write the outcomes of several polls in one transaction: a transaction's own
+        cost (the write lock, the commit) was most of a 304's."""
         with storage_errors("record poll"), self.engine.begin() as conn:
-            apply_poll(conn, feed_id, update_)
+            for feed_id, update_ in polls:
+                apply_poll(conn, feed_id, update_)
 
     def list_feeds(self, *, count_items: bool = True) -> list[FeedStatus]:
         """Every feed; ``count_items=False`` leaves ``items`` at 0 and skips counting the
