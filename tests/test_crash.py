@@ -30,6 +30,7 @@ import collections
 import contextlib
 import os
 import random
+import re
 import signal
 import statistics
 import subprocess
@@ -250,23 +251,47 @@ def mail_receipts(mail: SmtpSink, records: list[AlertRecord]) -> list[Receipt]:
     ]
 
 
-def repeated_per_run(receipts: list[Receipt]) -> dict[int, int]:
+TIMED_OUT = re.compile(r"alert=(\S+) channel=(\w+) state=failed .*detail='(?:timed out|no outcome)")
+
+
+def timed_out(logs: Path, channel: str) -> set[tuple[int, str]]:
+    """(run, alert) of the sends to ``channel`` that timed out: the receiver may have had
+    the alert, and sending it again is right (an unknown outcome), so a repeat of one is a
+    duplicate no kill caused. A loaded machine makes them, with the test's short timeouts."""
+    found = set()
+    for log in logs.glob("run-*.log"):
+        run = int(log.stem.removeprefix("run-"))
+        for match in TIMED_OUT.finditer(log.read_text("utf-8", "replace")):
+            if match[2] == channel:
+                found.add((run, match[1]))
+    return found
+
+
+def repeated_per_run(
+    receipts: list[Receipt], excused: set[tuple[int, str]] = frozenset()
+) -> dict[int, int]:
     """For each run, how many alerts it delivered that a later receipt delivered again:
-    the duplicates that run's kill caused."""
+    the duplicates that run's kill caused (``excused``: sends that timed out)."""
     last = {r.alert: i for i, r in enumerate(receipts)}
     counts = collections.Counter(
-        r.run for i, r in enumerate(receipts) if r.alert is not None and last[r.alert] != i
+        r.run
+        for i, r in enumerate(receipts)
+        if r.alert is not None and last[r.alert] != i and (r.run, r.alert) not in excused
     )
     return dict(sorted(counts.items()))
 
 
-def check_receipts(receipts: list[Receipt], ids: set[str], context: str) -> None:
+def check_receipts(
+    receipts: list[Receipt], ids: set[str], excused: set[tuple[int, str]], context: str
+) -> None:
     delivered = [r.alert for r in receipts if r.alert is not None]
     missing, unknown = ids - set(delivered), set(delivered) - ids
     assert not missing, f"{len(missing)} alerts never received; {context}"
     assert not unknown, f"received alerts that are not in the database {unknown}; {context}"
-    assert len(delivered) - len(ids) <= KILLS, f"more duplicates than kills; {context}"
-    repeated = repeated_per_run(receipts)
+    assert len(delivered) - len(ids) <= KILLS + len(excused), (
+        f"more duplicates than kills; {context}"
+    )
+    repeated = repeated_per_run(receipts, excused)
     assert repeated.get(KILLS, 0) == 0, f"a duplicate without a kill; {context}"
     assert max(repeated.values(), default=0) <= 1, (
         f"one kill caused several duplicates (run: duplicates {repeated}); {context}"
@@ -342,4 +367,4 @@ def test_sigkill_at_random_moments_loses_no_alert_and_duplicates_at_most_one_per
     }
     print(summary(runs, receipts, ids, f"kills {killed - began:.1f}s, last run {last:.1f}s"))
     for channel, got in receipts.items():
-        check_receipts(got, ids, f"{channel}: {context}")
+        check_receipts(got, ids, timed_out(tmp_path, channel), f"{channel}: {context}")
