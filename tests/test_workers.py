@@ -255,8 +255,9 @@ IDLE = 2.0
 
 async def test_a_burst_starts_count_workers_and_the_surplus_retires_once_idle() -> None:
     """The first pass over every feed uses every worker; the quiet stream after it (one
-    document at a time) keeps the one it uses, and without documents none is left."""
-    workers = ParseWorkers(3, idle_timeout=IDLE)
+    document at a time) keeps the one it uses, and without documents none is left. (No
+    patience: a burst of small documents would otherwise all go to the first worker.)"""
+    workers = ParseWorkers(3, idle_timeout=IDLE, patience=0.0)
     try:
         await asyncio.gather(*(workers.parse(result()) for _ in range(6)))
         burst = worker_pids(workers)
@@ -310,8 +311,25 @@ async def test_a_surplus_worker_is_left_idle_and_retires_while_one_keeps_up() ->
         workers.close()
 
 
+async def test_documents_arriving_while_a_worker_passes_to_the_next_start_no_other() -> None:
+    """A worker handed from one document to the next is still busy: a document arriving
+    in between waits for it too, rather than find none busy and start a second."""
+    before = worker_children()
+    workers = ParseWorkers(2, patience=30.0)
+    try:
+        await workers.parse(result())
+        stream = []
+        for _ in range(300):  # overlapping documents, arriving at every moment of a parse
+            stream.append(asyncio.create_task(workers.parse(result())))
+            await asyncio.sleep(0.001)
+        await asyncio.gather(*stream)
+        assert len(worker_children() - before) == 1
+    finally:
+        workers.close()
+
+
 async def test_close_stops_and_reaps_every_worker() -> None:
-    workers = ParseWorkers(2)
+    workers = ParseWorkers(2, patience=0.0)
     await asyncio.gather(*(workers.parse(result()) for _ in range(2)))
     pids = worker_pids(workers)
     assert len(pids) == 2
@@ -340,7 +358,7 @@ def test_the_service_s_only_children_are_its_workers() -> None:
         body = b'<rss version="2.0"><channel><title>T</title></channel></rss>'
         result = FetchResult(url="http://x/", final_url="http://x/", status=200, body=body)
         async def main():
-            workers = ParseWorkers(2)
+            workers = ParseWorkers(2, patience=0.0)
             try:
                 await asyncio.gather(workers.parse(result), workers.parse(result))
                 for path in glob.glob(f"/proc/{os.getpid()}/task/*/children"):

@@ -93,7 +93,7 @@ class ParseWorkers:
         self.budget = budget
         self.idle_timeout = idle_timeout
         self.patience = patience
-        self._busy = 0  # documents in workers now
+        self._busy = 0  # workers taken for a document (starting, parsing, handed over)
         # Documents waiting for a busy worker to finish, oldest first.
         self._waiting: collections.deque[asyncio.Future[_Worker]] = collections.deque()
         self._on_restart = on_restart
@@ -136,21 +136,10 @@ class ParseWorkers:
             return await self._in_worker(job, result.url)
 
     async def _in_worker(self, job: _Job, url: str) -> Any:
-        # While one is busy, another document waits (``patience``) for it before taking
-        # an idle one, so that a surplus worker stays idle and retires: documents meeting
-        # now and then need no second worker. No idle worker means that all alive are
-        # busy, fewer than ``count`` (the slots).
-        worker = self._idle.pop() if self._idle and not self._busy else None
+        worker = await self._take()
+        outcome: tuple[bool, Any] | None = None
         try:
-            if worker is None and self._busy:
-                worker = await self._handed_over()
-            if worker is None:
-                worker = await self._start()
-            self._busy += 1
-            try:
-                ok, value = await self._send(worker, job)
-            finally:
-                self._busy -= 1
+            outcome = await self._send(worker, job)
         except TimeoutError:
             self._restarted()
             raise self._overtime(url) from None
@@ -158,10 +147,37 @@ class ParseWorkers:
             self._restarted()
             log.error("a parse worker died while parsing %s; starting another", url)
             raise ParseError(url, "the parser crashed on this document") from None
+        finally:
+            if outcome is None:  # the worker is gone: killed, crashed, or cancelled
+                self._busy -= 1
         self._release(worker)
+        ok, value = outcome
         if ok:
             return value
         raise value
+
+    async def _take(self) -> _Worker:
+        """A worker for one document, counted busy from now until it is released: one
+        starting or handed over from one document to the next counts, or a document
+        arriving meanwhile would find none busy and start another.
+
+        While one is busy, a document waits (``patience``) for it before taking an idle
+        one, so that a surplus worker stays idle and retires: documents meeting now and
+        then need no second worker. No idle worker means that all alive are busy, fewer
+        than ``count`` (the slots)."""
+        if self._busy:
+            handed = await self._handed_over()
+            if handed is not None:
+                return handed  # still counted: the count of its last document carries on
+        worker = self._idle.pop() if self._idle else None
+        self._busy += 1
+        if worker is None:
+            try:
+                worker = await self._start()
+            except BaseException:
+                self._busy -= 1
+                raise
+        return worker
 
     async def _handed_over(self) -> _Worker | None:
         """The next worker to finish, if one does within ``patience``."""
@@ -170,7 +186,7 @@ class ParseWorkers:
         try:
             return await asyncio.wait_for(waiting, self.patience)
         except TimeoutError:
-            return self._idle.pop() if self._idle else None
+            return None
         except asyncio.CancelledError:  # a worker handed over meanwhile goes to the next
             if waiting.done() and not waiting.cancelled():
                 self._release(waiting.result())
@@ -202,7 +218,9 @@ class ParseWorkers:
             raise
 
     def _release(self, worker: _Worker) -> None:
+        """Hand the worker to the next document waiting (it stays busy), else make it idle."""
         if self._closed:
+            self._busy -= 1
             worker.stop()
             return
         while self._waiting:
@@ -210,6 +228,7 @@ class ParseWorkers:
             if not waiting.done():
                 waiting.set_result(worker)
                 return
+        self._busy -= 1
         worker.idle_since = time.monotonic()
         self._idle.append(worker)
         self._retire_idle()
