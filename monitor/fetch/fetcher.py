@@ -98,10 +98,10 @@ class Fetcher:
     by default hosts are only vetted when ``allow_private_networks`` is false. With a guard,
     connections go through ``guard.GuardedTransport``, which connects only to the
     addresses the guard vetted, for every hop, and resolves on threads of its own
-    (``resolver``); without one, through httpx's own transport.
-    Either way hosts are spread over small pools (``monitor.fetch.pools``), so that connections
-    are kept for reuse without making one pool slow. ``clock`` dates Retry-After and the
-    cache lifetime.
+    (``resolver``); without one, through httpx's own transport. Either way hosts are spread
+    over small pools (``monitor.fetch.pools``), so that connections are kept for reuse
+    without making one pool slow, over streams that are cheap to check (``streams``).
+    ``clock`` dates Retry-After and the cache lifetime.
     """
 
     def __init__(

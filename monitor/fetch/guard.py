@@ -38,6 +38,7 @@ import httpx
 
 from monitor.errors import AddressRefused
 from monitor.fetch.resolver import IPAddress, Resolver
+from monitor.fetch.streams import BackendTransport, LeanBackend
 
 # Returns why the destination is refused, or None to allow it.
 AddressGuard = Callable[[str, int, Sequence[IPAddress]], str | None]
@@ -167,16 +168,10 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-class GuardedTransport(httpx.AsyncHTTPTransport):
-    """httpx's own transport, over a pool whose connections go through ``GuardedBackend``.
-
-    httpx 0.28 cannot hand a network backend to the pool it builds (encode/httpx#3749 would
-    add one), so the pool it built is replaced by one made with the same settings plus the
-    backend; ``handle_async_request`` and ``aclose`` only use ``self._pool``. Request
-    conversion and exception mapping stay httpx's. httpx is pinned below 0.29, and a
-    changed ``_pool`` fails here, loudly, rather than leaving the pool unguarded. No proxy:
-    the guard vets the addresses this process connects to.
-    """
+class GuardedTransport(BackendTransport):
+    """httpx's own transport, over a pool whose connections go through ``GuardedBackend``
+    (and ``LeanBackend``'s streams). No proxy: the guard vets the addresses this process
+    connects to."""
 
     def __init__(
         self,
@@ -186,14 +181,5 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         limits: httpx.Limits,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        context = ssl_context or httpx.create_ssl_context(trust_env=False)
-        super().__init__(verify=context, trust_env=False, limits=limits)
-        if not isinstance(getattr(self, "_pool", None), httpcore.AsyncConnectionPool):
-            raise RuntimeError("httpx.AsyncHTTPTransport no longer keeps its pool in _pool")
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=GuardedBackend(guard, resolver),
-        )
+        backend = GuardedBackend(guard, resolver, LeanBackend())
+        super().__init__(backend, limits=limits, ssl_context=ssl_context)

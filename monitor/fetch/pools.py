@@ -24,6 +24,7 @@ import httpx
 
 from monitor.fetch.guard import AddressGuard, GuardedTransport
 from monitor.fetch.resolver import Resolver
+from monitor.fetch.streams import BackendTransport, LeanBackend
 
 SHARDS = 16
 # Idle connections kept per shard (httpx's default for a whole pool): enough for the hosts
@@ -56,9 +57,9 @@ class ShardedTransport(httpx.AsyncBaseTransport):
 def pooled_transport(
     max_connections: int, guard: AddressGuard | None, resolver: Resolver | None = None
 ) -> ShardedTransport:
-    """The fetcher's transport: shards of httpx's own transport (or, with a guard, of
-    ``GuardedTransport``, all resolving with ``resolver``), sharing one TLS context (each
-    one loads the CA store). The caller owns the resolver and closes it."""
+    """The fetcher's transport: shards of httpx's own transport over ``LeanBackend`` (or,
+    with a guard, of ``GuardedTransport``, all resolving with ``resolver``), sharing one TLS
+    context (each one loads the CA store). The caller owns the resolver and closes it."""
     context: ssl.SSLContext = httpx.create_ssl_context(trust_env=False)
     limits = httpx.Limits(
         max_connections=max_connections,
@@ -67,7 +68,7 @@ def pooled_transport(
     )
     if guard is None:
         return ShardedTransport(
-            lambda: httpx.AsyncHTTPTransport(verify=context, trust_env=False, limits=limits)
+            lambda: BackendTransport(LeanBackend(), limits=limits, ssl_context=context)
         )
     if resolver is None:
         raise ValueError("a guarded transport needs a resolver")
