@@ -160,7 +160,8 @@ class Fetcher:
         check_configured_headers(feed_url, request.headers)
         url = check_url(feed_url, request.url)
         configured = request.configured_url
-        home = origin_of(check_url(feed_url, configured) if configured else url)
+        moved = configured and configured != request.url
+        home = origin_of(check_url(feed_url, configured) if moved else url)
         chain = RedirectChain(feed_url, url, home, self._settings.max_redirects)
         agent = self._settings.user_agent
         while True:  # ends: ``chain.follow`` raises past the redirect limit
