@@ -171,9 +171,17 @@ def plan_stories(
     """The new items that may alert, with their story features: all of them, not only
     those matched, so a story's size counts every feed that carried it. An item whose
     features fail stays out of stories (and alerts on its own), like one whose matching
-    fails stays without alerts: it never costs the feed's other items."""
+    fails stays without alerts: it never costs the feed's other items.
+
+    An item dated before the window is in no story (stories are of the window): a feed's
+    archive, taken on its first poll with ``backlog: all``, alerts item by item as it did,
+    rather than paying a story's placement per item (a tenth of a cold pass's speed) to
+    join today's stories with old news."""
     planned = []
+    oldest = now - policy.window
     for item in items:
+        if item.published is not None and item.published < oldest:
+            continue
         try:
             text = item.summary or item.content
             features = story_features(title=item.title, summary=text, link=item.link)

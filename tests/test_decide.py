@@ -234,3 +234,29 @@ def test_every_new_item_that_may_alert_is_planned_for_stories_and_a_failure_cost
     assert decision.stories.feed_url == FEED.url
     assert [r.channel for r in decision.stories.update_routes["csto"]] == ["hook", "mail"]
     assert decide(FEED, items, {}).stories is None  # stories off
+
+
+def test_items_dated_before_the_story_window_are_in_no_story() -> None:
+    """A feed's archive (``backlog: all`` on a first poll) alerts item by item: old news
+    joins no story of the window. Undated items and those within the window do."""
+    items = (
+        item("old", "CSTO summit", age=timedelta(days=3)),
+        item("edge", "CSTO drills", age=timedelta(hours=47)),
+        item("undated", "CSTO talks", age=None),
+    )
+    parsed = ParsedFeed(title="t", link=None, items=items)
+    decision = decide_items(
+        replace(FEED, first_poll=True),
+        replace(POLICY, backlog=None),
+        RESULT,
+        parsed,
+        {},
+        NOW,
+        matcher=MATCHER,
+        routing=ROUTING,
+        rng=random.Random(1),
+        stories=StoryPolicy(window=timedelta(hours=48), steps=()),
+    )
+    assert {a.item_key for a in decision.alerts} == {"old", "edge", "undated"}
+    assert decision.stories is not None
+    assert [i.key for i in decision.stories.items] == ["edge", "undated"]
