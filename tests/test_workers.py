@@ -328,6 +328,18 @@ async def test_documents_arriving_while_a_worker_passes_to_the_next_start_no_oth
         workers.close()
 
 
+async def test_a_queue_longer_than_patience_starts_another_worker() -> None:
+    """Patience counts from a document's arrival: in a burst (the first pass), documents
+    queue for the busy worker longer than that, and a second worker starts to share them."""
+    before = worker_children()
+    workers = ParseWorkers(2, patience=0.2)
+    try:
+        await asyncio.gather(*(workers.parse(result()) for _ in range(400)))
+        assert len(worker_children() - before) == 2
+    finally:
+        workers.close()
+
+
 async def test_close_stops_and_reaps_every_worker() -> None:
     workers = ParseWorkers(2, patience=0.0)
     await asyncio.gather(*(workers.parse(result()) for _ in range(2)))

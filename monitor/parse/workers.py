@@ -21,10 +21,11 @@ Memory, not CPU, is what a quiet service runs short of, so workers are few and p
   pass over every feed) starts up to ``count``, one per core; the most recently used idle
   worker takes the next document, so in a steady state (mostly 304s, a document a second)
   one worker stays warm and the rest, idle past ``idle_timeout``, are stopped. A document
-  that finds every worker busy waits up to ``patience`` for one to finish before another is
-  started: two documents meeting now and then (at 5% of 1,000 feeds changing a minute, about
-  twice a minute) would otherwise keep a second worker from ever idling long enough to
-  retire. A start costs some tenths of a second, not counted against the budget.
+  that finds every worker busy waits up to ``patience`` (from its arrival) for one to finish
+  before another is started: two documents meeting now and then (at 5% of 1,000 feeds
+  changing a minute, about twice a minute) would otherwise keep a second worker from ever
+  idling long enough to retire. A start costs some tenths of a second, not counted against
+  the budget.
 
 With ``workers=0`` parsing runs in a thread instead (tests, tiny deployments). A thread
 cannot be killed: the poll still fails once the budget is spent, but the thread parses on
@@ -132,11 +133,12 @@ class ParseWorkers:
                 return await asyncio.wait_for(thread, self.budget)
             except TimeoutError:
                 raise self._overtime(result.url) from None
+        arrived = time.monotonic()
         async with self._slots():
-            return await self._in_worker(job, result.url)
+            return await self._in_worker(job, result.url, arrived)
 
-    async def _in_worker(self, job: _Job, url: str) -> Any:
-        worker = await self._take()
+    async def _in_worker(self, job: _Job, url: str, arrived: float) -> Any:
+        worker = await self._take(arrived)
         outcome: tuple[bool, Any] | None = None
         try:
             outcome = await self._send(worker, job)
@@ -156,17 +158,19 @@ class ParseWorkers:
             return value
         raise value
 
-    async def _take(self) -> _Worker:
+    async def _take(self, arrived: float) -> _Worker:
         """A worker for one document, counted busy from now until it is released: one
         starting or handed over from one document to the next counts, or a document
         arriving meanwhile would find none busy and start another.
 
         While one is busy, a document waits (``patience``) for it before taking an idle
         one, so that a surplus worker stays idle and retires: documents meeting now and
-        then need no second worker. No idle worker means that all alive are busy, fewer
-        than ``count`` (the slots)."""
-        if self._busy:
-            handed = await self._handed_over()
+        then need no second worker. Patience counts from the document's arrival: one that
+        queued for a slot that long (a burst, such as the first pass) starts another at once.
+        No idle worker means that all alive are busy, fewer than ``count`` (the slots)."""
+        patience = self.patience - (time.monotonic() - arrived)
+        if self._busy and patience > 0:
+            handed = await self._handed_over(patience)
             if handed is not None:
                 return handed  # still counted: the count of its last document carries on
         worker = self._idle.pop() if self._idle else None
@@ -179,12 +183,12 @@ class ParseWorkers:
                 raise
         return worker
 
-    async def _handed_over(self) -> _Worker | None:
-        """The next worker to finish, if one does within ``patience``."""
+    async def _handed_over(self, patience: float) -> _Worker | None:
+        """The next worker to finish, if one does within ``patience`` seconds."""
         waiting: asyncio.Future[_Worker] = asyncio.get_running_loop().create_future()
         self._waiting.append(waiting)
         try:
-            return await asyncio.wait_for(waiting, self.patience)
+            return await asyncio.wait_for(waiting, patience)
         except TimeoutError:
             return None
         except asyncio.CancelledError:  # a worker handed over meanwhile goes to the next
