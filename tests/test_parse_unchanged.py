@@ -193,6 +193,21 @@ def test_a_fingerprint_is_used_until_the_recheck_then_the_feed_is_parsed_whole()
     assert kept.get(1) is None and len(kept) == 0
 
 
+def test_fingerprints_past_their_recheck_are_dropped_so_the_cache_stays_bounded() -> None:
+    """Feeds that were removed or stopped changing leave nothing behind for long: what is
+    kept is the feeds parsed whole within the last two recheck periods, whatever ran before."""
+    now = [0.0]
+    kept = Fingerprints(recheck=100.0, clock=lambda: now[0])
+    for period in range(5):
+        for feed in range(1000):
+            kept.put(period * 1000 + feed, b"x" * 16, whole=True)
+        now[0] += 60.0
+        assert len(kept) <= 3000  # one minute apart: two periods hold at most three
+    now[0] += 101.0
+    kept.put(1, b"x" * 16, whole=True)
+    assert len(kept) == 1
+
+
 async def test_a_poll_parses_only_the_new_item_and_an_unstored_one_is_parsed_again(
     config: Callable[..., Settings],  # noqa: F811
     feed_server: FeedServer,

@@ -141,7 +141,9 @@ def _key_hash(key: str) -> bytes:
 
 class Fingerprints:
     """The last fingerprint of each feed, in memory: a restart parses each feed whole once.
-    One older than ``recheck`` seconds (from the last whole parse) is not used."""
+    One older than ``recheck`` seconds (from the last whole parse) is not used, and is
+    dropped when the others are next swept (every ``recheck``): a feed removed, or no longer
+    changing, holds nothing for long."""
 
     def __init__(
         self, recheck: float = RECHECK, clock: Callable[[], float] = time.monotonic
@@ -149,6 +151,7 @@ class Fingerprints:
         self.recheck = recheck
         self.clock = clock
         self._kept: dict[int, tuple[float, bytes]] = {}  # feed id -> (whole parse, fingerprint)
+        self._swept = clock()
 
     def get(self, feed_id: int) -> bytes | None:
         kept = self._kept.get(feed_id)
@@ -162,8 +165,16 @@ class Fingerprints:
         if fingerprint is None:
             self._kept.pop(feed_id, None)
             return
-        since = self._kept[feed_id][0] if not whole and feed_id in self._kept else self.clock()
+        now = self.clock()
+        since = self._kept[feed_id][0] if not whole and feed_id in self._kept else now
         self._kept[feed_id] = (since, fingerprint)
+        if now - self._swept > self.recheck:
+            self._swept = now
+            stale = [
+                feed for feed, (whole_at, _) in self._kept.items() if now - whole_at > self.recheck
+            ]
+            for feed in stale:
+                del self._kept[feed]
 
     def __len__(self) -> int:
         return len(self._kept)
