@@ -29,6 +29,8 @@ import re
 import sys
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,7 +62,10 @@ def corpus_files(corpus: Path) -> list[Path]:
 
 def inject_item(body: bytes, *, guid: str, title: str) -> bytes | None:
     """The document with one new item before its closing tag, or None when it has none
-    (a truncated feed). The item is ASCII, so it is valid in every 8-bit encoding."""
+    (a truncated feed). The item is ASCII, so it is valid in every 8-bit encoding. It is
+    dated now, as news is: an old date would keep it out of stories, and their cost out of
+    the figures."""
+    now = datetime.now(UTC)
     rdf = list(_RDF_END.finditer(body))
     if rdf:
         at = rdf[-1].start()
@@ -70,7 +75,7 @@ def inject_item(body: bytes, *, guid: str, title: str) -> bytes | None:
         item = (
             f"<item><title>{title}</title><guid isPermaLink='false'>{guid}</guid>"
             f"<link>http://example.org/{guid}</link>"
-            "<pubDate>Mon, 02 Nov 2026 10:00:00 GMT</pubDate>"
+            f"<pubDate>{format_datetime(now, usegmt=True)}</pubDate>"
             f"<description>{title}: a new item for the benchmark.</description></item>"
         )
     elif b"</feed>" in body:
@@ -78,7 +83,7 @@ def inject_item(body: bytes, *, guid: str, title: str) -> bytes | None:
         item = (
             f"<entry><title>{title}</title><id>urn:bench:{guid}</id>"
             f"<link href='http://example.org/{guid}'/>"
-            "<updated>2026-11-02T10:00:00Z</updated>"
+            f"<updated>{now.isoformat(timespec='seconds')}</updated>"
             f"<summary>{title}: a new item for the benchmark.</summary></entry>"
         )
     else:
