@@ -128,8 +128,7 @@ class Pipeline:
         self.routing = routing(settings)
         self.stories = story_policy(settings)
         self.fingerprints = Fingerprints()
-        self.under_way = 0  # polls between their claim and their outcome
-        self.recorder = PollRecorder(store.record_polls, lambda: self.under_way)
+        self.recorder = PollRecorder(store.record_polls)
 
     async def claim_feeds(self, *, only_due: bool, limit: int | None = None) -> list[ClaimedFeed]:
         return await asyncio.to_thread(
@@ -153,13 +152,13 @@ class Pipeline:
     async def poll_feed(self, feed: ClaimedFeed) -> PollReport:
         """Poll one feed; never raises for a problem of the feed or the database."""
         started = time.monotonic()
-        self.under_way += 1
+        self.recorder.started()
         try:
             report = await self._poll(feed, started)
         except Exception as exc:  # a bug, or the database: recorded, never fatal to others
             report = await self._broken(feed, exc, started)
         finally:
-            self.under_way -= 1
+            self.recorder.ended()
         report = replace(report, ms=(time.monotonic() - started) * 1000)
         _log_poll(report)
         self.metrics.record_poll(report.state, report.status, report.new)

@@ -31,7 +31,11 @@ import pytest
 from feedserver import FeedServer
 from receivers import WebhookReceiver
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service as ChromeService
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -65,8 +69,8 @@ def wait_until(check: Callable[[], Any], what: str, timeout: float = DEADLINE) -
     while True:
         try:
             value = check()
-        except StaleElementReferenceException:  # the page replaced it meanwhile: look again
-            value = None
+        except (StaleElementReferenceException, NoSuchElementException):
+            value = None  # the page replaced it meanwhile, or the next is still loading
         if value:
             return value
         if time.monotonic() > deadline:

@@ -157,6 +157,14 @@ async def all_sent(api: Running, count: int) -> None:
     await until(recorded, f"{count} deliveries recorded as sent")
 
 
+async def every_feed_polled(api: Running) -> None:
+    async def polled_all() -> bool:
+        feeds = await asyncio.to_thread(api.app.store.list_feeds, count_items=False)
+        return all(f.last_polled_at is not None for f in feeds)
+
+    await until(polled_all, "every feed's poll recorded")
+
+
 @pytest.fixture
 async def api(
     tmp_path: Path, db_url: str, feed_server: FeedServer, webhook_receiver: WebhookReceiver
@@ -170,6 +178,7 @@ async def api(
         await stored_items(api, len(WIRE) + len(OTHER))
         await webhook_receiver.wait_for_async(4, timeout=DEADLINE)
         await all_sent(api, 4)  # the receiver answers before the outcome is written
+        await every_feed_polled(api)  # the 404's outcome is written apart from items
         yield api
 
 

@@ -1,6 +1,7 @@
 """Outcomes of polls without items written several to a transaction (monitor.recording), on
 SQLite and PostgreSQL: together while polls are under way, at once when none is left to
-wait for, one at a time when a batch fails, and written for a poll cancelled meanwhile."""
+wait for (the others ended), one at a time when a batch fails, and written for a poll
+cancelled meanwhile."""
 
 from __future__ import annotations
 
@@ -40,6 +41,13 @@ class Writes:
         self.store.record_polls(outcomes)
 
 
+def recorder_of(writes: Writes, under_way: int, delay: float) -> PollRecorder:
+    recorder = PollRecorder(writes, delay=delay)
+    for _ in range(under_way):
+        recorder.started()
+    return recorder
+
+
 def feeds(store: Store, count: int) -> list[int]:
     return [feed_id(store, f"https://a.example/{n}") for n in range(count)]
 
@@ -47,7 +55,7 @@ def feeds(store: Store, count: int) -> list[int]:
 async def test_outcomes_of_polls_under_way_go_in_one_transaction(store: Store) -> None:
     ids = feeds(store, 5)
     writes = Writes(store)
-    recorder = PollRecorder(writes, lambda: len(ids), delay=LONG)
+    recorder = recorder_of(writes, len(ids), LONG)
     await asyncio.wait_for(asyncio.gather(*(recorder.record(f, ok(0)) for f in ids)), 10)
     assert writes.batches == [ids]
     assert [polls_of(store, f) for f in ids] == [1] * 5
@@ -56,15 +64,29 @@ async def test_outcomes_of_polls_under_way_go_in_one_transaction(store: Store) -
 async def test_an_outcome_waits_for_polls_still_under_way_up_to_the_delay(store: Store) -> None:
     ids = feeds(store, 2)
     writes = Writes(store)
-    recorder = PollRecorder(writes, lambda: 3, delay=0.2)  # a third poll never ends
+    recorder = recorder_of(writes, 3, 0.2)  # a third poll never ends
     await asyncio.wait_for(asyncio.gather(*(recorder.record(f, ok(0)) for f in ids)), 10)
     assert writes.batches == [ids]
+
+
+async def test_an_outcome_goes_at_once_when_the_other_polls_end_without_one(
+    store: Store,
+) -> None:
+    (one,) = feeds(store, 1)
+    writes = Writes(store)
+    recorder = recorder_of(writes, 2, LONG)  # the other stores items: no outcome here
+    waiting = asyncio.create_task(recorder.record(one, ok(0)))
+    await asyncio.sleep(0.05)
+    assert writes.batches == []
+    recorder.ended()
+    await asyncio.wait_for(waiting, 10)
+    assert writes.batches == [[one]]
 
 
 async def test_polls_one_after_another_are_written_at_once(store: Store) -> None:
     (one,) = feeds(store, 1)
     writes = Writes(store)
-    recorder = PollRecorder(writes, lambda: 1, delay=LONG)
+    recorder = recorder_of(writes, 1, LONG)
     for n in range(3):
         await asyncio.wait_for(recorder.record(one, ok(n)), 10)
     assert writes.batches == [[one]] * 3
@@ -75,7 +97,7 @@ async def test_a_refused_outcome_fails_its_own_poll_only(store: Store) -> None:
     ids = feeds(store, 4)
     bad = ids[2]
     writes = Writes(store, refused=frozenset({bad}))
-    recorder = PollRecorder(writes, lambda: len(ids), delay=LONG)
+    recorder = recorder_of(writes, len(ids), LONG)
     results = await asyncio.wait_for(
         asyncio.gather(*(recorder.record(f, ok(0)) for f in ids), return_exceptions=True), 10
     )
@@ -87,7 +109,7 @@ async def test_a_refused_outcome_fails_its_own_poll_only(store: Store) -> None:
 async def test_a_cancelled_poll_still_has_its_outcome_written(store: Store) -> None:
     first, second = feeds(store, 2)
     writes = Writes(store)
-    recorder = PollRecorder(writes, lambda: 2, delay=LONG)
+    recorder = recorder_of(writes, 2, LONG)
     cancelled = asyncio.create_task(recorder.record(first, ok(0)))
     await asyncio.sleep(0)
     cancelled.cancel()
