@@ -54,9 +54,8 @@ class PollRecorder:
         """Return once the outcome is written; raise what writing it raised."""
         done = asyncio.get_running_loop().create_future()
         self._pending.append((feed_id, poll, done))
-        all_in = self._all_in
-        if all_in is None or self._writer is None or self._writer.done():
-            self._all_in = all_in = asyncio.Event()
+        if self._writer is None or self._writer.done():
+            all_in = self._all_in = asyncio.Event()
             self._writer = asyncio.create_task(self._write_pending(all_in))
         self._go_if_all_in()
         await done

@@ -186,9 +186,13 @@ class FeedStore(StoreBase):
         with storage_errors("claim feeds"), self.engine.begin() as conn:
             rows = conn.execute(query).all()
             if rows:
+                # One statement run for each claimed row: an IN list of every id would
+                # outgrow SQLite's limit on parameters when all feeds are claimed at once.
                 lease_until = now + timedelta(seconds=lease)
-                claimed = feeds.c.id.in_([r.id for r in rows])
-                conn.execute(update(feeds).where(claimed).values(lease_until=lease_until))
+                claim = update(feeds).where(feeds.c.id == bindparam("claimed"))
+                conn.execute(
+                    claim.values(lease_until=lease_until), [{"claimed": r.id} for r in rows]
+                )
             return [_claimed(r) for r in rows]
 
     def record_poll(self, feed_id: int, update_: PollUpdate) -> None:
