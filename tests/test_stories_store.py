@@ -1,7 +1,8 @@
 """The candidate lookup of the stories in the database (monitor.store.stories), on SQLite and
 PostgreSQL: new items join the story of the members they share keys with, with one
 statement whose text is the same for every item (so each database prepares it once), and
-with the cap of candidates written in it (PostgreSQL then runs it on a plan made once)."""
+with the cap of candidates written in it (PostgreSQL then runs it on a plan made once); a
+key counts its newest members only; the index rows go by age, not with their items."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from monitor.store import Store, stories
 from monitor.store.engine import create_db_engine, migrate
-from monitor.store.schema import FeedRow, ItemRow
-from monitor.store.stories import Placed, place_items
+from monitor.store.schema import FeedRow, ItemRow, StoryKeyRow
+from monitor.store.stories import PER_KEY, Placed, place_items, prune_story_keys
 from monitor.stories import THRESHOLD, dump_features, load_features, story_features, story_score
 from monitor.stories.plan import StoryItem, StoryPlan, StoryPolicy
 from monitor.stories.similar import Scorer
@@ -61,8 +62,8 @@ def store(db_url: str) -> Iterator[Store]:
     engine.dispose()
 
 
-def place(store: Store, s: Session, n: int, title: str) -> str:
-    """Store item ``n`` and place it; its story's id."""
+def place(store: Store, s: Session, n: int, title: str, *, now: datetime = NOW) -> str:
+    """Store item ``n`` and place it, seen at ``now``; its story's id."""
     key = f"k{n}"
     s.execute(
         insert(ItemRow).values(
@@ -79,8 +80,8 @@ def place(store: Store, s: Session, n: int, title: str) -> str:
             categories=[],
             published=NOW,
             content_hash=key,
-            first_seen_at=NOW,
-            changed_at=NOW,
+            first_seen_at=now,
+            changed_at=now,
         )
     )
     features = story_features(title=title, summary="", link=f"https://example.org/{n}")
@@ -91,7 +92,7 @@ def place(store: Store, s: Session, n: int, title: str) -> str:
         items=(item,),
         update_routes={},
     )
-    placed: Placed = place_items(s, store._insert, feed_id=1, ids={key: n}, plan=plan, now=NOW)
+    placed: Placed = place_items(s, store._insert, feed_id=1, ids={key: n}, plan=plan, now=now)
     return placed.stories[n]
 
 
@@ -163,3 +164,86 @@ def test_a_story_that_passes_has_its_other_members_scored_only_to_rank_it(
     rows = [("a", loose), ("b", close), ("a", same)]
     assert stories._find_stories(None, item, since) == ("a", {"b"})  # type: ignore[arg-type]
     assert scored == [loose, close, same]
+
+
+def test_a_key_counts_its_newest_members_only(store: Store) -> None:
+    """A headline the window holds many times (a feed's daily "Weather in Almaty") costs a
+    new item no more than a rare one: its key brings the newest members holding it, and
+    the item still joins the story it shares rarer keys with."""
+    daily = "Weather in Almaty"
+    with Session(store.engine) as s, s.begin():
+        old = place(store, s, 1, daily)
+        for n in range(2, PER_KEY + 6):
+            assert place(store, s, n, daily) == old  # the same title: one story
+        found = stories._candidates(
+            s.connection(),
+            list(set(story_features(title=daily, summary="", link=None).keys)),
+            NOW - timedelta(hours=48),
+        )
+    assert len(found) == PER_KEY  # not every member, nor the cap of candidates
+    assert PER_KEY < stories.CANDIDATES
+
+
+def test_an_item_pruned_leaves_its_index_rows_to_the_prune_by_age(store: Store) -> None:
+    """Deleting items does not cascade into the index (no index leads from an item to its
+    rows: each deletion scanned them all); their rows are never candidates again, and the
+    prune by age removes them."""
+    with Session(store.engine) as s, s.begin():
+        gone = place(store, s, 1, HEADLINES[0], now=NOW - timedelta(hours=1))
+        kept = place(store, s, 2, HEADLINES[2])
+        s.execute(delete(ItemRow).where(ItemRow.id == 1))
+        held = select(func.count()).select_from(StoryKeyRow)
+        assert s.scalar(held.where(StoryKeyRow.item_id == 1))
+        # The same story as the deleted item: its rows lead nowhere.
+        assert place(store, s, 3, HEADLINES[1]) not in {gone, kept}
+        assert prune_story_keys(s, NOW, 100) == 1
+        assert s.scalar(held.where(StoryKeyRow.item_id == 1)) == 0
+        assert s.scalar(held.where(StoryKeyRow.item_id == 2))
+
+
+def test_the_index_rows_outlive_the_migration_that_frees_them(db_url: str) -> None:
+    """Upgrading a database with a stories window keeps its index rows (SQLite builds the
+    table again), and going back drops only the rows whose member is gone."""
+    from alembic import command
+
+    from monitor.store.engine import alembic_config
+
+    engine = create_db_engine(db_url)
+    config = alembic_config()
+
+    def to(revision: str, step: object = command.upgrade) -> None:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            step(config, revision)  # type: ignore[operator]
+
+    to("0007")
+    store = Store(engine)
+    with engine.begin() as c:
+        c.execute(
+            insert(FeedRow).values(
+                id=1,
+                url="http://127.0.0.1/f.xml",
+                current_url="http://127.0.0.1/f.xml",
+                name="f",
+                state="ok",
+                next_poll_at=NOW,
+                created_at=NOW,
+                source="config",
+            )
+        )
+    with Session(engine) as s, s.begin():
+        place(store, s, 1, HEADLINES[0])
+        place(store, s, 2, HEADLINES[2])
+    held = select(StoryKeyRow.item_id).distinct()
+    try:
+        to("head")
+        with engine.begin() as c:
+            assert sorted(c.scalars(held)) == [1, 2]
+            c.execute(delete(ItemRow).where(ItemRow.id == 1))
+            assert sorted(c.scalars(held)) == [1, 2]
+        to("0007", command.downgrade)
+        with engine.begin() as c:
+            assert sorted(c.scalars(held)) == [2]
+        to("head")
+    finally:
+        engine.dispose()

@@ -236,9 +236,9 @@ class StoryKeyRow(Base):
     __table_args__: ClassVar[dict[str, Any]] = {"sqlite_with_rowid": False}
 
     key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    item_id: Mapped[int] = mapped_column(
-        ForeignKey("story_members.item_id", ondelete="CASCADE"), primary_key=True
-    )
+    # No foreign key: a cascade from a pruned item would scan the table (no index leads
+    # from an item to its rows). A row whose member is gone is never a candidate.
+    item_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     seen_at: Mapped[datetime] = mapped_column(index=True)
 
 

@@ -18,10 +18,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Select,
     String,
-    any_,
+    and_,
     bindparam,
     case,
     delete,
@@ -33,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from alerts.base import AlertStory, StorySource
 from httpfields import redact_url
@@ -55,6 +56,7 @@ from monitor.types import feed_display_name, frozen
 # place items in stories take turns. SQLite's BEGIN IMMEDIATE already serialises them.
 STORY_LOCK = 0x73746F72696573
 CANDIDATES = 30  # members scored per new item: those sharing the most keys with it
+PER_KEY = 20  # members a key counts: its newest
 SOURCES_LISTED = 50  # a story's sources named in an alert; the count covers them all
 TITLE_MAX = 500
 IN_SLICE = 1000  # bound parameters per IN list (SQLite allows 32,766 per statement)
@@ -162,28 +164,46 @@ def _find_stories(
     return chosen, set(best) - {chosen}
 
 
-# The members sharing the most keys with the new item, newest first. The index alone
-# answers it (no table row read per match: rows of the window are what the join below
-# keeps, as a story begun within the window has only members seen since; the hourly prune
-# drops the older rows). One round trip: PostgreSQL is a network hop away. The statement's
-# text is the same for every item, so that each database prepares it once: the keys go as
-# one array on PostgreSQL and as one JSON array on SQLite (``IN`` would list one parameter
-# per key), and the cap is written into the text. On PostgreSQL that also lets psycopg's
-# prepared statement run on a generic plan: with the cap a parameter, the server's estimate
-# of a generic plan stayed above its custom plans' with a window of 100,000 items, and it
-# planned each item afresh (a third of the decision's time there).
+# The members sharing the most keys with the new item, newest first. Each key counts its
+# newest PER_KEY members only: a key the window holds thousands of times (a feed that runs
+# the same headline daily) costs no more than a rare one, and the story the item reports
+# shares rarer keys with it too. The index alone answers it (no table row read per match:
+# rows of the window are what the join below keeps, as a story begun within the window has
+# only members seen since; the hourly prune drops the older rows). One round trip:
+# PostgreSQL is a network hop away. The statement's text is the same for every item, so that
+# each database prepares it once: the keys go as one array on PostgreSQL and as one JSON
+# array on SQLite (``IN`` would list one parameter per key), and the caps are written into
+# the text. On PostgreSQL that also lets psycopg's prepared statement run on a generic plan:
+# with the cap a parameter, the server's estimate of a generic plan stayed above its custom
+# plans' with a window of 100,000 items, and it planned each item afresh.
 def _candidates_query(dialect: str) -> Select[tuple[str, Any]]:
-    keys = StoryKeyRow.key
     if dialect == "postgresql":
-        shares = keys == any_(bindparam("keys", type_=ARRAY(keys.type)))
-    else:
+        array = bindparam("keys", type_=ARRAY(BigInteger))
+        listed = func.unnest(array).table_valued("value").render_derived(name="wanted")
+    else:  # json_each's rows have a column "value"
         listed = func.json_each(bindparam("keys", type_=String)).table_valued("value")
-        shares = keys.in_(select(listed.c.value))
+        listed = listed.alias("wanted")
+    wanted = listed.c.value
+    other = aliased(StoryKeyRow)
+    oldest_counted = (  # the key's PER_KEY-th newest member, if it has that many
+        select(other.item_id)
+        .where(other.key == wanted)
+        .order_by(other.item_id.desc())
+        .limit(literal_column("1"))
+        .offset(literal_column(str(PER_KEY - 1)))
+        .scalar_subquery()
+    )
+    keys = StoryKeyRow
+    zero = literal_column("0")
     sharing = (
-        select(StoryKeyRow.item_id)
-        .where(shares)
-        .group_by(StoryKeyRow.item_id)
-        .order_by(func.count().desc(), StoryKeyRow.item_id.desc())
+        select(keys.item_id)
+        .join_from(
+            listed,
+            keys,
+            and_(keys.key == wanted, keys.item_id >= func.coalesce(oldest_counted, zero)),
+        )
+        .group_by(keys.item_id)
+        .order_by(func.count().desc(), keys.item_id.desc())
         .limit(literal_column(str(CANDIDATES)))
     )
     return (
@@ -362,7 +382,10 @@ def prune_story_keys(s: Session, before: datetime, limit: int) -> int:
     items = list(s.scalars(old))
     for start in range(0, len(items), IN_SLICE):
         chunk = items[start : start + IN_SLICE]
-        s.execute(delete(StoryKeyRow).where(StoryKeyRow.item_id.in_(chunk)))
+        # By age too: the index on it finds the rows (none leads from an item to its own).
+        s.execute(
+            delete(StoryKeyRow).where(StoryKeyRow.seen_at < before, StoryKeyRow.item_id.in_(chunk))
+        )
     empty = ~select(StoryMemberRow.item_id).where(StoryMemberRow.story_id == StoryRow.id).exists()
     gone = select(StoryRow.id).where(StoryRow.last_at < before, empty).limit(limit)
     s.execute(delete(StoryRow).where(StoryRow.id.in_(gone.scalar_subquery())))
