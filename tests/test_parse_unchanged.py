@@ -169,6 +169,52 @@ def test_a_fingerprint_that_does_not_fit_changes_nothing(fingerprint: bytes | No
     assert parse(body, fingerprint).items == parse(body).items
 
 
+def test_the_feed_s_own_categories_are_not_read_and_the_items_keep_theirs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Blogger feed lists all its labels in the channel (1,800 here): feedparser's cost
+    for them grows with the square of their number, and nothing uses them."""
+    body = (FEEDS / "rss2-sv-blogger-cornucopia-channel-categories.xml").read_bytes()
+    atom = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><category term="feedwide"/>'
+        b'<entry><id>e1</id><title>x</title><category term="kept"/></entry>'
+        b'<category term="after">text</category></feed>'
+    )
+    read: list[bytes] = []
+    real = feedparser.parse
+
+    def reading(source: Any, **kwargs: Any) -> Any:
+        read.append(source.getvalue())
+        return real(source, **kwargs)
+
+    monkeypatch.setattr(feedparser, "parse", reading)
+    for document, feedwide in ((body, b"<category>bostadsbubblan</category>"), (atom, b"feedwide")):
+        items = parse(document).items
+        reference = real(document, sanitize_html=False, resolve_relative_uris=False)
+        assert feedwide in document and feedwide not in read[-1]
+        assert b"after" not in read[-1]
+        assert [i.categories for i in items] == [
+            tuple(t.term for t in e.get("tags", ())) for e in reference.entries
+        ]
+        assert any(i.categories for i in items)
+
+
+def test_an_element_closed_by_its_start_tag_ends_there() -> None:
+    """``<entry/>``: expat's position at its end is past it (the next tag): its range,
+    taken from there, ran into the next item."""
+    data = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><entry/><category term="a"/>'
+        b"<entry><id>e1</id></entry><category>b</category></feed>"
+    )
+    cut = layout(data, url=URL, encoding="utf-8")
+    assert cut is not None
+    assert [data[a:b] for a, b in cut.ranges] == [b"<entry/>", b"<entry><id>e1</id></entry>"]
+    assert [data[a:b] for a, b in cut.unused] == [
+        b'<category term="a"/>',
+        b"<category>b</category>",
+    ]
+
+
 def test_items_in_unexpected_places_are_not_cut() -> None:
     nested = (
         b'<rss version="2.0"><channel><group><item><title>x</title></item></group></channel></rss>'

@@ -76,7 +76,7 @@ def parse_feed(
         raise ParseError(url, ENTITY_REFUSAL)
     cut = unchanged.layout(document.data, url=url, encoding=document.encoding)
     skipped = unchanged.known_ranges(cut, known) if cut is not None else {}
-    if cut is not None and skipped:
+    if cut is not None and (skipped or cut.unused):
         shorter = Document(
             data=unchanged.without(cut, skipped),
             content_type=document.content_type,
