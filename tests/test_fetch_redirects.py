@@ -4,6 +4,7 @@ what each one received is the evidence."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -156,3 +157,19 @@ def test_other_ports_and_hosts_are_other_origins(target: str) -> None:
     hops.follow(308, httpx.URL(target))
     assert not hops.credentials
     assert hops.outcome()[0] is None
+
+
+async def test_a_url_s_credentials_go_to_its_server_as_basic_auth_and_no_further(
+    feed_server: FeedServer, elsewhere: FeedServer, fetcher: Fetcher
+) -> None:
+    """``http://user:pw@host/feed``: HTTP Basic to that server (as httpx's client sent
+    them before requests went to its transport directly), not to where it redirects."""
+    elsewhere.set_feed("/feed", RSS)
+    target = elsewhere.url("/feed")
+    feed_server.set_handler("/feed", lambda r: Response.redirect(target, 302))
+    url = feed_server.url("/feed").replace("//", "//us%C3%A9r:pa%3A55@")
+    result = await fetcher.fetch(FetchRequest(url=url))
+    assert result.body == RSS
+    expected = "Basic " + base64.b64encode("usér:pa:55".encode()).decode()
+    assert feed_server.requests[0].headers["authorization"] == expected
+    assert "authorization" not in elsewhere.requests[0].headers
