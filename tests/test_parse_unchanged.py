@@ -213,6 +213,9 @@ def test_an_element_closed_by_its_start_tag_ends_there() -> None:
         b'<category term="a"/>',
         b"<category>b</category>",
     ]
+    assert layout(b"<category/>", url=URL, encoding="utf-8") is None  # a root, no item
+    odd = layout(b"<category><item/></category>", url=URL, encoding="utf-8")
+    assert odd is not None and odd.unused == ()
 
 
 def test_items_in_unexpected_places_are_not_cut() -> None:

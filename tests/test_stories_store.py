@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import Connection, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from monitor.store import Store, stories
@@ -41,23 +41,27 @@ HEADLINES = [
 ]
 
 
+def add_feed(c: Connection) -> None:
+    c.execute(
+        insert(FeedRow).values(
+            id=1,
+            url="http://127.0.0.1/f.xml",
+            current_url="http://127.0.0.1/f.xml",
+            name="f",
+            state="ok",
+            next_poll_at=NOW,
+            created_at=NOW,
+            source="config",
+        )
+    )
+
+
 @pytest.fixture
 def store(db_url: str) -> Iterator[Store]:
     engine = create_db_engine(db_url)
     migrate(engine)
     with engine.begin() as c:
-        c.execute(
-            insert(FeedRow).values(
-                id=1,
-                url="http://127.0.0.1/f.xml",
-                current_url="http://127.0.0.1/f.xml",
-                name="f",
-                state="ok",
-                next_poll_at=NOW,
-                created_at=NOW,
-                source="config",
-            )
-        )
+        add_feed(c)
     yield Store(engine)
     engine.dispose()
 
@@ -219,18 +223,7 @@ def test_the_index_rows_outlive_the_migration_that_frees_them(db_url: str) -> No
     to("0007")
     store = Store(engine)
     with engine.begin() as c:
-        c.execute(
-            insert(FeedRow).values(
-                id=1,
-                url="http://127.0.0.1/f.xml",
-                current_url="http://127.0.0.1/f.xml",
-                name="f",
-                state="ok",
-                next_poll_at=NOW,
-                created_at=NOW,
-                source="config",
-            )
-        )
+        add_feed(c)
     with Session(engine) as s, s.begin():
         place(store, s, 1, HEADLINES[0])
         place(store, s, 2, HEADLINES[2])

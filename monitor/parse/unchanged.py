@@ -24,7 +24,7 @@ The feed's own ``<category>`` elements (under the channel, or an Atom feed's roo
 out of what feedparser reads, whole parse or not: nothing here uses them, and feedparser's
 cost for them grows with the square of their number (each is checked against all before
 it). A Blogger feed lists every label of its blog there: 1,800 of them made a changed
-document with one new item 200 ms of parsing instead of 5.
+document with one new item 200 ms of parsing instead of about 10.
 
 The functions are pure; :class:`Fingerprints` is what the pipeline remembers between polls
 (only once the items are stored).
@@ -229,7 +229,7 @@ class _Finder:
         item = self._item_depth or local in _ITEM_NAMES
         if item and (_XML_BASE in attributes or "base" in attributes):
             raise _Unsupported("xml:base in an item")
-        if local == "category" and not item and depth <= 3 and self._path[-2] in _FEED_NAMES:
+        if local == "category" and not item and 2 <= depth <= 3 and self._path[-2] in _FEED_NAMES:
             self._unused_depth, self._unused_start = depth, start
             return
         if self._item_depth or local not in _ITEM_NAMES:
