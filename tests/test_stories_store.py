@@ -7,7 +7,7 @@ key counts its newest members only; the index rows go by age, not with their ite
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -209,16 +209,17 @@ def test_the_index_rows_outlive_the_migration_that_frees_them(db_url: str) -> No
     """Upgrading a database with a stories window keeps its index rows (SQLite builds the
     table again), and going back drops only the rows whose member is gone."""
     from alembic import command
+    from alembic.config import Config
 
     from monitor.store.engine import alembic_config
 
     engine = create_db_engine(db_url)
     config = alembic_config()
 
-    def to(revision: str, step: object = command.upgrade) -> None:
+    def to(revision: str, step: Callable[[Config, str], None] = command.upgrade) -> None:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            step(config, revision)  # type: ignore[operator]
+            step(config, revision)
 
     to("0007")
     store = Store(engine)

@@ -193,17 +193,16 @@ def _candidates_query(dialect: str) -> Select[tuple[str, Any]]:
         .offset(literal_column(str(PER_KEY - 1)))
         .scalar_subquery()
     )
-    keys = StoryKeyRow
-    zero = literal_column("0")
+    at_least = func.coalesce(oldest_counted, literal_column("0"))
     sharing = (
-        select(keys.item_id)
+        select(StoryKeyRow.item_id)
         .join_from(
             listed,
-            keys,
-            and_(keys.key == wanted, keys.item_id >= func.coalesce(oldest_counted, zero)),
+            StoryKeyRow,
+            and_(StoryKeyRow.key == wanted, StoryKeyRow.item_id >= at_least),
         )
-        .group_by(keys.item_id)
-        .order_by(func.count().desc(), keys.item_id.desc())
+        .group_by(StoryKeyRow.item_id)
+        .order_by(func.count().desc(), StoryKeyRow.item_id.desc())
         .limit(literal_column(str(CANDIDATES)))
     )
     return (
