@@ -161,12 +161,16 @@ def decide_items(
         alerts=tuple(alerts),
         poll=poll,
         unmatched=unmatched,
-        stories=plan_stories(stories, feed.url, eligible, routing, now) if stories else None,
+        stories=plan_stories(stories, feed, eligible, routing, now) if stories else None,
     )
 
 
 def plan_stories(
-    policy: StoryPolicy, feed_url: str, items: Sequence[Item], routing: Routing, now: datetime
+    policy: StoryPolicy,
+    feed: ClaimedFeed,
+    items: Sequence[Item],
+    routing: Routing,
+    now: datetime,
 ) -> StoryPlan | None:
     """The new items that may alert, with their story features: all of them, not only
     those matched, so a story's size counts every feed that carried it. An item whose
@@ -176,11 +180,14 @@ def plan_stories(
     An item dated before the window is in no story (stories are of the window): a feed's
     archive, taken on its first poll with ``backlog: all``, alerts item by item as it did,
     rather than paying a story's placement per item (a tenth of a cold pass's speed) to
-    join today's stories with old news."""
+    join today's stories with old news. Its date is the one the backlog reads (an Atom
+    entry often has only ``<updated>``), and an undated item of a first poll is of the
+    archive too, as it is for the backlog: of an unknown age, not news of today."""
     planned = []
     oldest = now - policy.window
     for item in items:
-        if item.published is not None and item.published < oldest:
+        date = item.date
+        if feed.first_poll if date is None else date < oldest:
             continue
         try:
             text = item.summary or item.content
@@ -194,7 +201,7 @@ def plan_stories(
     if not planned:
         return None
     return StoryPlan(
-        feed_url=feed_url,
+        feed_url=feed.url,
         policy=policy,
         items=tuple(planned),
         update_routes=routing.update_routes(now),

@@ -13,6 +13,7 @@ from monitor import decide as decide_module
 from monitor.decide import (
     GONE_MESSAGE,
     FeedPolicy,
+    ItemsDecision,
     Routing,
     alert_id,
     decide_failure,
@@ -238,25 +239,35 @@ def test_every_new_item_that_may_alert_is_planned_for_stories_and_a_failure_cost
 
 def test_items_dated_before_the_story_window_are_in_no_story() -> None:
     """A feed's archive (``backlog: all`` on a first poll) alerts item by item: old news
-    joins no story of the window. Undated items and those within the window do."""
+    joins no story of the window, whether its date is the published one or only the
+    updated one, and neither does an undated item of the archive (its age is unknown).
+    Items within the window do, and so does an undated item of a later poll: it is new."""
     items = (
         item("old", "CSTO summit", age=timedelta(days=3)),
+        replace(item("updated", "CSTO forces", age=None), updated=NOW - timedelta(days=3)),
         item("edge", "CSTO drills", age=timedelta(hours=47)),
         item("undated", "CSTO talks", age=None),
     )
     parsed = ParsedFeed(title="t", link=None, items=items)
-    decision = decide_items(
-        replace(FEED, first_poll=True),
-        replace(POLICY, backlog=None),
-        RESULT,
-        parsed,
-        {},
-        NOW,
-        matcher=MATCHER,
-        routing=ROUTING,
-        rng=random.Random(1),
-        stories=StoryPolicy(window=timedelta(hours=48), steps=()),
-    )
-    assert {a.item_key for a in decision.alerts} == {"old", "edge", "undated"}
-    assert decision.stories is not None
-    assert [i.key for i in decision.stories.items] == ["edge", "undated"]
+
+    def decided(feed: ClaimedFeed) -> ItemsDecision:
+        return decide_items(
+            feed,
+            replace(POLICY, backlog=None),
+            RESULT,
+            parsed,
+            {},
+            NOW,
+            matcher=MATCHER,
+            routing=ROUTING,
+            rng=random.Random(1),
+            stories=StoryPolicy(window=timedelta(hours=48), steps=()),
+        )
+
+    first = decided(replace(FEED, first_poll=True))
+    assert {a.item_key for a in first.alerts} == {"old", "updated", "edge", "undated"}
+    assert first.stories is not None
+    assert [i.key for i in first.stories.items] == ["edge"]
+    later = decided(replace(FEED, first_poll=False)).stories
+    assert later is not None
+    assert [i.key for i in later.items] == ["edge", "undated"]
