@@ -278,6 +278,25 @@ async def test_a_burst_starts_count_workers_and_the_surplus_retires_once_idle() 
         workers.close()
 
 
+async def test_a_surplus_worker_retires_soon_after_a_burst_and_the_last_one_stays() -> None:
+    """The busy spell over, the memory of the workers it started is handed back within
+    ``surplus_timeout``; the last worker waits ``idle_timeout`` for the stream after it."""
+    workers = ParseWorkers(3, idle_timeout=30.0, surplus_timeout=1.0, patience=0.0)
+    try:
+        await asyncio.gather(*(workers.parse(result()) for _ in range(6)))
+        burst = worker_pids(workers)
+        assert len(burst) == 3
+        deadline = time.monotonic() + 10
+        while len(worker_pids(workers)) > 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        (kept,) = worker_pids(workers)
+        assert all(reaped(pid) for pid in set(burst) - {kept})
+        await asyncio.sleep(2.0)  # past the surplus timeout: the last one is not surplus
+        assert worker_pids(workers) == [kept]
+    finally:
+        workers.close()
+
+
 @pytest.mark.parametrize(("patience", "started"), [(30.0, 1), (0.0, 2)])
 async def test_a_document_meeting_a_busy_worker_waits_for_it(patience: float, started: int) -> None:
     """Two documents meeting now and then must not keep a second worker alive: the second

@@ -20,7 +20,10 @@ Memory, not CPU, is what a quiet service runs short of, so workers are few and p
 - Workers start when documents need them and retire when idle. A busy spell (the first
   pass over every feed) starts up to ``count``, one per core; the most recently used idle
   worker takes the next document, so in a steady state (mostly 304s, a document a second)
-  one worker stays warm and the rest, idle past ``idle_timeout``, are stopped. A document
+  one worker stays warm and the rest are stopped: the last one alive once idle past
+  ``idle_timeout``, a surplus one (idle while another is alive) sooner, after
+  ``surplus_timeout``, so that a busy spell's memory is handed back within seconds of its
+  end rather than a minute. A document
   that finds every worker busy waits up to ``patience`` (from its arrival) for one to finish
   before another is started: two documents meeting now and then (at 5% of 1,000 feeds
   changing a minute, about twice a minute) would otherwise keep a second worker from ever
@@ -62,6 +65,9 @@ DEFAULT_BUDGET = 20.0
 # Long enough that a worker serving a document a minute or so stays, short enough that the
 # surplus of a busy spell does not hold memory for long.
 DEFAULT_IDLE_TIMEOUT = 60.0
+# A worker idle while another is alive: the busy spell that started it is over, and the one
+# kept serves the stream after it (a second start costs some tenths of a CPU second).
+DEFAULT_SURPLUS_TIMEOUT = 10.0
 # A parse takes milliseconds (tens for a whole document): waiting up to this long for a
 # busy worker is cheaper than starting (and keeping) another, on a loaded or slow machine
 # too (a poll is due once a minute, not to the second), and a backlog (the first pass)
@@ -83,16 +89,19 @@ class ParseWorkers:
         on_restart: Callable[[], None] | None = None,
         *,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        surplus_timeout: float = DEFAULT_SURPLUS_TIMEOUT,
         patience: float = DEFAULT_PATIENCE,
     ) -> None:
         """``workers``: None = one per core; 0 = parse in a thread of this process.
         ``budget``: the seconds one document may take to parse. ``on_restart`` is called
         each time a worker is killed or found dead (the service counts them).
-        ``idle_timeout``: the seconds a worker may wait for a document before it stops.
+        ``idle_timeout``: the seconds a worker may wait for a document before it stops;
+        ``surplus_timeout``: the same for a worker idle while another is alive.
         ``patience``: the seconds a document waits for a busy worker before another starts."""
         self.count = (os.cpu_count() or 1) if workers is None else workers
         self.budget = budget
         self.idle_timeout = idle_timeout
+        self.surplus_timeout = min(surplus_timeout, idle_timeout)
         self.patience = patience
         self._busy = 0  # workers taken for a document (starting, parsing, handed over)
         # Documents waiting for a busy worker to finish, oldest first.
@@ -101,7 +110,7 @@ class ParseWorkers:
         # A stack: the worker used last on top, so that surplus workers sink, stay idle and
         # retire; the bottom one has been idle longest.
         self._idle: list[_Worker] = []
-        self._retiring: tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle] | None = None
+        self._retiring: asyncio.TimerHandle | None = None  # on the loop of the last release
         # A worker is driven from a thread of its own (sending, waiting, receiving block),
         # so that no other work waits behind a parse for a thread of the default executor.
         self._threads = ThreadPoolExecutor(max(self.count, 1), "monitor-parse")
@@ -238,21 +247,26 @@ class ParseWorkers:
         self._retire_idle()
 
     def _retire_idle(self) -> None:
-        """Stop the workers idle longer than ``idle_timeout``, and wake up again when the
-        next one will be: a timer, not a thread that polls."""
+        """Stop the idle workers whose time is up (the bottom of the stack first: it has
+        been idle longest), and wake up again when the next one's will be: a timer, not a
+        thread that polls. The timer is set again at each release, as a worker coming to
+        rest above the bottom one makes that one surplus, and its time shorter."""
         now = time.monotonic()
-        while self._idle and now - self._idle[0].idle_since >= self.idle_timeout:
+        while self._idle and now >= self._retires_at(self._idle[0]):
             self._idle.pop(0).stop()
-        loop = asyncio.get_running_loop()
         if self._retiring is not None:
-            if self._retiring[0] is loop and not self._retiring[1].cancelled():
-                return  # it fires no later than needed: the bottom worker only gets younger
-            self._retiring[1].cancel()
+            self._retiring.cancel()
             self._retiring = None
         if self._idle and not self._closed:
-            wait = self._idle[0].idle_since + self.idle_timeout - now
-            handle = loop.call_later(wait, self._woken)
-            self._retiring = (loop, handle)
+            loop = asyncio.get_running_loop()
+            self._retiring = loop.call_at(
+                loop.time() + self._retires_at(self._idle[0]) - now, self._woken
+            )
+
+    def _retires_at(self, bottom: _Worker) -> float:
+        """When the bottom idle worker stops: sooner if another is alive (idle or busy)."""
+        alone = len(self._idle) == 1 and not self._busy
+        return bottom.idle_since + (self.idle_timeout if alone else self.surplus_timeout)
 
     def _woken(self) -> None:
         self._retiring = None
@@ -277,7 +291,7 @@ class ParseWorkers:
         """Stop the idle workers now and the busy ones when their document is parsed."""
         self._closed = True
         if self._retiring is not None:
-            self._retiring[1].cancel()
+            self._retiring.cancel()
             self._retiring = None
         while self._idle:
             self._idle.pop().stop()
