@@ -6,6 +6,7 @@ forkserver, no resource tracker) that import only the parsers and never outlive 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import multiprocessing
 import os
@@ -79,7 +80,8 @@ def worker_children() -> set[int]:
     """This process's children that are parse workers, whichever thread started them."""
     pids = set()
     for path in glob.glob(f"/proc/{os.getpid()}/task/*/children"):
-        with open(path) as children:
+        # A thread (the parse threads', the event loop's executor's) may end meanwhile.
+        with contextlib.suppress(FileNotFoundError), open(path) as children:
             pids |= {int(pid) for pid in children.read().split()}
     return {pid for pid in pids if alive(pid) and "monitor.parse.serve" in command(pid)}
 

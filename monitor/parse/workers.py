@@ -21,10 +21,9 @@ Memory, not CPU, is what a quiet service runs short of, so workers are few and p
   pass over every feed) starts up to ``count``, one per core; the most recently used idle
   worker takes the next document, so in a steady state (mostly 304s, a document a second)
   one worker stays warm and the rest are stopped: the last one alive once idle past
-  ``idle_timeout``, a surplus one (idle while another is alive) sooner, after
-  ``surplus_timeout``, so that a busy spell's memory is handed back within seconds of its
-  end rather than a minute. A document
-  that finds every worker busy waits up to ``patience`` (from its arrival) for one to finish
+  ``idle_timeout``, a surplus one (idle while another is alive) after ``surplus_timeout``,
+  so that a busy spell's memory is handed back within seconds of its end. A document that
+  finds every worker busy waits up to ``patience`` (from its arrival) for one to finish
   before another is started: two documents meeting now and then (at 5% of 1,000 feeds
   changing a minute, about twice a minute) would otherwise keep a second worker from ever
   idling long enough to retire. A start costs some tenths of a second, not counted against
@@ -258,10 +257,8 @@ class ParseWorkers:
             self._retiring.cancel()
             self._retiring = None
         if self._idle and not self._closed:
-            loop = asyncio.get_running_loop()
-            self._retiring = loop.call_at(
-                loop.time() + self._retires_at(self._idle[0]) - now, self._woken
-            )
+            wait = self._retires_at(self._idle[0]) - now
+            self._retiring = asyncio.get_running_loop().call_later(wait, self._woken)
 
     def _retires_at(self, bottom: _Worker) -> float:
         """When the bottom idle worker stops: sooner if another is alive (idle or busy)."""
