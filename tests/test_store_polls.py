@@ -4,6 +4,7 @@ migration that adds them to an existing database."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -192,3 +193,34 @@ def test_the_migration_adds_the_history_to_an_existing_database(db_url: str) -> 
         assert [p.seq for p in history.polls] == [1] and [e.seq for e in history.errors] == [1]
     finally:
         engine.dispose()
+
+
+def test_outcomes_written_together_leave_each_feed_as_one_at_a_time(store: Store) -> None:
+    """The service writes several polls' outcomes at once, one statement for each set of
+    columns they change: every feed's row and history must come out as if each outcome had
+    been written alone, whatever the mix (304s, a full response with a new title, failures,
+    a 410) and however often the same feed comes back."""
+
+    def outcomes(n: int) -> list[PollUpdate]:
+        return [
+            ok(n, status=304, ms=n),
+            replace(ok(n), title=f"Title {n}", ttl_seconds=600.0),
+            failed(n, f"failure {n}", 500 + n % 3),
+            failed(n, "timed out", None) if n % 2 else ok(n),
+            PollUpdate(polled_at=at(n), state=FeedState.GONE, status=410, next_poll_at=NOW),
+        ]
+
+    urls = [f"https://{side}{k}.example/feed" for side in "ta" for k in range(5)]
+    store.sync_feeds([FeedSpec(url=url, name=None) for url in urls], NOW)
+    ids = {f.url: f.id for f in store.list_feeds(count_items=False)}
+    together, alone = [ids[u] for u in urls[:5]], [ids[u] for u in urls[5:]]
+    for n in range(POLLS_KEPT + 3):
+        store.record_polls(list(zip(together, outcomes(n), strict=True)))
+        for feed, outcome in zip(alone, outcomes(n), strict=True):
+            store.record_poll(feed, outcome)
+
+    rows = {f.id: f for f in store.list_feeds(count_items=False)}
+    for t, a in zip(together, alone, strict=True):
+        assert store.poll_history(t) == store.poll_history(a)
+        unnamed = {"id": 0, "url": "", "configured_url": "", "name": ""}
+        assert replace(rows[t], **unnamed) == replace(rows[a], **unnamed)

@@ -2,7 +2,7 @@
 
 Due feeds are claimed with a lease (and ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so a feed
 is never polled by two pollers at once, whichever instance they run in. Each poll's outcome
-is written with one UPDATE, which also releases the lease. It does not store items
+is written with an UPDATE, which also releases the lease. It does not store items
 (:mod:`monitor.store.items` does, recording the poll in the same transaction).
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Row, Update, bindparam, func, literal, or_, s
 from sqlalchemy.orm import Session
 
 from monitor.store.base import StoreBase, storage_errors
-from monitor.store.polls import remember_poll
+from monitor.store.polls import remember_polls
 from monitor.store.schema import FeedRow, ItemRow
 from monitor.types import (
     ClaimedFeed,
@@ -203,8 +203,7 @@ class FeedStore(StoreBase):
         """Write the outcomes of several polls in one transaction: a transaction's own
         cost (the write lock, the commit) was most of a 304's."""
         with storage_errors("record poll"), self.engine.begin() as conn:
-            for feed_id, update_ in polls:
-                apply_poll(conn, feed_id, update_)
+            apply_polls(conn, polls)
 
     def list_feeds(self, *, count_items: bool = True) -> list[FeedStatus]:
         """Every feed; ``count_items=False`` leaves ``items`` at 0 and skips counting the
@@ -225,10 +224,24 @@ class FeedStore(StoreBase):
             return [feed_status(row, n) for row, n in s.execute(query)]
 
 
-def apply_poll(s: Session | Connection, feed_id: int, p: PollUpdate) -> None:
-    """A Core UPDATE on the table: the ORM's per-call bookkeeping doubled the cost of the
-    most frequent write (a 304). It counts the poll and returns the counts, which number
-    the poll in the feed's history (one more statement, in the same transaction)."""
+def apply_polls(s: Session | Connection, polls: Sequence[tuple[int, PollUpdate]]) -> None:
+    """Core UPDATEs on the table (the ORM's per-call bookkeeping doubled the cost of the
+    most frequent write, a 304), each counting its poll; then the polls' history, numbered
+    by those counts (:mod:`monitor.store.polls`). Outcomes of one shape (the columns they
+    set) go as one statement run for all their feeds: the driver's ``executemany``, one
+    round trip on PostgreSQL for what took two per poll."""
+    shapes: dict[tuple[tuple[str, ...], bool], list[dict[str, object]]] = {}
+    for feed_id, p in polls:
+        values = _poll_values(p)
+        parameters = {f"set_{name}": value for name, value in values.items()}
+        shape = (tuple(values), p.state != FeedState.OK)
+        shapes.setdefault(shape, []).append({"poll_feed": feed_id, **parameters})
+    for (columns, failed), rows in shapes.items():
+        s.execute(_poll_update(columns, failed=failed), rows)
+    remember_polls(s, polls)
+
+
+def _poll_values(p: PollUpdate) -> dict[str, object]:
     values: dict[str, object] = {
         "state": p.state,
         "last_polled_at": p.polled_at,
@@ -248,11 +261,7 @@ def apply_poll(s: Session | Connection, feed_id: int, p: PollUpdate) -> None:
         values["title"] = p.title
     if p.state == FeedState.OK and p.status != 304:
         values["ttl_seconds"] = p.ttl_seconds
-    statement = _poll_update(tuple(values), failed=p.state != FeedState.OK)
-    parameters = {f"set_{name}": value for name, value in values.items()}
-    counted = s.execute(statement, {"poll_feed": feed_id, **parameters}).first()
-    if counted is not None:
-        remember_poll(s, feed_id, p, seq=counted[0], failures=counted[1])
+    return values
 
 
 @functools.cache
@@ -267,12 +276,7 @@ def _poll_update(columns: tuple[str, ...], *, failed: bool) -> Update:
     values["poll_count"] = feeds.c.poll_count + 1
     if failed:
         values["poll_failures"] = feeds.c.poll_failures + 1
-    return (
-        update(feeds)
-        .where(feeds.c.id == bindparam("poll_feed"))
-        .values(**values)
-        .returning(feeds.c.poll_count, feeds.c.poll_failures)
-    )
+    return update(feeds).where(feeds.c.id == bindparam("poll_feed")).values(**values)
 
 
 _CLAIMED = (

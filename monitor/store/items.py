@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from monitor.store.base import StoreBase, key_hash, storage_errors
-from monitor.store.feeds import apply_poll
+from monitor.store.feeds import apply_polls
 from monitor.store.health import remember_arrival
 from monitor.store.schema import AlertRow, DeliveryRow, FeedRow, ItemRow, PrunedItemRow
 from monitor.store.stories import Placed, alert_role, leads_to_update, place_items
@@ -120,7 +120,7 @@ class ItemStore(StoreBase):
                 self._announce(s, placed, stories, now)
             if ids:  # the feed's health learns its usual gap between new items
                 remember_arrival(s, feed_id, now)
-            apply_poll(s, feed_id, poll)
+            apply_polls(s, [(feed_id, poll)])
             return StoredItems(new=len(ids), changed=len(changed), alerts=written)
 
     def _add_alert(

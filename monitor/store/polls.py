@@ -6,19 +6,21 @@ a feed's errors out of sight. The feed's row counts its polls and its failed pol
 poll's number modulo the ring's size is its slot, and a poll is written over that slot's
 row (an upsert). The table is thus bounded by construction: no pruning, no growth.
 
-:func:`remember_poll` is called by :func:`~monitor.store.feeds.apply_poll`, in the poll's
-own transaction, with the numbers its UPDATE of the feed returned: one more statement per
-poll, no transaction of its own. It decides nothing about the feed (its state, its next
-poll) and reads no other table.
+:func:`remember_polls` is called by :func:`~monitor.store.feeds.apply_polls`, in the polls'
+own transaction, after their UPDATEs of the feeds counted them: each row takes its number
+from the feed's row as the UPDATE left it (an INSERT from a SELECT), so a batch of polls is
+one statement run for all of them, or two when some failed, and no count travels back and
+forth. It decides nothing about the feed (its state, its next poll).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 
-from sqlalchemy import Connection, Executable, select
+from sqlalchemy import Connection, Executable, bindparam, literal, select
 from sqlalchemy.orm import Session
 
 from monitor.store.base import _INSERTS, StoreBase, storage_errors
@@ -77,38 +79,51 @@ def poll_outcome(p: PollUpdate) -> PollOutcome:
     return PollOutcome.NOT_MODIFIED if p.status == 304 else PollOutcome.OK
 
 
-def remember_poll(
-    s: Session | Connection, feed_id: int, p: PollUpdate, *, seq: int, failures: int
-) -> None:
-    """Write poll number ``seq`` into the feed's ring of polls and, if it failed (as
-    failure number ``failures``), into its ring of errors: one multi-row upsert."""
-    outcome = poll_outcome(p)
-    row = {
-        "feed_id": feed_id,
-        "seq": seq,
+def remember_polls(s: Session | Connection, polls: Sequence[tuple[int, PollUpdate]]) -> None:
+    """Write each poll into its feed's ring of polls (as poll number ``poll_count``) and
+    each failed one into its ring of errors too (as failure number ``poll_failures``)."""
+    rows = [_history_row(feed_id, p) for feed_id, p in polls]
+    if not rows:
+        return
+    bind = s.get_bind() if isinstance(s, Session) else s
+    s.execute(_remember(bind.dialect.name, POLLS), rows)
+    failed = [row for row in rows if row["outcome"] in (PollOutcome.ERROR, PollOutcome.GONE)]
+    if failed:
+        s.execute(_remember(bind.dialect.name, ERRORS), failed)
+
+
+def _history_row(feed_id: int, p: PollUpdate) -> dict[str, object]:
+    return {
+        "feed": feed_id,
         "polled_at": p.polled_at,
-        "outcome": outcome,
+        "outcome": poll_outcome(p),
         "status": p.status,
         "ms": p.ms,
         "new_items": p.new_items,
         "error": p.error[:MAX_ERROR] if p.error else None,
     }
-    rows = [row | {"ring": POLLS, "slot": seq % POLLS_KEPT}]
-    if outcome in (PollOutcome.ERROR, PollOutcome.GONE):
-        rows.append(row | {"ring": ERRORS, "slot": failures % ERRORS_KEPT, "seq": failures})
-    bind = s.get_bind() if isinstance(s, Session) else s
-    s.execute(_upsert(bind.dialect.name), rows)
 
 
-@lru_cache(maxsize=4)
-def _upsert(dialect: str) -> Executable:
-    """The upsert of one slot, built once per dialect: building it at each poll cost more
-    than running it."""
-    stmt = _INSERTS[dialect](PollRow.__table__)
-    kept = ("seq", "polled_at", "outcome", "status", "ms", "new_items", "error")
+@lru_cache(maxsize=8)
+def _remember(dialect: str, ring: str) -> Executable:
+    """The upsert of a poll's slot in one ring, built once per dialect and ring (building
+    it at each poll cost more than running it): the feed's count names the slot."""
+    table = PollRow.__table__
+    count = FeedRow.poll_count if ring == POLLS else FeedRow.poll_failures
+    kept = POLLS_KEPT if ring == POLLS else ERRORS_KEPT
+    given = ("polled_at", "outcome", "status", "ms", "new_items", "error")
+    numbered = select(
+        FeedRow.id,
+        literal(ring, table.c.ring.type),
+        count % kept,
+        count,
+        *(bindparam(name, type_=table.c[name].type) for name in given),
+    ).where(FeedRow.id == bindparam("feed"))
+    columns = ["feed_id", "ring", "slot", "seq", *given]
+    stmt = _INSERTS[dialect](table).from_select(columns, numbered)
     return stmt.on_conflict_do_update(
         index_elements=["feed_id", "ring", "slot"],
-        set_={name: stmt.excluded[name] for name in kept},
+        set_={name: stmt.excluded[name] for name in ("seq", *given)},
     )
 
 
