@@ -43,7 +43,7 @@ def main() -> None:
             now,
         )
         ids = [f.id for f in store.list_feeds(count_items=False)]
-        outcomes = []
+        outcomes: list[tuple[int, PollUpdate]] = []
         for round_ in range(args.rounds):
             polled = now + timedelta(minutes=round_)
             update = PollUpdate(
